@@ -1,0 +1,193 @@
+"""ImageNet classification with the published EdgeNeXt checkpoints, as the model zoo evaluates.
+
+Usage::
+
+    from edgenext_dense.apis import inference_classifier, init_classifier
+    model = init_classifier('edgenext-xxsmall_3rdparty_in1k')  # or a checkpoint path
+    result = inference_classifier(model, 'demo/bird.JPEG')
+    print(result['pred_class'], result['pred_score'])
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+import mmcv
+import numpy as np
+import torch
+from mmcv.transforms import CenterCrop
+from torch import nn
+
+from edgenext_dense.checkpoint import CLASSIFIER_KEYS, match_state_dict, read_edgenext_checkpoint
+from edgenext_dense.model_zoo import (
+    CROP_SIZE,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    resize_for,
+    resolve_checkpoint,
+)
+from edgenext_dense.models.backbones.edgenext import LN_EPS, EdgeNeXt, resolve_arch
+
+ImageLike = Union[str, os.PathLike, np.ndarray]
+
+
+@lru_cache(maxsize=1)
+def imagenet_classes() -> Tuple[str, ...]:
+    """The 1000 ImageNet-1k class names, in label order."""
+    text = resources.files("edgenext_dense").joinpath("data/imagenet_classes.txt").read_text()
+    names = tuple(line for line in text.splitlines() if line)
+    assert len(names) == 1000, f"imagenet_classes.txt has {len(names)} names, expected 1000"
+    return names
+
+
+class EdgeNeXtClassifier(nn.Module):
+    """EdgeNeXt backbone + global average pool + LayerNorm + linear head (the published net).
+
+    Args:
+        arch (str): Backbone arch. Defaults to ``'small'``.
+        num_classes (int): Output classes. Defaults to 1000.
+    """
+
+    def __init__(self, arch: str = "small", num_classes: int = 1000) -> None:
+        super().__init__()
+        self.backbone = EdgeNeXt(arch=arch, out_indices=(3,))
+        channels = self.backbone.channels[-1]
+        self.norm = nn.LayerNorm(channels, eps=LN_EPS)
+        self.head = nn.Linear(channels, num_classes)
+        # evaluation preprocessing, set from the checkpoint by init_classifier
+        self.resize_short = 292
+        self.crop_size = CROP_SIZE
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, num_classes)`` of normalised float images ``(B, 3, H, W)``."""
+        features = self.backbone(images)[-1]
+        return self.head(self.norm(features.mean((-2, -1))))
+
+
+def init_classifier(
+    checkpoint: Union[str, os.PathLike],
+    arch: Optional[str] = None,
+    device: Union[str, torch.device] = "cpu",
+) -> EdgeNeXtClassifier:
+    """Build a classifier from a published checkpoint (any layout) or a model-zoo name.
+
+    Args:
+        checkpoint (str | os.PathLike): A checkpoint path, or a name from
+            :data:`edgenext_dense.model_zoo.MODELS` resolved to a local file.
+        arch (str, optional): Backbone arch; inferred from the checkpoint when None.
+            Defaults to None.
+        device (str | torch.device): Where the model lives. Defaults to ``'cpu'``.
+
+    Returns:
+        EdgeNeXtClassifier: The model in eval mode with the checkpoint's weights.
+    """
+    path, info = resolve_checkpoint(checkpoint)
+    source = read_edgenext_checkpoint(path)
+    if arch is None:
+        arch = info.arch if info is not None else source.arch
+        if arch is None:
+            raise ValueError(
+                f"cannot infer the arch of {source.describe()}: its widths match no published "
+                "EdgeNeXt; pass arch= explicitly"
+            )
+    missing_head = [k for k in CLASSIFIER_KEYS if k not in source.state_dict]
+    if missing_head:
+        raise ValueError(
+            f"{source.describe()} has no classifier tensors {missing_head}: it is a "
+            "backbone-only or detection/segmentation checkpoint; classification needs an "
+            "ImageNet checkpoint with its head"
+        )
+    num_classes = int(source.state_dict["head.weight"].shape[0])
+    model = EdgeNeXtClassifier(arch=resolve_arch(arch), num_classes=num_classes)
+    tensors, _ = match_state_dict(model.backbone, source)
+    model.backbone.load_state_dict(tensors)
+    model.norm.load_state_dict(
+        {"weight": source.state_dict["norm.weight"], "bias": source.state_dict["norm.bias"]}
+    )
+    model.head.load_state_dict(
+        {"weight": source.state_dict["head.weight"], "bias": source.state_dict["head.bias"]}
+    )
+    model.resize_short = resize_for(path, info)
+    return model.to(device).eval()
+
+
+def preprocess(
+    image: ImageLike, resize_short: int = 292, crop_size: int = CROP_SIZE
+) -> torch.Tensor:
+    """The model zoo's evaluation preprocessing, with the same mmcv operations.
+
+    Bicubic (Pillow) resize of the short side to ``resize_short``, center crop
+    ``crop_size``, BGR to RGB, ImageNet mean/std.
+
+    Args:
+        image (str | os.PathLike | np.ndarray): A path, or an HxWx3 BGR uint8 array (as
+            ``mmcv.imread`` returns).
+        resize_short (int): Short-side size. Defaults to 292.
+        crop_size (int): Square crop. Defaults to 256.
+
+    Returns:
+        torch.Tensor: ``(1, 3, crop_size, crop_size)`` float32.
+    """
+    img = _read_bgr(image)
+    h, w = img.shape[:2]
+    # mmpretrain ResizeEdge(edge='short'): the long side is truncated with int().
+    if w < h:
+        size = (resize_short, int(resize_short * h / w))
+    else:
+        size = (int(resize_short * w / h), resize_short)
+    img = mmcv.imresize(img, size, interpolation="bicubic", backend="pillow")
+    img = CenterCrop(crop_size=crop_size)(dict(img=img))["img"]
+    rgb = img[..., ::-1].astype(np.float32)
+    rgb = (rgb - np.asarray(IMAGENET_MEAN, np.float32)) / np.asarray(IMAGENET_STD, np.float32)
+    return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None]
+
+
+def _read_bgr(image: ImageLike) -> np.ndarray:
+    if isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(
+                f"expected an HxWx3 uint8 BGR image array, got shape {image.shape} {image.dtype}"
+            )
+        return image
+    path = os.fspath(image)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"image {path!r} does not exist")
+    img = mmcv.imread(path, flag="color")
+    if img is None:
+        raise ValueError(f"cannot decode image {path!r}: not an image file or corrupt")
+    return img
+
+
+@torch.no_grad()
+def inference_classifier(
+    model: EdgeNeXtClassifier, image: ImageLike, topk: int = 5
+) -> Dict[str, Any]:
+    """Classify one image.
+
+    Args:
+        model (EdgeNeXtClassifier): From :func:`init_classifier`.
+        image (str | os.PathLike | np.ndarray): A path or an HxWx3 BGR uint8 array.
+        topk (int): How many best classes to list. Defaults to 5.
+
+    Returns:
+        dict: ``pred_label`` (int), ``pred_score`` (float), ``pred_class`` (str) and ``topk``,
+        a list of ``{'label', 'score', 'class'}`` in decreasing score.
+    """
+    device = next(model.parameters()).device
+    inputs = preprocess(image, model.resize_short, model.crop_size).to(device)
+    scores = model(inputs).softmax(dim=-1)[0]
+    values, labels = scores.topk(min(topk, scores.numel()))
+    names = imagenet_classes() if scores.numel() == 1000 else None
+    top: List[Dict[str, Any]] = [
+        dict(label=int(i), score=float(s), **({"class": names[int(i)]} if names else {}))
+        for s, i in zip(values, labels)
+    ]
+    return dict(
+        pred_label=top[0]["label"],
+        pred_score=top[0]["score"],
+        pred_class=top[0].get("class", str(top[0]["label"])),
+        topk=top,
+    )
