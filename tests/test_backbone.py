@@ -184,3 +184,34 @@ def test_init_weights_from_scratch_is_the_paper_init():
     # timm's (and the official) trunc_normal_(std=0.02) truncates at +-2 absolute: ~normal
     assert abs(float(w.std()) - 0.02) < 0.002 and abs(float(w.mean())) < 0.002
     assert float(model.stages[2][0].pwconv1.bias.abs().max()) == 0.0
+
+
+@pytest.mark.parametrize("output_stride", (32, 16))
+def test_fuse_keeps_outputs_and_is_explicit(output_stride):
+    torch.manual_seed(0)
+    model = EdgeNeXt("xx_small", output_stride=output_stride, layer_scale_init_value=0.5).eval()
+    for p in model.parameters():  # non-trivial LayerNorm affines
+        p.data.add_(0.05 * torch.randn_like(p))
+    x = torch.rand(2, 3, 96, 80)
+    with torch.no_grad():
+        before = model(x)
+        assert model.stages[1][0].gamma is not None  # nothing folded until fuse() is called
+        after = model.fuse()(x)
+    for a, b in zip(before, after):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * float(a.abs().max()))
+    assert model.stages[1][0].gamma is None and model.stages[1][-1].gamma_xca is None
+    assert model.stages[2][0].norm.weight is None
+    with pytest.raises(RuntimeError, match="fused for inference"):
+        model.train()
+
+
+def test_positional_encoding_cache_is_per_size():
+    model = EdgeNeXt("xx_small").eval()
+    pos = model.stages[1][-1].pos_embd
+    a = pos.fourier_grid(8, 10).clone()
+    b = pos.fourier_grid(6, 10)
+    assert a.shape == (1, 64, 8, 10) and b.shape == (1, 64, 6, 10)
+    torch.testing.assert_close(pos.fourier_grid(8, 10), a)
+    torch.testing.assert_close(pos._compute_grid(8, 10, torch.device("cpu")), a)
+    # the last row/column sit at 2*pi (normalised coordinates), the first at 2*pi / N
+    torch.testing.assert_close(a[0, 0, -1, 0], torch.tensor(0.0), atol=1e-4, rtol=0)  # sin(2pi)

@@ -71,6 +71,39 @@ def test_logits_equal_the_model_zoo_implementation(
     torch.testing.assert_close(ours, reference, rtol=0, atol=1e-4 * scale)
 
 
+@needs_reference
+@pytest.mark.parametrize("fuse", (False, True))
+def test_fast_backbone_equals_the_plain_implementation(
+    fuse, tmp_path, repo_root, synthetic_checkpoints
+):
+    """Our optimised forward (channels-last, cached encodings, optionally fused constants)
+    against mmpretrain's straightforward one, at all four strides on an odd-sized input."""
+    from edgenext_dense.checkpoint import load_pretrained
+    from edgenext_dense.models.backbones import EdgeNeXt
+
+    path, _ = synthetic_checkpoints("x_small", "mmpretrain")
+    inputs = torch.randn(1, 3, 97, 161, generator=torch.Generator().manual_seed(4))
+    torch.save(inputs, tmp_path / "inputs.pt")
+    script = str(repo_root / "tests/reference/mmpretrain_logits.py")
+    args = [
+        "xsmall",
+        str(path),
+        str(tmp_path / "inputs.pt"),
+        str(tmp_path / "ref.pt"),
+        "--features",
+    ]
+    subprocess.run([sys.executable, script, *args], check=True, capture_output=True)
+    reference = torch.load(tmp_path / "ref.pt", weights_only=True)
+    model = EdgeNeXt("x_small")
+    load_pretrained(model, path)
+    model = model.fuse() if fuse else model.eval()
+    with torch.no_grad():
+        ours = model(inputs)
+    for a, b in zip(ours, reference):
+        assert a.shape == b.shape
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-4 * float(b.abs().max()))
+
+
 def test_arch_and_preprocessing_inferred_from_checkpoint(synthetic_checkpoints):
     path, _ = synthetic_checkpoints("x_small", "timm")
     model = init_classifier(path)

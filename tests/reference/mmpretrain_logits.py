@@ -1,6 +1,8 @@
 """Logits of the model zoo's own EdgeNeXt (mmpretrain 1.2.0) for a checkpoint and inputs.
 
-    python tests/reference/mmpretrain_logits.py ARCH CKPT INPUTS.pt OUT.pt
+    python tests/reference/mmpretrain_logits.py ARCH CKPT INPUTS.pt OUT.pt [--features]
+
+With ``--features`` OUT.pt holds the four raw stage outputs (strides 4-32) instead of logits.
 
 Runs in its own process: mmpretrain is installed without its dependencies (torchvision does not
 install beside this torch), so the few modules its package ``__init__`` imports but the EdgeNeXt
@@ -35,15 +37,26 @@ class _StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 def main() -> None:
     arch, ckpt, inputs, out = sys.argv[1:5]
+    features_only = "--features" in sys.argv[5:]
     sys.meta_path.insert(0, _StubFinder())
     from mmpretrain.models.backbones.edgenext import EdgeNeXt
 
     state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
-    backbone = EdgeNeXt(arch=arch, out_indices=-1, gap_before_final_norm=True)
-    backbone.load_state_dict(
-        {k[len("backbone.") :]: v for k, v in state.items() if k.startswith("backbone.")}
-    )
+    if features_only:
+        backbone = EdgeNeXt(arch=arch, out_indices=(0, 1, 2, 3), gap_before_final_norm=False)
+        for i in range(4):  # raw stage outputs: no output norms
+            setattr(backbone, f"norm{i}", torch.nn.Identity())
+    else:
+        backbone = EdgeNeXt(arch=arch, out_indices=-1, gap_before_final_norm=True)
+    tensors = {k[len("backbone.") :]: v for k, v in state.items() if k.startswith("backbone.")}
+    if features_only:
+        tensors = {k: v for k, v in tensors.items() if not k.startswith("norm3.")}
+    backbone.load_state_dict(tensors)
     backbone.eval()
+    if features_only:
+        with torch.no_grad():
+            torch.save(list(backbone(torch.load(inputs, weights_only=True))), out)
+        return
     with torch.no_grad():
         features = backbone(torch.load(inputs, weights_only=True))[-1]
         logits = F.linear(features, state["head.fc.weight"], state["head.fc.bias"])

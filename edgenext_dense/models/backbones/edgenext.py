@@ -147,15 +147,26 @@ class ConvEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x
+        # NOTE: with channels-last activations (see EdgeNeXt.forward) these permutes are views,
+        # so the linears read contiguous (N*H*W, C) rows without a copy.
         x = self.dwconv(x).permute(0, 2, 3, 1)  # NCHW -> NHWC
         x = self.pwconv2(self.act(self.pwconv1(self.norm(x))))
         if self.gamma is not None:
             x = self.gamma * x
         return shortcut + self.drop_path(x.permute(0, 3, 1, 2))
 
+    @torch.no_grad()
+    def fuse(self) -> None:
+        """Fold the LayerNorm affine into ``pwconv1`` and layer scale into ``pwconv2``."""
+        _fold_norm_affine(self.norm, self.pwconv1)
+        self.gamma = _fold_scale(self.gamma, self.pwconv2)
+
 
 class PositionalEncodingFourier(nn.Module):
     """Fourier positional encoding (DETR-style sine/cosine of normalised coordinates).
+
+    The sine/cosine grid depends only on the map size, so it is computed once per size, device
+    and dtype and cached; only the 1x1 projection runs on every call.
 
     Args:
         dim (int): Output channels.
@@ -168,9 +179,20 @@ class PositionalEncodingFourier(nn.Module):
         self.token_projection = nn.Conv2d(hidden_dim * 2, dim, kernel_size=1)
         self.hidden_dim = hidden_dim
         self.temperature = temperature
+        self._grids: Dict[Tuple[int, int, torch.device, torch.dtype], torch.Tensor] = {}
 
-    def forward(self, batch: int, height: int, width: int) -> torch.Tensor:
-        device = self.token_projection.weight.device
+    def fourier_grid(self, height: int, width: int) -> torch.Tensor:
+        """The ``(1, 2 * hidden_dim, H, W)`` sine/cosine features before the projection."""
+        weight = self.token_projection.weight
+        if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+            # NOTE: a cached grid would enter an exported graph as a constant of one size
+            return self._compute_grid(height, width, weight.device).to(weight.dtype)
+        key = (height, width, weight.device, weight.dtype)
+        if key not in self._grids:
+            self._grids[key] = self._compute_grid(height, width, weight.device).to(weight.dtype)
+        return self._grids[key]
+
+    def _compute_grid(self, height: int, width: int, device: torch.device) -> torch.Tensor:
         eps, scale = 1e-6, 2 * math.pi
         # The official code takes cumsums of an all-ones mask: these are the same 1..N ramps.
         y = torch.arange(1, height + 1, dtype=torch.float32, device=device)
@@ -185,8 +207,11 @@ class PositionalEncodingFourier(nn.Module):
         pos_y = y[:, :, None] / dim_t
         pos_x = torch.stack((pos_x[:, :, 0::2].sin(), pos_x[:, :, 1::2].cos()), dim=3).flatten(2)
         pos_y = torch.stack((pos_y[:, :, 0::2].sin(), pos_y[:, :, 1::2].cos()), dim=3).flatten(2)
-        pos = torch.cat((pos_y, pos_x), dim=2).permute(2, 0, 1)[None]
-        pos = self.token_projection(pos.to(self.token_projection.weight.dtype))
+        grid = torch.cat((pos_y, pos_x), dim=2).permute(2, 0, 1)[None]
+        return grid.contiguous(memory_format=torch.channels_last)
+
+    def forward(self, batch: int, height: int, width: int) -> torch.Tensor:
+        pos = self.token_projection(self.fourier_grid(height, width))
         return pos.expand(batch, -1, -1, -1)
 
 
@@ -320,6 +345,34 @@ class SDTAEncoder(nn.Module):
             x = self.gamma * x
         x = x.transpose(1, 2).reshape(b, c, h, w)
         return shortcut + self.drop_path(x)
+
+    @torch.no_grad()
+    def fuse(self) -> None:
+        """Fold LayerNorm affines into the following linears and layer scales into the
+        preceding ones."""
+        _fold_norm_affine(self.norm_xca, self.xca.qkv)
+        _fold_norm_affine(self.norm, self.pwconv1)
+        self.gamma_xca = _fold_scale(self.gamma_xca, self.xca.proj)
+        self.gamma = _fold_scale(self.gamma, self.pwconv2)
+
+
+def _fold_norm_affine(norm: nn.LayerNorm, linear: nn.Linear) -> None:
+    """Make ``linear(norm(x))`` one affine-free LayerNorm and an adjusted linear."""
+    if norm.weight is None:
+        return
+    linear.bias.add_(linear.weight @ norm.bias)
+    linear.weight.mul_(norm.weight[None, :])
+    norm.weight = None
+    norm.bias = None
+    norm.elementwise_affine = False
+
+
+def _fold_scale(gamma: Optional[nn.Parameter], linear: nn.Linear) -> None:
+    """Multiply ``linear``'s outputs by ``gamma`` in its weights; returns None (gamma's slot)."""
+    if gamma is not None:
+        linear.weight.mul_(gamma[:, None])
+        linear.bias.mul_(gamma)
+    return None
 
 
 @MODELS.register_module()
@@ -484,6 +537,9 @@ class EdgeNeXt(BaseModule):
             raise ValueError(
                 f"EdgeNeXt expects an (N, C, H, W) tensor with H, W >= 32, got {tuple(x.shape)}"
             )
+        # NOTE: channels-last activations: depth-wise convs run natively on them, and the
+        # NHWC views the LayerNorms and pointwise linears take need no copies.
+        x = x.contiguous(memory_format=torch.channels_last)
         outs = []
         last = self.out_indices[-1]
         for i in range(last + 1):
@@ -495,12 +551,31 @@ class EdgeNeXt(BaseModule):
                 outs.append(out)
         return tuple(outs)
 
+    def fuse(self) -> EdgeNeXt:
+        """Fold constants for inference: LayerNorm affines and layer scales into the linears.
+
+        Outputs stay the same up to float rounding. Only for inference: after fusing, the
+        parameters no longer match the checkpoint layout, and training would differ (layer
+        scale and norm affines are learnt separately). Never called implicitly.
+
+        Returns:
+            EdgeNeXt: ``self``, fused and in eval mode.
+        """
+        self.eval()
+        for stage in self.stages:
+            for block in stage:
+                block.fuse()
+        self.fused = True
+        return self
+
     def _freeze_stages(self) -> None:
         for i in range(max(self.frozen_stages, 0)):
             for module in (self.downsample_layers[i], self.stages[i]):
                 module.eval()
                 for param in module.parameters():
                     param.requires_grad = False
+
+    fused = False
 
     def train(self, mode: bool = True) -> EdgeNeXt:
         """Set train/eval mode, keeping frozen stages in eval mode.
@@ -511,6 +586,8 @@ class EdgeNeXt(BaseModule):
         Returns:
             EdgeNeXt: ``self``.
         """
+        if mode and self.fused:
+            raise RuntimeError("this EdgeNeXt was fused for inference (fuse()); it cannot train")
         super().train(mode)
         self._freeze_stages()
         return self

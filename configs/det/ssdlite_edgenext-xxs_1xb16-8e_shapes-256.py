@@ -1,0 +1,89 @@
+# The no-download demo: SSDLite + EdgeNeXt-XXS trained from scratch on the generated shapes
+# dataset (edgenext_dense.datasets.make_coco_shapes), sized to train on a 2-core CPU in a few
+# minutes. Same model as ssdlite_edgenext-xxs_4xb32-200e_coco-320.py with 5 classes, a 256x256
+# input, no pretrained weights, a short AdamW schedule and no EMA.
+#
+#   python tools/dataset_converters/make_shapes_dataset.py det data/shapes_coco
+#   python tools/train.py configs/det/ssdlite_edgenext-xxs_1xb16-8e_shapes-256.py
+#
+# The dataset root is `data_root` (override all its uses with --cfg-options, see below).
+_base_ = "./ssdlite_edgenext-xxs_4xb32-200e_coco-320.py"
+
+data_root = "data/shapes_coco/"
+# edgenext_dense.datasets.SHAPE_CLASSES, category ids 1..5
+classes = ("circle", "rectangle", "triangle", "star", "cross")
+metainfo = dict(classes=classes)
+input_size = 256
+# What tools/dataset_converters/make_shapes_dataset.py (make_coco_shapes) should write.
+shapes_dataset = dict(num_train=800, num_val=100, img_size=320, seed=0)
+
+model = dict(
+    backbone=dict(init_cfg=None),  # from scratch: nothing to download
+    bbox_head=dict(
+        num_classes=len(classes),
+        anchor_generator=dict(input_size=input_size),
+    ),
+)
+
+train_pipeline = [
+    dict(type="LoadImageFromFile"),
+    dict(type="LoadAnnotations", with_bbox=True),
+    dict(type="Resize", scale=(input_size, input_size), keep_ratio=False),
+    dict(type="RandomFlip", prob=0.5),
+    dict(type="PackDetInputs"),
+]
+test_pipeline = [
+    dict(type="LoadImageFromFile"),
+    dict(type="Resize", scale=(input_size, input_size), keep_ratio=False),
+    dict(type="LoadAnnotations", with_bbox=True),
+    dict(
+        type="PackDetInputs",
+        meta_keys=("img_id", "img_path", "ori_shape", "img_shape", "scale_factor"),
+    ),
+]
+train_dataloader = dict(
+    batch_size=16,
+    num_workers=1,
+    persistent_workers=True,
+    dataset=dict(
+        data_root=data_root,
+        metainfo=metainfo,
+        filter_cfg=dict(filter_empty_gt=True, min_size=0),
+        pipeline=train_pipeline,
+    ),
+)
+val_dataloader = dict(
+    batch_size=16,
+    num_workers=1,
+    persistent_workers=True,
+    dataset=dict(data_root=data_root, metainfo=metainfo, pipeline=test_pipeline),
+)
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file=data_root + "annotations/instances_val2017.json")
+test_evaluator = val_evaluator
+
+max_epochs = 8
+train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
+base_lr = 4e-3
+optim_wrapper = dict(optimizer=dict(lr=base_lr, weight_decay=0.05))
+param_scheduler = [
+    dict(type="LinearLR", start_factor=0.1, by_epoch=False, begin=0, end=50),
+    dict(
+        type="CosineAnnealingLR",
+        T_max=max_epochs,
+        eta_min=base_lr * 0.01,
+        by_epoch=True,
+        begin=0,
+        end=max_epochs,
+        convert_to_iter_based=True,
+    ),
+]
+# no EMA: a 0.0005 average needs thousands of iterations to catch up
+custom_hooks = [dict(type="NumClassCheckHook")]
+auto_scale_lr = dict(enable=False, base_batch_size=16)
+default_hooks = dict(
+    logger=dict(type="LoggerHook", interval=10),
+    checkpoint=dict(type="CheckpointHook", interval=max_epochs, max_keep_ckpts=1, save_best=None),
+)
+log_processor = dict(window_size=10)
+randomness = dict(seed=0)

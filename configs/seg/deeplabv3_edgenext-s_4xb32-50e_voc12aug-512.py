@@ -1,0 +1,151 @@
+# DeepLabv3 with EdgeNeXt-S on Pascal VOC 2012 + SBD (10,582 training images), 512x512 crops.
+# The paper's segmenter (80.2 mIoU on VOC val, 6.5M parameters, 8.7G multiply-adds), trained
+# with MobileViT's recipe of apple/ml-cvnets tag cvnets-v0.1
+# (config/segmentation/deeplabv3_mobilevit_small.yaml): backbone at output stride 16, the
+# cvnets ASPP head (1x1 projection, 128 channels), AdamW, 500 warm-up iterations, cosine over
+# 50 epochs, head learning rate x10, EMA of the weights; total batch 4 GPUs x 32 = 128.
+#
+# Data: data/VOCdevkit/VOC2012 with SegmentationClassAug/ and ImageSets/Segmentation/aug.txt
+# written by tools/dataset_converters/voc_aug.py. Elsewhere: --cfg-options
+#   train_dataloader.dataset.data_root=DIR val_dataloader.dataset.data_root=DIR
+#   test_dataloader.dataset.data_root=DIR
+_base_ = [
+    "mmseg::_base_/datasets/pascal_voc12_aug.py",
+    "mmseg::_base_/default_runtime.py",
+]
+custom_imports = dict(
+    imports=["edgenext_dense", "edgenext_dense.datasets.seg_transforms"], allow_failed_imports=False
+)
+
+# The ImageNet-1k classifier the backbone starts from (any public EdgeNeXt layout loads).
+checkpoint = "checkpoints/edgenext_small.pth"
+data_root = "data/VOCdevkit/VOC2012"
+crop_size = (512, 512)
+num_classes = 21
+
+# SyncBN in the head; mmengine's Runner turns it into BN when not distributed.
+norm_cfg = dict(type="SyncBN", requires_grad=True)
+data_preprocessor = dict(
+    type="SegDataPreProcessor",
+    mean=[123.675, 116.28, 103.53],  # ImageNet, RGB
+    std=[58.395, 57.12, 57.375],
+    bgr_to_rgb=True,
+    pad_val=0,
+    seg_pad_val=255,
+    size=crop_size,
+)
+model = dict(
+    type="EncoderDecoder",
+    data_preprocessor=data_preprocessor,
+    backbone=dict(
+        type="edgenext_dense.EdgeNeXt",
+        arch="small",
+        out_indices=(3,),
+        output_stride=16,  # stage 4 dilated, not downsampled
+        init_cfg=dict(type="Pretrained", checkpoint=checkpoint),
+    ),
+    decode_head=dict(
+        type="CvnetsASPPHead",
+        in_channels=304,
+        in_index=-1,
+        channels=128,
+        dilations=(1, 6, 12, 18),
+        aspp_dropout=0.1,
+        dropout_ratio=0.1,
+        num_classes=num_classes,
+        norm_cfg=norm_cfg,
+        align_corners=False,
+        # averaged over the labelled pixels, as torch's (and cvnets') cross entropy
+        loss_decode=dict(
+            type="CrossEntropyLoss", use_sigmoid=False, loss_weight=1.0, avg_non_ignore=True
+        ),
+    ),
+    train_cfg=dict(),
+    test_cfg=dict(mode="whole"),
+)
+
+# Short side 256..1024 (512 x 0.5..2.0), 512x512 crops padded with ignore (255), flip,
+# photometric distortion. LoadCheckedAnnotations stops on masks with labels outside 0..20/255.
+train_pipeline = [
+    dict(type="LoadImageFromFile"),
+    dict(type="LoadCheckedAnnotations", num_classes=num_classes),
+    dict(type="RandomResize", scale=(2048, 512), ratio_range=(0.5, 2.0), keep_ratio=True),
+    dict(type="RandomCrop", crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type="RandomFlip", prob=0.5),
+    dict(type="PhotoMetricDistortion"),
+    dict(type="Pad", size=crop_size),
+    dict(type="PackSegInputs"),
+]
+test_pipeline = [
+    dict(type="LoadImageFromFile"),
+    dict(type="Resize", scale=(2048, 512), keep_ratio=True),
+    # after Resize: the ground truth stays at the original size
+    dict(type="LoadCheckedAnnotations", num_classes=num_classes),
+    dict(type="PackSegInputs"),
+]
+# One dataset of the 10,582 VOC-train + SBD ids (aug.txt), not mmseg's train + aug concat.
+train_dataloader = dict(
+    batch_size=32,
+    num_workers=4,
+    persistent_workers=True,
+    drop_last=True,  # a batch of one would stop BN in the image-pooling branch
+    sampler=dict(type="DefaultSampler", shuffle=True),
+    dataset=dict(
+        _delete_=True,
+        type="PascalVOCDataset",
+        data_root=data_root,
+        data_prefix=dict(img_path="JPEGImages", seg_map_path="SegmentationClassAug"),
+        ann_file="ImageSets/Segmentation/aug.txt",
+        pipeline=train_pipeline,
+    ),
+)
+val_dataloader = dict(dataset=dict(data_root=data_root, pipeline=test_pipeline))
+test_dataloader = val_dataloader
+
+# AdamW (weight decay on every parameter, as cvnets' no_decay_bn_filter_bias=false),
+# head learning rate x10 (cvnets' lr_multiplier).
+optim_wrapper = dict(
+    type="OptimWrapper",
+    optimizer=dict(type="AdamW", lr=9e-4, betas=(0.9, 0.999), weight_decay=0.01),
+    paramwise_cfg=dict(
+        custom_keys={
+            "decode_head": dict(lr_mult=10.0),
+            "auxiliary_head": dict(lr_mult=10.0),
+        }
+    ),
+    clip_grad=None,
+)
+# 500 iterations from 9e-5 up to 9e-4, cosine over the 50 epochs down to 1e-6 (x10 in the
+# head, as cvnets scales every group's value by its multiplier).
+param_scheduler = [
+    dict(type="LinearLR", start_factor=0.1, by_epoch=False, begin=0, end=500),
+    dict(
+        type="CosineAnnealingLR",
+        T_max=50,
+        eta_min_ratio=1e-6 / 9e-4,
+        by_epoch=True,
+        begin=0,
+        end=50,
+        convert_to_iter_based=True,
+    ),
+]
+train_cfg = dict(type="EpochBasedTrainLoop", max_epochs=50, val_interval=1)
+val_cfg = dict(type="ValLoop")
+test_cfg = dict(type="TestLoop")
+default_hooks = dict(
+    timer=dict(type="IterTimerHook"),
+    logger=dict(type="LoggerHook", interval=20, log_metric_by_epoch=True),
+    param_scheduler=dict(type="ParamSchedulerHook"),
+    checkpoint=dict(
+        type="CheckpointHook", by_epoch=True, interval=1, max_keep_ckpts=2, save_best="mIoU"
+    ),
+    sampler_seed=dict(type="DistSamplerSeedHook"),
+    visualization=dict(type="SegVisualizationHook"),
+)
+log_processor = dict(by_epoch=True)
+# cvnets' ema (momentum 0.0005): validation and checkpoints use the averaged weights.
+custom_hooks = [
+    dict(type="EMAHook", momentum=0.0005, priority="ABOVE_NORMAL"),
+]
+# 4 GPUs x 32; --auto-scale-lr scales the learning rate to other total batch sizes.
+auto_scale_lr = dict(enable=False, base_batch_size=128)

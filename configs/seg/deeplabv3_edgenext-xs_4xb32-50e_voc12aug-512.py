@@ -1,0 +1,9 @@
+# DeepLabv3 with EdgeNeXt-XS on Pascal VOC 2012 + SBD, the EdgeNeXt-S recipe with the
+# x_small backbone (192 channels into the 128-channel cvnets ASPP head).
+_base_ = "./deeplabv3_edgenext-s_4xb32-50e_voc12aug-512.py"
+
+checkpoint = "checkpoints/edgenext_xsmall.pth"
+model = dict(
+    backbone=dict(arch="x_small", init_cfg=dict(type="Pretrained", checkpoint=checkpoint)),
+    decode_head=dict(in_channels=192),
+)

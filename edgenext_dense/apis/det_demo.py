@@ -1,0 +1,357 @@
+"""Detection demo: run a trained detector on images, draw its boxes and print them as JSON.
+
+Behind ``tools/demo/image_demo.py``. The detector is built from its config and loaded from a
+checkpoint saved by ``tools/train.py`` (a classification checkpoint is refused with a message
+saying what to pass instead); each image goes through the config's test pipeline and mmdet's
+``inference_detector``, and mmdet's :class:`~mmdet.visualization.DetLocalVisualizer` draws the
+boxes, class names and scores. Folders are processed one image at a time; an unreadable image is
+reported and skipped. Outputs follow mmdet's ``DetInferencer`` layout::
+
+    OUT_DIR/vis/<image name>      the image with its detections drawn
+    OUT_DIR/preds/<image stem>.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import os.path as osp
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Sequence, Tuple, Union
+
+import mmcv
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.logging import MMLogger
+from mmengine.model import revert_sync_batchnorm
+from mmengine.registry import init_default_scope
+from mmengine.runner.checkpoint import _load_checkpoint
+
+from edgenext_dense.engine.preflight import PreflightError, check_checkpoint_task
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+class ImageReadError(ValueError):
+    """An input image that cannot be read; the message names the file and the reason."""
+
+
+@dataclass
+class DemoSummary:
+    """What a demo run did.
+
+    Args:
+        results (list[dict]): One record per image detected (see :func:`detections_to_dict`).
+        skipped (list[tuple[str, str]]): ``(image, reason)`` of the images that were skipped.
+    """
+
+    results: List[Dict[str, Any]] = field(default_factory=list)
+    skipped: List[Tuple[str, str]] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- model
+def load_detector(
+    config: Union[str, os.PathLike, Config],
+    checkpoint: str,
+    device: str = "cpu",
+    cfg_options: Dict[str, Any] | None = None,
+) -> torch.nn.Module:
+    """Build the config's detector and load a checkpoint saved by ``tools/train.py``.
+
+    The backbone's pretrained init is switched off (the checkpoint holds every weight). The
+    class names come from the checkpoint's ``dataset_meta``, else from the config's test
+    dataset.
+
+    Args:
+        config (str | os.PathLike | Config): An mmdet config (``configs/det/*.py``).
+        checkpoint (str): Detector checkpoint.
+        device (str): Torch device. Defaults to ``'cpu'``.
+        cfg_options (dict, optional): Config overrides. Defaults to None.
+
+    Returns:
+        torch.nn.Module: The detector in eval mode, with ``cfg`` and ``dataset_meta`` set.
+
+    Raises:
+        PreflightError: When the config or checkpoint is missing, or the checkpoint is not a
+            detector (e.g. EdgeNeXt ImageNet weights), saying what it looks like.
+        ValueError: When the checkpoint's weights do not fit the config's model.
+    """
+    if isinstance(config, (str, os.PathLike)):
+        if not osp.isfile(config):
+            raise PreflightError(f"the config file {config} does not exist")
+        cfg = Config.fromfile(str(config))
+    else:
+        cfg = config.copy()
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if cfg.get("default_scope") != "mmdet" or "bbox_head" not in cfg.get("model", {}):
+        raise PreflightError(
+            f"the config {cfg.filename} is not a detection config (default_scope="
+            f"{cfg.get('default_scope')!r}, no model.bbox_head): use one under configs/det"
+        )
+    check_checkpoint_task(checkpoint, cfg, "det")
+
+    init_default_scope("mmdet")
+    from mmdet.registry import MODELS
+
+    cfg.model.backbone.init_cfg = None
+    model = revert_sync_batchnorm(MODELS.build(cfg.model))
+    ckpt = _load_checkpoint(checkpoint, map_location="cpu")
+    state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else {}
+    state = {(k[len("module.") :] if k.startswith("module.") else k): v for k, v in state.items()}
+    try:
+        incompatible = model.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # shape mismatches, e.g. another number of classes
+        raise ValueError(
+            f"the checkpoint {checkpoint} does not fit {cfg.filename}: {err}. Was it trained "
+            "with another config (backbone arch, number of classes)?"
+        ) from err
+    if incompatible.missing_keys or incompatible.unexpected_keys:
+        raise ValueError(
+            f"the checkpoint {checkpoint} does not fit {cfg.filename}: "
+            f"{len(incompatible.missing_keys)} weights missing "
+            f"(e.g. {incompatible.missing_keys[:3]}), {len(incompatible.unexpected_keys)} "
+            f"unexpected (e.g. {incompatible.unexpected_keys[:3]}). Was it trained with "
+            "another config?"
+        )
+    model.dataset_meta = _dataset_meta(ckpt, cfg, model.bbox_head.num_classes)
+    model.cfg = cfg
+    return model.to(device).eval()
+
+
+def _dataset_meta(ckpt: Any, cfg: Config, num_classes: int) -> Dict[str, Any]:
+    """Class names and palette: the checkpoint's, else the config's test dataset's."""
+    meta = (ckpt.get("meta") or {}).get("dataset_meta") if isinstance(ckpt, dict) else None
+    if not meta or "classes" not in meta:
+        dataset = cfg.get("test_dataloader", {}).get("dataset", {})
+        meta = dict(dataset.get("metainfo") or {})
+        if "classes" not in meta:
+            from mmdet.registry import DATASETS
+
+            dataset_cls = DATASETS.get(dataset.get("type", "CocoDataset"))
+            meta = dict(getattr(dataset_cls, "METAINFO", {}) or {})
+    classes = [str(c) for c in (meta.get("classes") or [])]
+    if len(classes) != num_classes:
+        classes = [f"class {i}" for i in range(num_classes)]
+    palette = [tuple(int(v) for v in c) for c in (meta.get("palette") or [])]
+    if len(palette) != num_classes:
+        rng = np.random.default_rng(42)
+        palette = [tuple(c) for c in rng.integers(0, 256, size=(num_classes, 3)).tolist()]
+    return dict(classes=tuple(classes), palette=palette)
+
+
+# --------------------------------------------------------------------------- images
+def list_images(path: str) -> List[str]:
+    """The image files of a folder (sorted, by extension), or the path itself.
+
+    A single path is returned even when its extension is unusual, so that a broken file given
+    by name is reported rather than ignored.
+
+    Raises:
+        FileNotFoundError: When ``path`` does not exist or a folder holds no images.
+    """
+    if osp.isfile(path):
+        return [path]
+    if not osp.isdir(path):
+        raise FileNotFoundError(f"{path} is neither an image file nor a folder")
+    files = sorted(
+        str(p) for p in Path(path).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+    )
+    if not files:
+        raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {path}")
+    return files
+
+
+def read_image(path: str) -> np.ndarray:
+    """Read an image as BGR uint8.
+
+    Raises:
+        ImageReadError: When the file is missing, empty or not a decodable image.
+    """
+    if not osp.isfile(path):
+        raise ImageReadError(f"{path} does not exist")
+    if osp.getsize(path) == 0:
+        raise ImageReadError(f"{path} is empty (0 bytes)")
+    try:
+        img = mmcv.imread(path, flag="color")
+    except Exception as err:  # noqa: BLE001  (whatever the decoder raises)
+        raise ImageReadError(f"{path} is not a readable image: {err}") from err
+    if img is None or img.size == 0:
+        raise ImageReadError(f"{path} is not a readable image (corrupt, truncated or not an image)")
+    return img
+
+
+# --------------------------------------------------------------------------- detection
+def detections_to_dict(
+    result: Any, classes: Sequence[str], score_thr: float, image: str
+) -> Dict[str, Any]:
+    """The detections above ``score_thr`` as plain JSON-ready data, best first.
+
+    Args:
+        result (DetDataSample): One prediction of ``inference_detector``.
+        classes (Sequence[str]): Class names by label.
+        score_thr (float): Keep detections scoring at least this.
+        image (str): The input image path.
+
+    Returns:
+        dict: ``image``, ``height``, ``width`` and ``detections``: a list of ``label``,
+        ``class``, ``score`` and ``bbox`` ([x1, y1, x2, y2] in the image's pixels).
+    """
+    pred = result.pred_instances.cpu()
+    keep = pred.scores >= score_thr
+    scores, labels, boxes = pred.scores[keep], pred.labels[keep], pred.bboxes[keep]
+    order = torch.argsort(scores, descending=True)
+    height, width = result.ori_shape[:2]
+    detections = [
+        dict(
+            label=int(labels[i]),
+            **{"class": classes[int(labels[i])]},
+            score=round(float(scores[i]), 4),
+            bbox=[round(float(v), 1) for v in boxes[i]],
+        )
+        for i in order.tolist()
+    ]
+    return dict(image=image, height=int(height), width=int(width), detections=detections)
+
+
+def _output_paths(out_dir: str, image: str) -> Tuple[str, str]:
+    name = osp.basename(image)
+    if osp.splitext(name)[1].lower() not in IMAGE_EXTENSIONS:
+        name += ".jpg"
+    return osp.join(out_dir, "vis", name), osp.join(
+        out_dir, "preds", osp.splitext(name)[0] + ".json"
+    )
+
+
+def run_demo(
+    model: torch.nn.Module,
+    inputs: Sequence[str],
+    out_dir: str | None = None,
+    score_thr: float = 0.3,
+    log=print,
+) -> DemoSummary:
+    """Detect objects in each image, drawing and saving the results, skipping unreadable files.
+
+    Args:
+        model (torch.nn.Module): A detector from :func:`load_detector`.
+        inputs (Sequence[str]): Image paths.
+        out_dir (str, optional): Where ``vis/`` and ``preds/`` are written; None writes nothing.
+            Defaults to None.
+        score_thr (float): Lowest score drawn and reported. Defaults to 0.3.
+        log (Callable[[str], None]): Receives one JSON line per image. Defaults to ``print``.
+
+    Returns:
+        DemoSummary: The records of the images detected and the ``(image, reason)`` skipped.
+    """
+    from mmdet.apis import inference_detector
+    from mmdet.visualization import DetLocalVisualizer
+
+    visualizer = None
+    if out_dir is not None:
+        visualizer = DetLocalVisualizer(name=f"edgenext_det_demo_{uuid.uuid4().hex[:8]}")
+        visualizer.dataset_meta = model.dataset_meta
+    classes = model.dataset_meta["classes"]
+    summary = DemoSummary()
+    for image in inputs:
+        try:
+            img = read_image(image)
+        except ImageReadError as err:
+            print(f"skipped {image}: {err}", file=sys.stderr)
+            summary.skipped.append((image, str(err)))
+            continue
+        result = inference_detector(model, img)
+        record = detections_to_dict(result, classes, score_thr, image)
+        if visualizer is not None:
+            vis_path, json_path = _output_paths(out_dir, image)
+            visualizer.add_datasample(
+                osp.basename(image),
+                mmcv.bgr2rgb(img),
+                data_sample=result,
+                draw_gt=False,
+                show=False,
+                pred_score_thr=score_thr,
+                out_file=vis_path,
+            )
+            os.makedirs(osp.dirname(json_path), exist_ok=True)
+            with open(json_path, "w") as f:
+                json.dump(record, f, indent=2)
+            record.update(out_file=vis_path, json_file=json_path)
+        log(json.dumps(record))
+        summary.results.append(record)
+    return summary
+
+
+# --------------------------------------------------------------------------- command line
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse ``tools/demo/image_demo.py``'s command line.
+
+    Args:
+        argv (Sequence[str], optional): Arguments; ``sys.argv[1:]`` when None.
+
+    Returns:
+        argparse.Namespace: The parsed arguments.
+    """
+    parser = argparse.ArgumentParser(
+        description="Draw a trained detector's boxes, class names and scores on images and "
+        "print the detections as JSON (one line per image)."
+    )
+    parser.add_argument("inputs", help="an image file or a folder of images")
+    parser.add_argument("config", help="the detector's config (configs/det/*.py)")
+    parser.add_argument(
+        "--weights", required=True, help="detector checkpoint saved by tools/train.py"
+    )
+    parser.add_argument(
+        "--out-dir", default="outputs/det_demo", help="output folder (default: outputs/det_demo)"
+    )
+    parser.add_argument(
+        "--score-thr", type=float, default=0.3, help="lowest score drawn and printed (default 0.3)"
+    )
+    parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    args = parser.parse_args(argv)
+    if not 0.0 <= args.score_thr <= 1.0:
+        parser.error(f"--score-thr must be in [0, 1], got {args.score_thr}")
+    return args
+
+
+def _logs_to_stderr() -> None:
+    """Send mmengine's console log to stderr, so that stdout carries only the JSON lines."""
+    logger = MMLogger.get_current_instance()
+    for handler in logger.handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
+            handler.setStream(sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the detection demo from the command line.
+
+    Args:
+        argv (Sequence[str], optional): Arguments; ``sys.argv[1:]`` when None.
+
+    Returns:
+        int: 0 when at least one image was processed, 1 on an error or when every image was
+        skipped.
+    """
+    args = parse_args(argv)
+    _logs_to_stderr()
+    try:
+        images = list_images(args.inputs)
+        with contextlib.redirect_stdout(sys.stderr):  # mmengine print()s while loading
+            model = load_detector(args.config, args.weights, device=args.device)
+    except (PreflightError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    summary = run_demo(model, images, out_dir=args.out_dir, score_thr=args.score_thr)
+    done, skipped = len(summary.results), len(summary.skipped)
+    print(
+        f"{done} image(s) processed, {skipped} skipped; drawings in "
+        f"{osp.join(args.out_dir, 'vis')}, detections in {osp.join(args.out_dir, 'preds')}",
+        file=sys.stderr,
+    )
+    return 0 if done else 1

@@ -1,0 +1,430 @@
+"""Converters to the Pascal VOC segmentation layout: SBD ``.mat`` files and COCO instances.
+
+* :func:`convert_voc_aug` turns the Semantic Boundaries Dataset (SBD, Hariharan et al. 2011,
+  ``benchmark_RELEASE/dataset/cls/*.mat``) into PNG masks under
+  ``VOC2012/SegmentationClassAug`` and writes ``ImageSets/Segmentation/aug.txt``: the 10,582
+  training ids (SBD train + SBD val + VOC train, minus VOC val) that DeepLab, MobileViT and
+  EdgeNeXt trained on. It follows mmseg's ``tools/dataset_converters/voc_aug.py`` with one
+  difference: SegmentationClassAug also receives VOC's own masks of the VOC train/val images,
+  which replace SBD's where both exist (VOC's are finer and mark borders 255), so that one
+  folder and one list hold the whole training set (12,031 masks on the real data). mmseg's
+  tool instead writes ``aug.txt`` without the VOC train ids (9,118) for its
+  ``train.txt + aug.txt`` concatenation; our configs read ``aug.txt`` alone.
+* :func:`convert_coco_to_voc` paints the COCO instances of the 20 VOC categories into VOC-style
+  masks (:data:`COCO_TO_VOC`), the extra data the MobileViT recipe trained with.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Dict, Iterable, List, Mapping, Sequence, Set, Tuple, Union
+
+import numpy as np
+from PIL import Image
+
+PathLike = Union[str, os.PathLike]
+
+IGNORE_INDEX = 255
+NUM_VOC_CLASSES = 21
+
+#: Training ids in aug.txt on the real VOC 2012 + SBD data.
+VOC_AUG_LEN = 10582
+
+#: COCO category name -> VOC label (1..20), the standard mapping (DeepLab, torchvision's
+#: segmentation references, cvnets).
+COCO_TO_VOC: Dict[str, int] = {
+    "airplane": 1,  # aeroplane
+    "bicycle": 2,
+    "bird": 3,
+    "boat": 4,
+    "bottle": 5,
+    "bus": 6,
+    "car": 7,
+    "cat": 8,
+    "chair": 9,
+    "cow": 10,
+    "dining table": 11,  # diningtable
+    "dog": 12,
+    "horse": 13,
+    "motorcycle": 14,  # motorbike
+    "person": 15,
+    "potted plant": 16,  # pottedplant
+    "sheep": 17,
+    "couch": 18,  # sofa
+    "train": 19,
+    "tv": 20,  # tvmonitor
+}
+
+SBD_LAYOUT = """\
+{root}/
+└── dataset/
+    ├── cls/        (11,355 SBD class masks, 2008_000002.mat ...)
+    ├── train.txt   (8,498 ids)
+    └── val.txt     (2,857 ids)
+(SBD 'benchmark.tgz' from http://home.bharathh.info/pubs/codes/SBD/download.html, unpacked:
+ the folder is usually called benchmark_RELEASE)"""
+
+VOC_DEVKIT_LAYOUT = """\
+{root}/
+└── VOC2012/
+    ├── JPEGImages/
+    ├── SegmentationClass/     (2,913 palettised PNG masks)
+    └── ImageSets/Segmentation/{{train,val}}.txt
+(VOCtrainval_11-May-2012.tar from http://host.robots.ox.ac.uk/pascal/VOC/voc2012/)"""
+
+COCO_LAYOUT = """\
+{root}/
+├── annotations/instances_{split}.json
+└── {split}/   (the images)
+(COCO 2017 from https://cocodataset.org/#download)"""
+
+
+def voc_palette() -> List[int]:
+    """The 256-entry Pascal VOC colour map, flattened for :meth:`PIL.Image.Image.putpalette`."""
+    palette = []
+    for label in range(256):
+        r = g = b = 0
+        c = label
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        palette += [r, g, b]
+    return palette
+
+
+def save_voc_mask(mask: np.ndarray, path: PathLike) -> None:
+    """Write a label map as a palettised PNG (the VOC colours, the pixel values are labels).
+
+    Args:
+        mask (np.ndarray): (H, W) integer labels in 0..255.
+        path (str | os.PathLike): Output ``.png`` file; its folder must exist.
+    """
+    img = Image.fromarray(np.asarray(mask, dtype=np.uint8), mode="P")
+    img.putpalette(voc_palette())
+    img.save(path, format="PNG")
+
+
+def _read_ids(path: Path) -> List[str]:
+    with open(path) as f:
+        return [line.strip() for line in f if line.strip()]
+
+
+def _write_ids(path: Path, ids: Iterable[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        f.writelines(f"{i}\n" for i in ids)
+
+
+# ---------------------------------------------------------------------------------------------
+# SBD -> SegmentationClassAug
+# ---------------------------------------------------------------------------------------------
+
+
+def read_sbd_mask(mat_file: PathLike) -> np.ndarray:
+    """Read the class mask of one SBD ``cls/*.mat`` file.
+
+    Args:
+        mat_file (str | os.PathLike): An SBD ``dataset/cls/<id>.mat`` file.
+
+    Returns:
+        np.ndarray: (H, W) uint8 labels in 0..20.
+
+    Raises:
+        ValueError: When the file is not an SBD class file or holds labels above 20.
+    """
+    from scipy.io import loadmat  # scipy comes with mmsegmentation
+
+    try:
+        data = loadmat(str(mat_file), squeeze_me=True, struct_as_record=False)
+    except Exception as err:  # scipy raises ValueError/TypeError/OSError on broken files
+        raise ValueError(f"could not read {mat_file}: {type(err).__name__}: {err}") from err
+    gt = data.get("GTcls")
+    seg = getattr(gt, "Segmentation", None)
+    if seg is None:
+        found = sorted(k for k in data if not k.startswith("__"))
+        raise ValueError(
+            f"{mat_file} is not an SBD class mask: expected a 'GTcls' struct with a "
+            f"'Segmentation' field, found {found}. Use the files of dataset/cls/ (dataset/inst/ "
+            "holds instance masks)."
+        )
+    seg = np.asarray(seg)
+    if seg.ndim != 2:
+        raise ValueError(f"{mat_file}: GTcls.Segmentation has shape {seg.shape}, expected (H, W)")
+    if seg.size and (seg.min() < 0 or seg.max() >= NUM_VOC_CLASSES):
+        raise ValueError(
+            f"{mat_file}: labels {int(seg.min())}..{int(seg.max())} outside 0..20 (VOC classes)"
+        )
+    return seg.astype(np.uint8)
+
+
+def aug_train_ids(
+    sbd_train: Sequence[str],
+    sbd_val: Sequence[str],
+    voc_train: Sequence[str],
+    voc_val: Sequence[str],
+) -> List[str]:
+    """The SBD + VOC training ids: ``(sbd_train | sbd_val | voc_train) - voc_val``, sorted.
+
+    Args:
+        sbd_train (Sequence[str]): SBD ``dataset/train.txt`` ids.
+        sbd_val (Sequence[str]): SBD ``dataset/val.txt`` ids.
+        voc_train (Sequence[str]): VOC 2012 ``ImageSets/Segmentation/train.txt`` ids.
+        voc_val (Sequence[str]): VOC 2012 ``ImageSets/Segmentation/val.txt`` ids.
+
+    Returns:
+        list[str]: 10,582 ids on the real data.
+    """
+    return sorted((set(sbd_train) | set(sbd_val) | set(voc_train)) - set(voc_val))
+
+
+def _require(path: Path, what: str, layout: str) -> None:
+    if not path.exists():
+        raise FileNotFoundError(f"{what} {path} does not exist. Expected layout:\n{layout}")
+
+
+def convert_voc_aug(
+    devkit_path: PathLike,
+    aug_path: PathLike,
+    out_dir: PathLike | None = None,
+    nproc: int = 1,
+) -> Dict[str, object]:
+    """Convert SBD to ``SegmentationClassAug`` and write ``ImageSets/Segmentation/aug.txt``.
+
+    Args:
+        devkit_path (str | os.PathLike): The ``VOCdevkit`` folder (holding ``VOC2012/``).
+        aug_path (str | os.PathLike): The SBD folder (holding ``dataset/cls``), usually
+            ``benchmark_RELEASE``.
+        out_dir (str | os.PathLike, optional): Mask folder; defaults to
+            ``VOCdevkit/VOC2012/SegmentationClassAug``.
+        nproc (int): Worker processes for the ``.mat`` conversion. Defaults to 1.
+
+    Returns:
+        dict: ``out_dir``, ``num_sbd`` (masks converted from SBD), ``num_voc`` (VOC masks
+        copied), ``aug_list`` (path of aug.txt) and ``num_aug`` (its ids).
+
+    Raises:
+        FileNotFoundError: When an input folder or list is missing (the message shows the
+            expected layout), or when an id of aug.txt ends up without a mask.
+        ValueError: For an unreadable or non-SBD ``.mat`` file.
+    """
+    devkit, sbd = Path(devkit_path), Path(aug_path)
+    voc_root = devkit / "VOC2012"
+    split_dir = voc_root / "ImageSets" / "Segmentation"
+    cls_dir = sbd / "dataset" / "cls"
+    devkit_layout = VOC_DEVKIT_LAYOUT.format(root=devkit)
+    sbd_layout = SBD_LAYOUT.format(root=sbd)
+    for path, what, layout in (
+        (split_dir / "train.txt", "VOC split list", devkit_layout),
+        (split_dir / "val.txt", "VOC split list", devkit_layout),
+        (voc_root / "SegmentationClass", "VOC mask folder", devkit_layout),
+        (cls_dir, "SBD mask folder", sbd_layout),
+        (sbd / "dataset" / "train.txt", "SBD split list", sbd_layout),
+        (sbd / "dataset" / "val.txt", "SBD split list", sbd_layout),
+    ):
+        _require(path, what, layout)
+    out = Path(out_dir) if out_dir is not None else voc_root / "SegmentationClassAug"
+    out.mkdir(parents=True, exist_ok=True)
+
+    mat_files = sorted(cls_dir.glob("*.mat"))
+    if not mat_files:
+        raise FileNotFoundError(f"no .mat files in {cls_dir}. Expected layout:\n{sbd_layout}")
+    jobs = [(str(f), str(out / f"{f.stem}.png")) for f in mat_files]
+    if nproc > 1:
+        from multiprocessing import Pool
+
+        with Pool(nproc) as pool:
+            pool.map(_convert_one_mat, jobs, chunksize=64)
+    else:
+        for job in jobs:
+            _convert_one_mat(job)
+
+    voc_train, voc_val = _read_ids(split_dir / "train.txt"), _read_ids(split_dir / "val.txt")
+    # VOC's own masks (finer, borders 255) for the VOC train/val images.
+    for name in voc_train + voc_val:
+        src = voc_root / "SegmentationClass" / f"{name}.png"
+        _require(src, "VOC mask", devkit_layout)
+        shutil.copyfile(src, out / f"{name}.png")
+
+    ids = aug_train_ids(
+        _read_ids(sbd / "dataset" / "train.txt"),
+        _read_ids(sbd / "dataset" / "val.txt"),
+        voc_train,
+        voc_val,
+    )
+    missing = [i for i in ids if not (out / f"{i}.png").is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{len(missing)} ids of the SBD/VOC lists have no mask in {out} (first: "
+            f"{missing[:3]}): the SBD lists and dataset/cls do not match; re-extract SBD."
+        )
+    aug_list = split_dir / "aug.txt"
+    _write_ids(aug_list, ids)
+    return dict(
+        out_dir=str(out),
+        num_sbd=len(mat_files),
+        num_voc=len(voc_train) + len(voc_val),
+        aug_list=str(aug_list),
+        num_aug=len(ids),
+    )
+
+
+def _convert_one_mat(job: Tuple[str, str]) -> None:
+    src, dst = job
+    save_voc_mask(read_sbd_mask(src), dst)
+
+
+# ---------------------------------------------------------------------------------------------
+# COCO instances -> VOC masks
+# ---------------------------------------------------------------------------------------------
+
+
+def coco_voc_mask(
+    anns: Sequence[Mapping],
+    height: int,
+    width: int,
+    cat_to_voc: Mapping[int, int],
+) -> np.ndarray:
+    """Paint the VOC-class instances of one COCO image into a VOC label map.
+
+    Instances of the 20 VOC categories are painted with their VOC label; other categories
+    stay background (0). As torchvision's segmentation references do, pixels covered by more
+    than one such instance and crowd regions (``iscrowd=1``) become 255 (ignored): their class
+    is ambiguous or their outline coarse.
+
+    Args:
+        anns (Sequence[Mapping]): COCO annotations of the image (``segmentation`` as polygons
+            or RLE, ``category_id``, ``iscrowd``).
+        height (int): Image height.
+        width (int): Image width.
+        cat_to_voc (Mapping[int, int]): COCO category id -> VOC label.
+
+    Returns:
+        np.ndarray: (H, W) uint8 mask with values in 0..20 and 255.
+    """
+    from pycocotools import mask as mask_utils
+
+    label = np.zeros((height, width), dtype=np.uint8)
+    count = np.zeros((height, width), dtype=np.uint8)
+    crowd = np.zeros((height, width), dtype=bool)
+    for ann in anns:
+        voc = cat_to_voc.get(ann.get("category_id"))
+        seg = ann.get("segmentation")
+        if voc is None or not seg:
+            continue
+        if isinstance(seg, list):  # polygons
+            rles = mask_utils.frPyObjects(seg, height, width)
+            rle = mask_utils.merge(rles)
+        elif isinstance(seg.get("counts"), list):  # uncompressed RLE (crowds)
+            rle = mask_utils.frPyObjects(seg, height, width)
+        else:
+            rle = seg
+        m = mask_utils.decode(rle).astype(bool)
+        if m.ndim == 3:
+            m = m.any(axis=2)
+        if ann.get("iscrowd", 0):
+            crowd |= m
+            continue
+        label[m] = voc
+        count[m] = np.minimum(count[m] + 1, 2)
+    label[count > 1] = IGNORE_INDEX
+    label[crowd] = IGNORE_INDEX
+    return label
+
+
+def num_labels(mask: np.ndarray) -> int:
+    """Distinct labels of a VOC mask, background included, 255 (ignore) not counted."""
+    values = np.unique(mask)
+    return int(np.count_nonzero(values != IGNORE_INDEX))
+
+
+def convert_coco_to_voc(
+    coco_root: PathLike,
+    split: str = "train2017",
+    out_dir: PathLike | None = None,
+    min_size: int = 256,
+    min_labels: int = 2,
+) -> Dict[str, object]:
+    """Write VOC-style masks for the COCO images that show VOC classes, and their id list.
+
+    An image is kept when its shorter side is at least ``min_size`` pixels and its mask holds
+    at least ``min_labels`` distinct labels, background included and the ignore label not
+    counted: with the default 2, an image needs at least one VOC object and the mask cannot be
+    all background (nor all one object, which leaves nothing to contrast).
+
+    Args:
+        coco_root (str | os.PathLike): COCO root with ``annotations/instances_{split}.json``.
+        split (str): COCO split. Defaults to ``'train2017'``.
+        out_dir (str | os.PathLike, optional): Output folder; defaults to
+            ``coco_root/voc_seg``. Masks go to ``out_dir/{split}/{id}.png`` and the kept ids
+            (image file names without ``.jpg``) to ``out_dir/{split}.txt``.
+        min_size (int): Smallest accepted shorter image side. Defaults to 256.
+        min_labels (int): Smallest accepted number of distinct labels. Defaults to 2.
+
+    Returns:
+        dict: ``out_dir``, ``list_file``, ``num_images`` (in the json), ``num_kept``,
+        ``skipped_small`` and ``skipped_labels``.
+
+    Raises:
+        FileNotFoundError: When the annotation file is missing (the message shows the layout).
+        ValueError: When the json is not a COCO instances file or lacks VOC categories.
+    """
+    root = Path(coco_root)
+    ann_file = root / "annotations" / f"instances_{split}.json"
+    _require(ann_file, "COCO annotation file", COCO_LAYOUT.format(root=root, split=split))
+    with open(ann_file) as f:
+        try:
+            coco = json.load(f)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{ann_file} is not valid JSON: {err}") from err
+    if not all(k in coco for k in ("images", "annotations", "categories")):
+        raise ValueError(
+            f"{ann_file} is not a COCO instances file: expected 'images', 'annotations' and "
+            f"'categories', found {sorted(coco)}"
+        )
+    cat_to_voc = {
+        c["id"]: COCO_TO_VOC[c["name"]] for c in coco["categories"] if c["name"] in COCO_TO_VOC
+    }
+    if not cat_to_voc:
+        raise ValueError(
+            f"{ann_file} has none of the 20 VOC categories (by COCO name: {sorted(COCO_TO_VOC)})"
+        )
+    anns_of: Dict[int, List[Mapping]] = {}
+    for ann in coco["annotations"]:
+        anns_of.setdefault(ann["image_id"], []).append(ann)
+
+    out = Path(out_dir) if out_dir is not None else root / "voc_seg"
+    mask_dir = out / split
+    mask_dir.mkdir(parents=True, exist_ok=True)
+    kept: List[str] = []
+    skipped_small = skipped_labels = 0
+    written: Set[str] = set()
+    for img in sorted(coco["images"], key=lambda i: i["id"]):
+        height, width = int(img["height"]), int(img["width"])
+        if min(height, width) < min_size:
+            skipped_small += 1
+            continue
+        mask = coco_voc_mask(anns_of.get(img["id"], []), height, width, cat_to_voc)
+        if num_labels(mask) < min_labels:
+            skipped_labels += 1
+            continue
+        stem = Path(img["file_name"]).stem
+        if stem in written:
+            raise ValueError(f"{ann_file}: two images named {stem}")
+        written.add(stem)
+        save_voc_mask(mask, mask_dir / f"{stem}.png")
+        kept.append(stem)
+    list_file = out / f"{split}.txt"
+    _write_ids(list_file, kept)
+    return dict(
+        out_dir=str(out),
+        list_file=str(list_file),
+        num_images=len(coco["images"]),
+        num_kept=len(kept),
+        skipped_small=skipped_small,
+        skipped_labels=skipped_labels,
+    )

@@ -1,0 +1,27 @@
+"""Deployment: ONNX export, torch-free ONNX Runtime inference, and the speed benchmark.
+
+- :mod:`edgenext_dense.deploy.export`: the graphs and ``tools/deploy/export_onnx.py``;
+- :mod:`edgenext_dense.deploy.ort`: numpy/onnxruntime inference behind
+  ``tools/deploy/onnx_infer.py`` (importable without torch when loaded by path);
+- :mod:`edgenext_dense.deploy.benchmark`: ``tools/analysis/benchmark.py``.
+"""
+
+from edgenext_dense.deploy.export import (
+    DeployModel,
+    ExportError,
+    deploy_classifier,
+    deploy_from_config,
+    export_onnx,
+    load_deploy_model,
+    verify_onnx,
+)
+
+__all__ = [
+    "DeployModel",
+    "ExportError",
+    "deploy_classifier",
+    "deploy_from_config",
+    "export_onnx",
+    "load_deploy_model",
+    "verify_onnx",
+]

@@ -1,0 +1,794 @@
+"""Latency, throughput and peak memory of our models and the references, PyTorch and ONNX Runtime.
+
+Behind ``tools/analysis/benchmark.py``. What is measured, for each model and runtime:
+
+- **what runs**: the network from the normalised input batch to its outputs, the same graph in
+  both runtimes (:mod:`edgenext_dense.deploy.export`): a backbone's maps; a detector's decoded
+  boxes and class scores (NMS, a few ms of numpy, is not included); a segmentor's logits at
+  the input size. Weights are random (speed does not depend on them).
+- **latency**: ``warmup`` untimed calls, then ``runs`` timed calls (``time.perf_counter``;
+  ``torch.cuda.synchronize`` on CUDA); median, min and max in ms; images/s is
+  ``batch_size / median``. With ``rounds > 1`` every model/runtime pair is measured once per
+  round, the pairs in a rotated order, so that load from other jobs on a shared machine falls
+  on all of them alike; ``spread`` is the range of the per-round medians over their median.
+- **runtimes**: ``pytorch`` (eager, as trained), ``pytorch-fused`` (after
+  ``EdgeNeXt.fuse()``), ``onnxruntime`` (the exported float32 graph) and ``onnxruntime-int8``
+  (its dynamic int8 quantisation, :mod:`edgenext_dense.deploy.quantize`).
+- **threads**: ``torch.set_num_threads(threads)`` (and ``OMP_NUM_THREADS``) for PyTorch,
+  ``intra_op_num_threads=threads`` (one inter-op thread, sequential execution) for ONNX
+  Runtime.
+- **peak memory** (CPU): each measurement runs in a fresh Python process (unless
+  ``isolate=False``) and reports its peak resident set size (Linux ``VmHWM``, the kernel's
+  high-water mark; ``ru_maxrss`` would include the parent's, see
+  :func:`edgenext_dense.deploy.ort.timing.peak_rss_mb`): interpreter, libraries, weights and
+  activations together, what a process serving the model needs. The PyTorch process imports
+  torch and the OpenMMLab stack; the ONNX Runtime process only numpy, OpenCV and onnxruntime.
+  ``rss_before_mb`` is the resident size after the imports, before the model is built. On
+  CUDA, PyTorch reports ``torch.cuda.max_memory_allocated`` instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import os.path as osp
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+from edgenext_dense.deploy.export import (
+    BackboneGraph,
+    DeployModel,
+    config_task,
+    deploy_from_config,
+    export_onnx,
+    fuse_for_inference,
+    load_config,
+)
+from edgenext_dense.deploy.ort import timing
+from edgenext_dense.deploy.quantize import quantize_dynamic_int8
+
+RUNTIMES = ("pytorch", "pytorch-fused", "onnxruntime", "onnxruntime-int8")
+MMDET_SSDLITE = "mmdet::ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py"
+MMSEG_DEEPLABV3 = "mmseg::mobilenet_v2/mobilenet-v2-d8_deeplabv3_4xb4-160k_ade20k-512x512.py"
+ORT_DIR = Path(__file__).resolve().parent / "ort"
+# Runs edgenext_dense/deploy/ort as a stand-alone package: the measured process never imports
+# torch (edgenext_dense/__init__.py does).
+_ORT_WORKER = (
+    "import importlib.util, sys\n"
+    "spec = importlib.util.spec_from_file_location('edgenext_dense_ort', sys.argv[1], "
+    "submodule_search_locations=[sys.argv[2]])\n"
+    "module = importlib.util.module_from_spec(spec)\n"
+    "sys.modules['edgenext_dense_ort'] = module\n"
+    "spec.loader.exec_module(module)\n"
+    "from edgenext_dense_ort import timing\n"
+    "sys.exit(timing.worker_main(sys.argv[3]))\n"
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One model to measure.
+
+    Args:
+        name (str): Display name.
+        kind (str): ``'backbone'`` (``source`` is an EdgeNeXt arch) or ``'config'``
+            (``source`` is a det/seg config, ``mmdet::``/``mmseg::`` prefixes allowed).
+        source (str): The arch or config.
+        input_size (tuple[int, int]): ``(H, W)``.
+        group (str): ``'backbone'``, ``'det'`` or ``'seg'``: references are compared with our
+            model of the same group.
+        role (str): ``'ours'`` or ``'reference'``. Defaults to ``'ours'``.
+        cfg_options (tuple[tuple[str, Any], ...]): Config overrides as ``(key, value)`` pairs
+            (e.g. the reference's number of classes). Defaults to ``()``.
+    """
+
+    name: str
+    kind: str
+    source: str
+    input_size: Tuple[int, int]
+    group: str
+    role: str = "ours"
+    cfg_options: Tuple[Tuple[str, Any], ...] = ()
+
+
+@dataclass
+class Measurement:
+    """The timings of one model in one runtime (all rounds).
+
+    Args:
+        target (Target): What was measured.
+        runtime (str): One of :data:`RUNTIMES`.
+        batch_size (int): Images per call.
+        threads (int): Threads given to the runtime.
+        device (str): ``'cpu'`` or ``'cuda'``.
+        times_ms (list[float]): Every timed call.
+        round_medians_ms (list[float]): Median of each round.
+        peak_memory_mb (float, optional): Peak RSS (CPU, isolated) or peak CUDA allocation.
+        rss_before_mb (float, optional): Resident size after the imports (CPU, isolated).
+    """
+
+    target: Target
+    runtime: str
+    batch_size: int
+    threads: int
+    device: str
+    times_ms: List[float] = field(default_factory=list)
+    round_medians_ms: List[float] = field(default_factory=list)
+    peak_memory_mb: Optional[float] = None
+    rss_before_mb: Optional[float] = None
+
+    @property
+    def median_ms(self) -> float:
+        """Median latency over all timed calls."""
+        return statistics.median(self.times_ms)
+
+    @property
+    def images_per_s(self) -> float:
+        """Throughput at the median latency."""
+        return 1e3 * self.batch_size / self.median_ms
+
+    @property
+    def spread(self) -> Optional[float]:
+        """(max - min) of the per-round medians over the median; None with one round."""
+        if len(self.round_medians_ms) < 2:
+            return None
+        return (max(self.round_medians_ms) - min(self.round_medians_ms)) / self.median_ms
+
+    def row(self) -> Dict[str, Any]:
+        """A flat JSON-ready record."""
+        h, w = self.target.input_size
+        return dict(
+            model=self.target.name,
+            source=self.target.source,
+            group=self.target.group,
+            role=self.target.role,
+            runtime=self.runtime,
+            input=f"{self.batch_size}x3x{h}x{w}",
+            threads=self.threads,
+            device=self.device,
+            median_ms=round(self.median_ms, 3),
+            min_ms=round(min(self.times_ms), 3),
+            max_ms=round(max(self.times_ms), 3),
+            images_per_s=round(self.images_per_s, 2),
+            peak_memory_mb=None if self.peak_memory_mb is None else round(self.peak_memory_mb, 1),
+            rss_before_mb=None if self.rss_before_mb is None else round(self.rss_before_mb, 1),
+            runs=len(self.times_ms),
+            rounds=len(self.round_medians_ms),
+            round_medians_ms=[round(t, 3) for t in self.round_medians_ms],
+            spread=None if self.spread is None else round(self.spread, 4),
+        )
+
+
+# --------------------------------------------------------------------------- targets
+def _arch_label(arch: str) -> str:
+    from edgenext_dense.models.backbones.edgenext import resolve_arch
+
+    short = {"xx_small": "XXS", "x_small": "XS", "small": "S", "base": "B"}
+    return f"EdgeNeXt-{short.get(resolve_arch(arch), arch)}"
+
+
+def backbone_target(arch: str, input_size: Optional[Sequence[int]] = None) -> Target:
+    """An EdgeNeXt backbone (classification setting: the last stage's map), 256x256 by default.
+
+    Args:
+        arch (str): EdgeNeXt arch (``'small'``, ``'xx_small'``, ``'s'``...).
+        input_size (Sequence[int], optional): ``(H, W)``. Defaults to None (256x256).
+
+    Returns:
+        Target: The target.
+    """
+    size = (256, 256) if input_size is None else (int(input_size[0]), int(input_size[1]))
+    return Target(f"{_arch_label(arch)} backbone", "backbone", arch, size, "backbone")
+
+
+def config_target(
+    config: str,
+    input_size: Optional[Sequence[int]] = None,
+    role: str = "ours",
+    name: Optional[str] = None,
+    cfg_options: Optional[Dict[str, Any]] = None,
+) -> Target:
+    """A detector or segmentor config, at its test size unless given.
+
+    Args:
+        config (str): Config path (or ``mmdet::``/``mmseg::`` config).
+        input_size (Sequence[int], optional): ``(H, W)``; None takes the detector's test
+            resize or the segmentor's training crop. Defaults to None.
+        role (str): ``'ours'`` or ``'reference'``. Defaults to ``'ours'``.
+        name (str, optional): Display name; None uses the file name. Defaults to None.
+        cfg_options (dict, optional): Config overrides. Defaults to None.
+
+    Returns:
+        Target: The target.
+    """
+    from edgenext_dense.deploy.export import _config_input_size, pipeline_resize
+
+    cfg = load_config(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    task = config_task(cfg)
+    if input_size is None:
+        size = _config_input_size(cfg, task, pipeline_resize(cfg, task))
+    else:
+        size = (int(input_size[0]), int(input_size[1]))
+    label = name or osp.splitext(osp.basename(config.split("::")[-1]))[0]
+    options = tuple(sorted((cfg_options or {}).items()))
+    return Target(label, "config", config, size, task, role, options)
+
+
+def reference_targets(targets: Sequence[Target]) -> List[Target]:
+    """What a user would pick instead: mmdet's SSDLite-MobileNetV2 and mmseg's DeepLabv3
+    with MobileNetV2 (21 classes), at the input size of our detector / segmentor.
+
+    Args:
+        targets (Sequence[Target]): Our det/seg targets.
+
+    Returns:
+        list[Target]: One reference per det or seg group present.
+
+    Raises:
+        ValueError: When no det or seg config is among ``targets``.
+    """
+    refs = []
+    for group, config, name, options in (
+        ("det", MMDET_SSDLITE, "SSDLite MobileNetV2 (mmdet)", {}),
+        (
+            "seg",
+            MMSEG_DEEPLABV3,
+            "DeepLabv3 MobileNetV2-D8 (mmseg)",
+            {"model.decode_head.num_classes": 21, "model.auxiliary_head.num_classes": 21},
+        ),
+    ):
+        ours = next((t for t in targets if t.group == group and t.role == "ours"), None)
+        if ours is not None:
+            refs.append(config_target(config, ours.input_size, "reference", name, options))
+    if not refs:
+        raise ValueError(
+            "--compare needs a detection or segmentation config to set beside mmdet's "
+            "SSDLite-MobileNetV2 / mmseg's DeepLabv3-MobileNetV2 (got only backbones)"
+        )
+    return refs
+
+
+def build_deploy(target: Target) -> DeployModel:
+    """Build ``target``'s graph with random weights (seeded), in eval mode.
+
+    Args:
+        target (Target): What to build.
+
+    Returns:
+        DeployModel: The graph to time and export.
+    """
+    torch.manual_seed(0)
+    if target.kind == "backbone":
+        from edgenext_dense.models.backbones.edgenext import EdgeNeXt
+
+        backbone = EdgeNeXt(arch=target.source, out_indices=(3,)).eval()
+        return DeployModel(
+            BackboneGraph(backbone).eval(), "backbone", target.input_size, ("feat3",), False
+        )
+    with contextlib.redirect_stdout(sys.stderr):
+        options = dict(target.cfg_options) or None
+        return deploy_from_config(target.source, None, target.input_size, options)
+
+
+# --------------------------------------------------------------------------- measuring
+def time_pytorch(
+    deploy: DeployModel,
+    batch_size: int,
+    threads: int,
+    warmup: int,
+    runs: int,
+    device: str = "cpu",
+    fuse: bool = False,
+) -> Dict[str, Any]:
+    """Time the eager graph on a random batch (in this process).
+
+    Args:
+        deploy (DeployModel): The graph.
+        batch_size (int): Images per call.
+        threads (int): ``torch.set_num_threads``.
+        warmup (int): Untimed calls.
+        runs (int): Timed calls.
+        device (str): ``'cpu'`` or ``'cuda'``. Defaults to ``'cpu'``.
+        fuse (bool): Fold EdgeNeXt's inference constants first (``EdgeNeXt.fuse``).
+            Defaults to False.
+
+    Returns:
+        dict: ``times_ms`` and, on CUDA, ``peak_memory_mb`` (``max_memory_allocated``).
+    """
+    torch.set_num_threads(threads)
+    graph = deploy.graph.eval().to(device)
+    if fuse:
+        fuse_for_inference(graph)
+    x = torch.randn(batch_size, 3, *deploy.input_size, device=device)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else None
+    if sync is not None:
+        torch.cuda.reset_peak_memory_stats()
+    with torch.inference_mode():
+        times = timing.time_callable(lambda: graph(x), warmup, runs, sync)
+    result: Dict[str, Any] = dict(times_ms=times)
+    if sync is not None:
+        result["peak_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return result
+
+
+def _run_worker(command: List[str], threads: int) -> Dict[str, Any]:
+    """Run a measurement process and parse its result line."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    proc = subprocess.run(command, capture_output=True, text=True, env=env)
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(timing.RESULT_PREFIX):
+            return json.loads(line[len(timing.RESULT_PREFIX) :])
+    raise RuntimeError(
+        f"the benchmark worker failed (exit {proc.returncode}): {proc.stderr[-3000:]}"
+    )
+
+
+def _measure_once(
+    target: Target,
+    runtime: str,
+    onnx_path: Optional[str],
+    settings: Dict[str, Any],
+    isolate: bool,
+    cache: Dict[Target, DeployModel],
+) -> Dict[str, Any]:
+    """One round of one model in one runtime: ``times_ms`` and the memory fields."""
+    common = {k: settings[k] for k in ("batch_size", "threads", "warmup", "runs", "device")}
+    if runtime.startswith("onnxruntime"):
+        request = dict(path=onnx_path, input_size=list(target.input_size), **common)
+        if not isolate:
+            result = timing.time_session(**request)
+            return dict(times_ms=result["times_ms"])
+        command = [
+            sys.executable,
+            "-c",
+            _ORT_WORKER,
+            str(ORT_DIR / "__init__.py"),
+            str(ORT_DIR),
+            json.dumps(request),
+        ]
+        return _run_worker(command, settings["threads"])
+    fuse = runtime == "pytorch-fused"
+    if not isolate:
+        if target not in cache:
+            cache[target] = build_deploy(target)
+        return time_pytorch(cache[target], fuse=fuse, **common)
+    request = dict(target=asdict(target), fuse=fuse, **common)
+    command = [
+        sys.executable,
+        "-m",
+        "edgenext_dense.deploy.benchmark",
+        "--worker",
+        json.dumps(request),
+    ]
+    return _run_worker(command, settings["threads"])
+
+
+def _pytorch_worker(request_json: str) -> int:
+    """Entry point of the fresh-process PyTorch measurement (``--worker JSON``)."""
+    request = json.loads(request_json)
+    target_fields = request.pop("target")
+    target_fields["input_size"] = tuple(target_fields["input_size"])
+    target_fields["cfg_options"] = tuple(tuple(kv) for kv in target_fields["cfg_options"])
+    target = Target(**target_fields)
+    rss_before = timing.current_rss_mb()
+    torch.set_num_interop_threads(1)
+    result = time_pytorch(build_deploy(target), **request)
+    if not request["device"].startswith("cuda"):
+        result.update(peak_memory_mb=timing.peak_rss_mb(), rss_before_mb=rss_before)
+    print(timing.RESULT_PREFIX + json.dumps(result), flush=True)
+    return 0
+
+
+def run_benchmark(
+    targets: Sequence[Target],
+    runtimes: Sequence[str] = ("pytorch", "onnxruntime"),
+    batch_size: int = 1,
+    threads: int = 2,
+    device: str = "cpu",
+    warmup: int = 5,
+    runs: int = 20,
+    rounds: int = 1,
+    isolate: bool = True,
+    work_dir: Optional[str] = None,
+    log: Any = None,
+) -> List[Measurement]:
+    """Measure every target in every runtime, round after round.
+
+    Args:
+        targets (Sequence[Target]): The models.
+        runtimes (Sequence[str]): Among :data:`RUNTIMES`. Defaults to
+            ``('pytorch', 'onnxruntime')``.
+        batch_size (int): Images per call. Defaults to 1.
+        threads (int): Threads per runtime. Defaults to 2.
+        device (str): ``'cpu'`` or ``'cuda'``. Defaults to ``'cpu'``.
+        warmup (int): Untimed calls per round. Defaults to 5.
+        runs (int): Timed calls per round. Defaults to 20.
+        rounds (int): Rounds (each measures every pair once, order rotated). Defaults to 1.
+        isolate (bool): A fresh process per measurement (honest peak memory, no thread pools
+            shared between runtimes). Defaults to True.
+        work_dir (str, optional): Where the ONNX files are written; None uses a temporary
+            folder. Defaults to None.
+        log (Callable[[str], None], optional): Progress messages. Defaults to None.
+
+    Returns:
+        list[Measurement]: One per (target, runtime), in target then runtime order.
+
+    Raises:
+        ValueError: For an unknown runtime or non-positive counts.
+    """
+    unknown = [r for r in runtimes if r not in RUNTIMES]
+    if unknown:
+        raise ValueError(f"unknown runtimes {unknown}; choose from {RUNTIMES}")
+    if min(batch_size, threads, runs, rounds) < 1 or warmup < 0:
+        raise ValueError(
+            "batch_size, threads, runs and rounds must be at least 1 and warmup at least 0, "
+            f"got {batch_size}, {threads}, {runs}, {rounds}, {warmup}"
+        )
+    log = log or (lambda msg: None)
+    settings = dict(batch_size=batch_size, threads=threads, warmup=warmup, runs=runs, device=device)
+    pairs = [(t, r) for t in targets for r in runtimes]
+    results = {p: Measurement(p[0], p[1], batch_size, threads, device) for p in pairs}
+    cache: Dict[Target, DeployModel] = {}
+    with contextlib.ExitStack() as stack:
+        folder = work_dir or stack.enter_context(tempfile.TemporaryDirectory(prefix="bench_"))
+        onnx_paths: Dict[Tuple[Target, str], str] = {}
+        if any(r.startswith("onnxruntime") for r in runtimes):
+            for i, target in enumerate(targets):
+                if target not in cache:
+                    cache[target] = build_deploy(target)
+                log(f"exporting {target.name} ({target.input_size[0]}x{target.input_size[1]})")
+                path = export_onnx(
+                    cache[target], osp.join(folder, f"model_{i}.onnx"), batch_size=batch_size
+                )
+                onnx_paths[(target, "onnxruntime")] = path
+                if "onnxruntime-int8" in runtimes:
+                    onnx_paths[(target, "onnxruntime-int8")] = quantize_dynamic_int8(
+                        path, osp.join(folder, f"model_{i}_int8.onnx")
+                    )
+        for r in range(rounds):
+            shift = r % len(pairs)
+            for target, runtime in pairs[shift:] + pairs[:shift]:
+                log(f"round {r + 1}/{rounds}: {target.name} / {runtime}")
+                out = _measure_once(
+                    target, runtime, onnx_paths.get((target, runtime)), settings, isolate, cache
+                )
+                m = results[(target, runtime)]
+                m.times_ms.extend(out["times_ms"])
+                m.round_medians_ms.append(statistics.median(out["times_ms"]))
+                if out.get("peak_memory_mb") is not None:
+                    m.peak_memory_mb = max(m.peak_memory_mb or 0.0, out["peak_memory_mb"])
+                if out.get("rss_before_mb") is not None:
+                    m.rss_before_mb = out["rss_before_mb"]
+    return [results[p] for p in pairs]
+
+
+# --------------------------------------------------------------------------- reporting
+def ratios(measurements: Sequence[Measurement]) -> List[Dict[str, Any]]:
+    """ONNX Runtime speed-ups over eager PyTorch, and reference / ours latency ratios.
+
+    Args:
+        measurements (Sequence[Measurement]): From :func:`run_benchmark`.
+
+    Returns:
+        list[dict]: ``kind`` (``'onnxruntime_speedup'`` or ``'ours_vs_reference'``),
+        ``model``/``reference``, ``runtime``, ``ratio`` of the median latencies and
+        ``ratio_min`` of the minimum latencies (> 1: the first is faster). On a machine shared
+        with other jobs the minimum is the better estimate of the unloaded ratio: contention
+        only ever adds time, and more to OpenMP's barrier-synchronised PyTorch ops.
+    """
+    by_key = {(m.target, m.runtime): m for m in measurements}
+    out: List[Dict[str, Any]] = []
+    for m in measurements:
+        eager = by_key.get((m.target, "pytorch"))
+        if m.runtime != "pytorch" and eager is not None:
+            out.append(
+                dict(
+                    kind=f"{m.runtime}_speedup",
+                    model=m.target.name,
+                    runtime=m.runtime,
+                    ratio=round(eager.median_ms / m.median_ms, 3),
+                    ratio_min=round(min(eager.times_ms) / min(m.times_ms), 3),
+                )
+            )
+    for m in measurements:
+        if m.target.role != "reference":
+            continue
+        for ours in measurements:
+            same_group = ours.target.group == m.target.group and ours.runtime == m.runtime
+            if same_group and ours.target.role == "ours":
+                out.append(
+                    dict(
+                        kind="ours_vs_reference",
+                        model=ours.target.name,
+                        reference=m.target.name,
+                        runtime=m.runtime,
+                        ratio=round(m.median_ms / ours.median_ms, 3),
+                        ratio_min=round(min(m.times_ms) / min(ours.times_ms), 3),
+                    )
+                )
+    return out
+
+
+COLUMNS = (
+    ("model", "model"),
+    ("runtime", "runtime"),
+    ("input", "input"),
+    ("threads", "threads"),
+    ("median_ms", "median ms"),
+    ("min_ms", "min ms"),
+    ("max_ms", "max ms"),
+    ("images_per_s", "img/s"),
+    ("peak_memory_mb", "peak mem MB"),
+    ("spread", "spread"),
+    ("speedup", "vs eager"),
+    ("speedup_min", "vs eager (min)"),
+)
+
+
+def table_rows(measurements: Sequence[Measurement]) -> List[Dict[str, str]]:
+    """The table's cells as strings, keyed by :data:`COLUMNS`.
+
+    Args:
+        measurements (Sequence[Measurement]): From :func:`run_benchmark`.
+
+    Returns:
+        list[dict]: One row per measurement.
+    """
+    speedups = {
+        (r["model"], r["runtime"]): (r["ratio"], r["ratio_min"])
+        for r in ratios(measurements)
+        if r["kind"].endswith("_speedup")
+    }
+    rows = []
+    for m in measurements:
+        row = m.row()
+        cells = {key: str(row.get(key, "")) for key, _ in COLUMNS}
+        cells["median_ms"] = f"{m.median_ms:.2f}"
+        cells["min_ms"] = f"{min(m.times_ms):.2f}"
+        cells["max_ms"] = f"{max(m.times_ms):.2f}"
+        cells["images_per_s"] = f"{m.images_per_s:.1f}"
+        cells["peak_memory_mb"] = "-" if m.peak_memory_mb is None else f"{m.peak_memory_mb:.0f}"
+        cells["spread"] = "-" if m.spread is None else f"{100 * m.spread:.0f}%"
+        speedup = (1.0, 1.0) if m.runtime == "pytorch" else speedups.get((m.target.name, m.runtime))
+        cells["speedup"] = "-" if speedup is None else f"{speedup[0]:.2f}x"
+        cells["speedup_min"] = "-" if speedup is None else f"{speedup[1]:.2f}x"
+        rows.append(cells)
+    return rows
+
+
+def _ratio_lines(measurements: Sequence[Measurement]) -> List[str]:
+    lines = []
+    for r in ratios(measurements):
+        if r["kind"] == "ours_vs_reference":
+            lines.append(
+                f"{r['model']} vs {r['reference']} ({r['runtime']}): reference latency / ours "
+                f"= {r['ratio']:.2f} median, {r['ratio_min']:.2f} min "
+                f"({'ours faster' if r['ratio_min'] > 1 else 'reference faster'})"
+            )
+    return lines
+
+
+def format_table(measurements: Sequence[Measurement]) -> str:
+    """A plain-text table, then the ours-vs-reference ratios.
+
+    Args:
+        measurements (Sequence[Measurement]): From :func:`run_benchmark`.
+
+    Returns:
+        str: The text.
+    """
+    rows = table_rows(measurements)
+    widths = {k: max(len(h), *(len(r[k]) for r in rows)) for k, h in COLUMNS}
+    line = "  ".join(h.ljust(widths[k]) for k, h in COLUMNS)
+    out = [line, "-" * len(line)]
+    out += ["  ".join(r[k].ljust(widths[k]) for k, _ in COLUMNS) for r in rows]
+    return "\n".join(out + [""] + _ratio_lines(measurements)).rstrip() + "\n"
+
+
+def format_markdown(measurements: Sequence[Measurement], machine: Dict[str, Any]) -> str:
+    """A Markdown table with the machine and the ratios (for the README).
+
+    Args:
+        measurements (Sequence[Measurement]): From :func:`run_benchmark`.
+        machine (dict): From :func:`machine_info`.
+
+    Returns:
+        str: The Markdown.
+    """
+    rows = table_rows(measurements)
+    out = [
+        "| " + " | ".join(h for _, h in COLUMNS) + " |",
+        "|" + "|".join("---" for _ in COLUMNS) + "|",
+    ]
+    out += ["| " + " | ".join(r[k] for k, _ in COLUMNS) + " |" for r in rows]
+    ratio_lines = [f"- {line}" for line in _ratio_lines(measurements)]
+    out += [""] + ratio_lines + ([""] if ratio_lines else [])
+    out.append(
+        f"Measured on {machine['cpu']} ({machine['logical_cpus']} logical CPUs), "
+        f"torch {machine['torch']}, onnxruntime {machine['onnxruntime']}; load average "
+        f"{machine['load_before']} before, {machine['load_after']} after. Peak memory: the "
+        "measuring process's peak RSS (VmHWM) in a fresh process per model and runtime."
+    )
+    return "\n".join(out) + "\n"
+
+
+def machine_info() -> Dict[str, Any]:
+    """CPU model, CPU count, library versions and the 1-minute load average."""
+    import onnxruntime
+
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo") as f:
+            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
+        cpu = names[0] if names else cpu
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    return dict(
+        cpu=cpu,
+        logical_cpus=os.cpu_count(),
+        python=platform.python_version(),
+        torch=torch.__version__,
+        onnxruntime=onnxruntime.__version__,
+        load_before=None if load is None else round(load, 2),
+    )
+
+
+# --------------------------------------------------------------------------- command line
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Parse ``tools/analysis/benchmark.py``'s command line.
+
+    Args:
+        argv (Sequence[str], optional): Arguments; ``sys.argv[1:]`` when None.
+
+    Returns:
+        argparse.Namespace: The parsed arguments.
+    """
+    parser = argparse.ArgumentParser(
+        description="Latency (median/min/max), images/s and peak memory of detection and "
+        "segmentation configs and EdgeNeXt backbones, in eager PyTorch and ONNX Runtime; "
+        "--compare adds mmdet's SSDLite-MobileNetV2 and mmseg's DeepLabv3-MobileNetV2."
+    )
+    parser.add_argument("configs", nargs="*", help="configs/det/*.py or configs/seg/*.py")
+    parser.add_argument(
+        "--backbone",
+        nargs="+",
+        default=[],
+        metavar="ARCH",
+        help="EdgeNeXt backbones to measure (xx_small, x_small, small, base)",
+    )
+    parser.add_argument(
+        "--shape",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        help="input size for every model (default: backbones 256x256, detectors their test "
+        "resize, segmentors their training crop)",
+    )
+    parser.add_argument("--batch-size", type=int, default=1, help="images per call (default 1)")
+    parser.add_argument("--threads", type=int, default=2, help="threads per runtime (default 2)")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="default cpu")
+    parser.add_argument(
+        "--runtimes",
+        nargs="+",
+        default=["pytorch", "onnxruntime"],
+        choices=RUNTIMES,
+        help="default: pytorch onnxruntime",
+    )
+    parser.add_argument("--warmup", type=int, default=5, help="untimed calls (default 5)")
+    parser.add_argument("--runs", type=int, default=20, help="timed calls per round (default 20)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure every model/runtime this many times, interleaved (default 1)",
+    )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="also measure mmdet's SSDLite-MobileNetV2 / mmseg's DeepLabv3-MobileNetV2-D8 at "
+        "the same input size and print the latency ratios",
+    )
+    parser.add_argument(
+        "--no-isolate",
+        action="store_true",
+        help="measure in this process (faster to run; no peak-memory figure)",
+    )
+    parser.add_argument("--json", help="write the results as JSON here")
+    parser.add_argument("--markdown", help="write the table as Markdown here")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker is None and not args.configs and not args.backbone:
+        parser.error("give at least one config or --backbone ARCH")
+    for name in ("batch_size", "threads", "runs", "rounds"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device is available to torch here")
+    return args
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the benchmark from the command line.
+
+    Args:
+        argv (Sequence[str], optional): Arguments; ``sys.argv[1:]`` when None.
+
+    Returns:
+        int: 0 on success, 1 on an error.
+    """
+    args = parse_args(argv)
+    if args.worker is not None:
+        return _pytorch_worker(args.worker)
+    try:
+        targets = [backbone_target(a, args.shape) for a in args.backbone]
+        targets += [config_target(c, args.shape) for c in args.configs]
+        if args.compare:
+            targets += reference_targets(targets)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    machine = machine_info()
+    measurements = run_benchmark(
+        targets,
+        runtimes=args.runtimes,
+        batch_size=args.batch_size,
+        threads=args.threads,
+        device=args.device,
+        warmup=args.warmup,
+        runs=args.runs,
+        rounds=args.rounds,
+        isolate=not args.no_isolate,
+        log=lambda msg: print(msg, file=sys.stderr),
+    )
+    machine["load_after"] = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+    print(format_table(measurements), end="")
+    memory = (
+        "peak RSS (VmHWM) of a fresh process per measurement"
+        if not args.no_isolate and args.device == "cpu"
+        else "torch.cuda.max_memory_allocated (PyTorch only)"
+        if args.device == "cuda"
+        else "not measured (--no-isolate)"
+    )
+    print(f"peak memory: {memory}")
+    if args.json:
+        os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(
+                dict(
+                    machine=machine,
+                    settings=dict(
+                        batch_size=args.batch_size,
+                        threads=args.threads,
+                        device=args.device,
+                        warmup=args.warmup,
+                        runs=args.runs,
+                        rounds=args.rounds,
+                        isolated=not args.no_isolate,
+                        memory=memory,
+                    ),
+                    results=[m.row() for m in measurements],
+                    ratios=ratios(measurements),
+                ),
+                f,
+                indent=2,
+            )
+    if args.markdown:
+        os.makedirs(osp.dirname(osp.abspath(args.markdown)), exist_ok=True)
+        with open(args.markdown, "w") as f:
+            f.write(format_markdown(measurements, machine))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Torch-free ONNX Runtime inference for the models ``tools/deploy/export_onnx.py`` writes.
+
+Everything under this folder imports only the standard library, numpy, OpenCV, Pillow and
+onnxruntime, and uses only relative imports among its own modules, so it runs where PyTorch
+and the OpenMMLab stack are not installed. ``tools/deploy/onnx_infer.py`` loads the folder as a
+stand-alone package (``edgenext_dense_ort``) without importing :mod:`edgenext_dense`, whose
+``__init__`` imports torch; inside the full package it is :mod:`edgenext_dense.deploy.ort`.
+
+Modules:
+
+- :mod:`.metadata`: the preprocessing and post-processing settings stored in the ONNX file;
+- :mod:`.preprocess`: image reading and the test pipelines' resizes, in numpy/OpenCV/Pillow;
+- :mod:`.postprocess`: mmdet's score filtering and per-class NMS, mmseg's logit resizing and
+  the classifier's top-k, in numpy;
+- :mod:`.visualize`: drawn outputs of the demos (boxes, blended masks with a legend);
+- :mod:`.infer`: :class:`OnnxModel` and the image-or-folder loop behind ``onnx_infer.py``;
+- :mod:`.timing`: latency and peak-memory measurement of an ONNX Runtime session.
+"""
+
+from .infer import OnnxModel, create_session, main, run_inference
+from .metadata import METADATA_KEY, MetadataError, read_metadata
+from .postprocess import batched_nms, detection_postprocess, resize_bilinear, segmentation_labels
+from .preprocess import ImageReadError, list_images, preprocess_image, read_image
+
+__all__ = [
+    "METADATA_KEY",
+    "ImageReadError",
+    "MetadataError",
+    "OnnxModel",
+    "batched_nms",
+    "create_session",
+    "detection_postprocess",
+    "list_images",
+    "main",
+    "preprocess_image",
+    "read_image",
+    "read_metadata",
+    "resize_bilinear",
+    "run_inference",
+    "segmentation_labels",
+]

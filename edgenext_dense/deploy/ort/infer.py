@@ -1,0 +1,338 @@
+"""Run an exported model on images with ONNX Runtime: the engine of ``tools/deploy/onnx_infer.py``.
+
+Outputs follow the PyTorch demos:
+
+- detection (``tools/demo/image_demo.py``): one JSON line per image on stdout
+  (``image``, ``height``, ``width``, ``detections``: ``label``, ``class``, ``score``,
+  ``bbox`` [x1, y1, x2, y2] in the image's pixels, scores at least ``--score-thr``),
+  ``OUT_DIR/vis/<image name>`` drawn and ``OUT_DIR/preds/<image stem>.json``;
+- segmentation (``tools/demo/image_seg_demo.py``): ``OUT_DIR/<image stem>.png``, the class
+  colours blended over the image with a legend, and one line per image;
+- classification (``tools/demo/image_classify.py``): the top-5 as one JSON line per image
+  (and ``OUT_DIR/preds/<image stem>.json``).
+
+Folders are processed one image at a time; an unreadable image is reported on stderr and
+skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from .metadata import MetadataError, read_metadata
+from .postprocess import classification_topk, detection_postprocess, segmentation_labels
+from .preprocess import IMAGE_EXTENSIONS, ImageReadError, list_images, preprocess_image, read_image
+from .visualize import draw_detections, draw_segmentation
+
+
+def create_session(
+    path: str, threads: Optional[int] = None, providers: Optional[Sequence[str]] = None
+) -> Any:
+    """An ONNX Runtime session with full graph optimisation and sequential execution.
+
+    Args:
+        path (str): The ``.onnx`` file.
+        threads (int, optional): ``intra_op_num_threads`` (the threads one operator may use);
+            None lets ONNX Runtime pick (one per physical core). Defaults to None.
+        providers (Sequence[str], optional): Execution providers; None means
+            ``['CPUExecutionProvider']``. Defaults to None.
+
+    Returns:
+        onnxruntime.InferenceSession: The session.
+
+    Raises:
+        FileNotFoundError: When ``path`` does not exist.
+    """
+    import onnxruntime as ort
+
+    if not osp.isfile(path):
+        raise FileNotFoundError(f"the ONNX model {path} does not exist")
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.inter_op_num_threads = 1
+    if threads:
+        options.intra_op_num_threads = int(threads)
+    return ort.InferenceSession(
+        path, options, providers=list(providers or ["CPUExecutionProvider"])
+    )
+
+
+class OnnxModel:
+    """An exported model with its preprocessing and post-processing.
+
+    Args:
+        path (str): The ``.onnx`` file written by ``tools/deploy/export_onnx.py``.
+        threads (int, optional): ONNX Runtime intra-op threads. Defaults to None.
+        providers (Sequence[str], optional): Execution providers. Defaults to None (CPU).
+
+    Raises:
+        MetadataError: When the file carries no edgenext_dense metadata.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        threads: Optional[int] = None,
+        providers: Optional[Sequence[str]] = None,
+    ) -> None:
+        self.path = path
+        self.session = create_session(path, threads, providers)
+        try:
+            self.meta = read_metadata(self.session)
+        except MetadataError as err:
+            raise MetadataError(str(err).replace("<session>", path)) from err
+        self.task: str = self.meta["task"]
+        self.classes: List[str] = [str(c) for c in self.meta["classes"]]
+
+    def forward(self, batch: np.ndarray) -> List[np.ndarray]:
+        """Run the graph on a preprocessed ``(B, 3, H, W)`` float32 batch.
+
+        Args:
+            batch (np.ndarray): Normalised input.
+
+        Returns:
+            list[np.ndarray]: The outputs, in ``meta['output_names']`` order.
+        """
+        return self.session.run(self.meta["output_names"], {self.meta["input_name"]: batch})
+
+    def predict(self, image_bgr: np.ndarray) -> Dict[str, Any]:
+        """Predict one BGR uint8 image as the PyTorch model with its test pipeline.
+
+        Args:
+            image_bgr (np.ndarray): ``(H, W, 3)`` uint8 BGR image.
+
+        Returns:
+            dict: Detection: ``bboxes`` (original-image pixels), ``scores``, ``labels``
+            (numpy arrays, after NMS, best first). Segmentation: ``labels`` ``(H, W)``.
+            Classification: ``pred_label``, ``pred_score``, ``pred_class``, ``topk``.
+            Each also holds ``ori_shape``.
+        """
+        batch, info = preprocess_image(image_bgr, self.meta)
+        outputs = self.forward(batch)
+        post = self.meta.get("postprocess") or {}
+        if self.task == "det":
+            boxes, scores = outputs[0][0], outputs[1][0]
+            result = detection_postprocess(boxes, scores, post, info["scale_factor"])
+        elif self.task == "seg":
+            result = dict(labels=segmentation_labels(outputs[0][0], info["ori_shape"], post))
+        else:
+            result = classification_topk(outputs[0][0], self.classes, int(post.get("topk", 5)))
+        result["ori_shape"] = info["ori_shape"]
+        return result
+
+
+@dataclass
+class InferenceSummary:
+    """What a run did.
+
+    Args:
+        results (list[dict]): One record per image processed.
+        skipped (list[tuple[str, str]]): ``(image, reason)`` of the images skipped.
+    """
+
+    results: List[Dict[str, Any]] = field(default_factory=list)
+    skipped: List[Tuple[str, str]] = field(default_factory=list)
+
+
+def detections_to_dict(
+    result: Dict[str, Any], classes: Sequence[str], score_thr: float, image: str
+) -> Dict[str, Any]:
+    """The detections scoring at least ``score_thr``, best first, as the detection demo prints.
+
+    Args:
+        result (dict): From :meth:`OnnxModel.predict` on a detector.
+        classes (Sequence[str]): Class names by label.
+        score_thr (float): Lowest score kept.
+        image (str): The image path.
+
+    Returns:
+        dict: ``image``, ``height``, ``width`` and ``detections`` (``label``, ``class``,
+        ``score``, ``bbox``).
+    """
+    keep = np.nonzero(result["scores"] >= score_thr)[0]
+    keep = keep[np.argsort(-result["scores"][keep], kind="stable")]
+    height, width = result["ori_shape"]
+    detections = [
+        {
+            "label": int(result["labels"][i]),
+            "class": classes[int(result["labels"][i])],
+            "score": round(float(result["scores"][i]), 4),
+            "bbox": [round(float(v), 1) for v in result["bboxes"][i]],
+        }
+        for i in keep
+    ]
+    return dict(image=image, height=int(height), width=int(width), detections=detections)
+
+
+def _output_name(image: str) -> str:
+    name = osp.basename(image)
+    return name if osp.splitext(name)[1].lower() in IMAGE_EXTENSIONS else name + ".jpg"
+
+
+def _write_json(path: str, record: Dict[str, Any]) -> None:
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(record, f, indent=2)
+
+
+def _process_one(
+    model: OnnxModel,
+    image: str,
+    img: np.ndarray,
+    out_dir: Optional[str],
+    score_thr: float,
+    opacity: float,
+) -> Dict[str, Any]:
+    """Predict one image and write its outputs; returns its record."""
+    result = model.predict(img)
+    stem = osp.splitext(_output_name(image))[0]
+    if model.task == "det":
+        record = detections_to_dict(result, model.classes, score_thr, image)
+        if out_dir is not None:
+            vis_path = osp.join(out_dir, "vis", _output_name(image))
+            json_path = osp.join(out_dir, "preds", stem + ".json")
+            os.makedirs(osp.dirname(vis_path), exist_ok=True)
+            cv2.imwrite(vis_path, draw_detections(img, record["detections"], model.meta))
+            _write_json(json_path, record)
+            record.update(out_file=vis_path, json_file=json_path)
+        return record
+    if model.task == "seg":
+        labels = result["labels"]
+        present = [model.classes[i] for i in np.unique(labels) if i < len(model.classes)]
+        record = dict(image=image, height=labels.shape[0], width=labels.shape[1], classes=present)
+        if out_dir is not None:
+            out_file = osp.join(out_dir, stem + ".png")
+            os.makedirs(out_dir, exist_ok=True)
+            cv2.imwrite(out_file, draw_segmentation(img, labels, model.meta, opacity))
+            record.update(out_file=out_file)
+        record["labels"] = labels
+        return record
+    record = dict(image=image, **{k: v for k, v in result.items() if k != "ori_shape"})
+    if out_dir is not None:
+        json_path = osp.join(out_dir, "preds", stem + ".json")
+        _write_json(json_path, record)
+        record.update(json_file=json_path)
+    return record
+
+
+def run_inference(
+    model: OnnxModel,
+    inputs: Sequence[str],
+    out_dir: Optional[str] = None,
+    score_thr: float = 0.3,
+    opacity: float = 0.5,
+    log: Callable[[str], None] = print,
+) -> InferenceSummary:
+    """Predict each image, writing the demo outputs, skipping unreadable files.
+
+    Args:
+        model (OnnxModel): The exported model.
+        inputs (Sequence[str]): Image paths.
+        out_dir (str, optional): Output folder; None writes nothing. Defaults to None.
+        score_thr (float): Detection: lowest score reported and drawn. Defaults to 0.3.
+        opacity (float): Segmentation: opacity of the class colours. Defaults to 0.5.
+        log (Callable[[str], None]): Receives one line per image (JSON for detection and
+            classification). Defaults to ``print``.
+
+    Returns:
+        InferenceSummary: The records (segmentation records also hold the ``labels`` array)
+        and the skipped images with the reason.
+    """
+    summary = InferenceSummary()
+    for image in inputs:
+        try:
+            img = read_image(image)
+        except ImageReadError as err:
+            print(f"skipped {image}: {err}", file=sys.stderr)
+            summary.skipped.append((image, str(err)))
+            continue
+        record = _process_one(model, image, img, out_dir, score_thr, opacity)
+        if model.task == "seg":
+            target = record.get("out_file", "(not written)")
+            log(f"{image} -> {target} ({', '.join(record['classes'])})")
+        else:
+            log(json.dumps(record))
+        summary.results.append(record)
+    return summary
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Parse ``tools/deploy/onnx_infer.py``'s command line.
+
+    Args:
+        argv (Sequence[str], optional): Arguments; ``sys.argv[1:]`` when None.
+
+    Returns:
+        argparse.Namespace: The parsed arguments.
+    """
+    parser = argparse.ArgumentParser(
+        description="Run a model exported by tools/deploy/export_onnx.py on an image or a "
+        "folder with ONNX Runtime only (no PyTorch): detections as JSON lines and drawn "
+        "images, blended segmentation masks, or the classifier's top-5."
+    )
+    parser.add_argument("inputs", help="an image file or a folder of images")
+    parser.add_argument("--model", required=True, help="the exported .onnx file")
+    parser.add_argument(
+        "--out-dir",
+        default="outputs/onnx_infer",
+        help="output folder (default: outputs/onnx_infer); '' writes nothing",
+    )
+    parser.add_argument(
+        "--score-thr",
+        type=float,
+        default=0.3,
+        help="detection: lowest score drawn and printed (default 0.3)",
+    )
+    parser.add_argument(
+        "--opacity", type=float, default=0.5, help="segmentation: mask opacity (default 0.5)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="ONNX Runtime intra-op threads (default: auto)"
+    )
+    args = parser.parse_args(argv)
+    if not 0.0 <= args.score_thr <= 1.0:
+        parser.error(f"--score-thr must be in [0, 1], got {args.score_thr}")
+    if not 0.0 < args.opacity <= 1.0:
+        parser.error(f"--opacity must be in (0, 1], got {args.opacity}")
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be at least 1, got {args.threads}")
+    return args
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run ``onnx_infer`` from the command line.
+
+    Args:
+        argv (Sequence[str], optional): Arguments; ``sys.argv[1:]`` when None.
+
+    Returns:
+        int: 0 when at least one image was processed; 1 on an error or when every image was
+        skipped.
+    """
+    args = parse_args(argv)
+    try:
+        images = list_images(args.inputs)
+        model = OnnxModel(args.model, threads=args.threads)
+    except (FileNotFoundError, MetadataError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except Exception as err:  # noqa: BLE001  (onnxruntime's load errors: not an ONNX file)
+        print(f"error: cannot load the ONNX model {args.model}: {err}", file=sys.stderr)
+        return 1
+    summary = run_inference(
+        model, images, out_dir=args.out_dir or None, score_thr=args.score_thr, opacity=args.opacity
+    )
+    done, skipped = len(summary.results), len(summary.skipped)
+    where = f"; outputs in {args.out_dir}" if args.out_dir else ""
+    print(f"{done} image(s) processed, {skipped} skipped{where}", file=sys.stderr)
+    return 0 if done else 1

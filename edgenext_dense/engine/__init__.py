@@ -1,0 +1,38 @@
+"""Training/testing helpers behind ``tools/train.py``, ``tools/test.py`` and ``get_flops.py``.
+
+Importing this package registers :class:`TrainingCurvesHook` (``edgenext_dense.HOOKS``).
+"""
+
+from .hooks import TrainingCurvesHook, collect_curves, plot_curves
+from .preflight import (
+    PreflightError,
+    check_checkpoint_task,
+    check_dataset_paths,
+    check_pretrained_checkpoints,
+    describe_checkpoint,
+)
+from .runner import (
+    add_runner_args,
+    evaluate,
+    load_config,
+    setup_cpu_distributed,
+    task_of,
+    train,
+)
+
+__all__ = [
+    "PreflightError",
+    "TrainingCurvesHook",
+    "add_runner_args",
+    "check_checkpoint_task",
+    "check_dataset_paths",
+    "check_pretrained_checkpoints",
+    "collect_curves",
+    "describe_checkpoint",
+    "evaluate",
+    "load_config",
+    "plot_curves",
+    "setup_cpu_distributed",
+    "task_of",
+    "train",
+]

@@ -1,0 +1,188 @@
+"""Parameters and FLOPs of a detector or segmentor config, for ``tools/analysis/get_flops.py``.
+
+Counting is mmengine's (``mmengine.analysis``, the fvcore counter that
+``get_model_complexity_info`` wraps): one multiply-add counts as one FLOP, which is what papers
+call "MAdds" (the EdgeNeXt paper's 2.1G for SSDLite-EdgeNeXt-S is such a number). What is
+counted is the tensor-mode forward a deployed model runs:
+
+* detection: backbone + neck + head outputs (class scores and box deltas for every prior), no
+  box decoding or NMS;
+* segmentation: encode-decode, i.e. backbone + decode head + the bilinear resize of the logits
+  to the input size; an auxiliary head (training only) is left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Tuple
+
+import torch
+from mmengine.analysis import FlopAnalyzer, parameter_count
+from mmengine.config import Config
+from mmengine.model import revert_sync_batchnorm
+from mmengine.registry import DefaultScope
+from torch import nn
+
+# The paper's evaluation sizes: SSDLite at 320x320, DeepLabv3 at 512x512.
+DEFAULT_SHAPES: Dict[str, Tuple[int, int]] = {"det": (320, 320), "seg": (512, 512)}
+FORWARD_DESCRIPTIONS = {
+    "det": "tensor mode: backbone + neck + head outputs for all priors, no box decoding/NMS",
+    "seg": "encode-decode: backbone + decode head + resize of the logits to the input size",
+}
+
+
+@dataclass
+class Complexity:
+    """What :func:`model_complexity` measured."""
+
+    params: int
+    flops: int
+    shape: Tuple[int, int]
+    shape_source: str
+    by_component: Dict[str, Tuple[int, int]] = field(default_factory=dict)  # name: (params, flops)
+    uncounted_ops: Dict[str, int] = field(default_factory=dict)
+    notes: List[str] = field(default_factory=list)
+
+
+class _InferenceForward(nn.Module):
+    """Wrap a detector/segmentor so that ``forward(image)`` is the inference network alone."""
+
+    def __init__(self, model: nn.Module, task: str, shape: Tuple[int, int]) -> None:
+        super().__init__()
+        self.model = model
+        self.task = task
+        self.img_meta = dict(img_shape=shape, pad_shape=shape, ori_shape=shape)
+
+    def forward(self, image: torch.Tensor) -> Any:
+        if self.task == "det":
+            return self.model._forward(image)
+        return self.model.encode_decode(image, [self.img_meta] * image.shape[0])
+
+
+def _test_pipeline(cfg: Config) -> List[Mapping[str, Any]]:
+    dataset = (cfg.get("test_dataloader") or {}).get("dataset") or {}
+    while isinstance(dataset.get("dataset"), Mapping):  # dataset wrappers
+        dataset = dataset["dataset"]
+    return list(dataset.get("pipeline") or cfg.get("test_pipeline") or [])
+
+
+def default_input_shape(cfg: Config, task: str) -> Tuple[Tuple[int, int], str]:
+    """The (H, W) the config tests at, read from the test pipeline's ``Resize``.
+
+    A fixed-size resize gives its size; a ``keep_ratio`` resize gives a square of its short
+    side (what a square image becomes, e.g. 512 for mmseg's VOC ``scale=(2048, 512)``).
+
+    Args:
+        cfg (Config): The config.
+        task (str): ``'det'`` or ``'seg'``, for the fallback size.
+
+    Returns:
+        tuple: ``((H, W), where it came from)``.
+    """
+    for transform in _test_pipeline(cfg):
+        if str(transform.get("type", "")).split(".")[-1] not in ("Resize", "FixShapeResize"):
+            continue
+        scale = transform.get("scale")
+        if scale is None and "width" in transform:  # FixShapeResize
+            scale = (transform["width"], transform["height"])
+        if scale is None:
+            continue
+        width, height = (scale, scale) if isinstance(scale, int) else tuple(scale)
+        if transform.get("keep_ratio", False):
+            side = min(width, height)
+            return (
+                side,
+                side,
+            ), f"test pipeline Resize scale={tuple(scale)}, keep_ratio: short side"
+        return (height, width), f"test pipeline Resize scale={tuple(scale)} (w, h)"
+    return DEFAULT_SHAPES[task], f"default for {task}"
+
+
+def build_inference_model(cfg: Config) -> nn.Module:
+    """Build ``cfg.model`` with pretrained init off and training-only parts removed, in eval mode.
+
+    Args:
+        cfg (Config): The config (``default_scope`` 'mmdet' or 'mmseg'); not modified.
+
+    Returns:
+        nn.Module: The model, SyncBN reverted to BN.
+    """
+    from mmengine.registry import MODELS
+
+    model_cfg = cfg.model.copy()
+    if isinstance(model_cfg.get("backbone"), Mapping):
+        model_cfg.backbone = {**model_cfg.backbone, "init_cfg": None}
+    model_cfg.pop("auxiliary_head", None)
+    scope = cfg.get("default_scope")
+    with DefaultScope.overwrite_default_scope(scope):
+        model = MODELS.build(model_cfg)
+    return revert_sync_batchnorm(model).eval()
+
+
+def model_complexity(cfg: Config, task: str, shape: Tuple[int, int] | None = None) -> Complexity:
+    """Count parameters and FLOPs (multiply-adds) of a config's inference network.
+
+    Args:
+        cfg (Config): The config.
+        task (str): ``'det'`` or ``'seg'``.
+        shape (tuple[int, int], optional): Input (H, W). Defaults to None: from the test
+            pipeline (see :func:`default_input_shape`).
+
+    Returns:
+        Complexity: Totals, per top-level component (backbone, neck, heads) and the operators
+        the counter does not count (additions, activations, ...: elementwise ops are not
+        multiply-adds).
+    """
+    shape_source = "--shape"
+    if shape is None:
+        shape, shape_source = default_input_shape(cfg, task)
+    model = build_inference_model(cfg)
+    notes = []
+    if cfg.model.get("auxiliary_head"):
+        notes.append("auxiliary head left out (it only adds a training loss)")
+    wrapper = _InferenceForward(model, task, shape)
+    image = torch.randn(1, 3, *shape)
+    analyzer = FlopAnalyzer(wrapper, (image,))
+    analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    analyzer.tracer_warnings("none")
+    flops_by_module = analyzer.by_module()
+    params_by_module = parameter_count(wrapper)
+    by_component = {}
+    for name, _child in model.named_children():
+        params = params_by_module.get(f"model.{name}", 0)
+        flops = flops_by_module.get(f"model.{name}", 0)
+        if params or flops:
+            by_component[name] = (int(params), int(flops))
+    total = int(analyzer.total())
+    rest = total - sum(flops for _, flops in by_component.values())
+    if rest:  # ops outside any component's forward, e.g. the segmentor's final resize
+        by_component["other"] = (0, rest)
+    return Complexity(
+        params=int(params_by_module[""]),
+        flops=total,
+        shape=tuple(shape),
+        shape_source=shape_source,
+        by_component=by_component,
+        uncounted_ops=dict(analyzer.unsupported_ops()),
+        notes=notes,
+    )
+
+
+def format_complexity(result: Complexity, task: str) -> str:
+    """A human-readable report of :func:`model_complexity`'s result."""
+    height, width = result.shape
+    lines = [
+        f"Input:    1x3x{height}x{width} ({result.shape_source})",
+        f"Forward:  {FORWARD_DESCRIPTIONS[task]}",
+        f"Params:   {result.params:,} ({result.params / 1e6:.3f} M)",
+        f"FLOPs (multiply-adds): {result.flops:,} ({result.flops / 1e9:.3f} G); mmengine counts "
+        "one multiply-add as one FLOP",
+        "By component:",
+    ]
+    for name, (params, flops) in result.by_component.items():
+        lines.append(f"  {name:<16s} params {params / 1e6:8.3f} M   FLOPs {flops / 1e9:8.3f} G")
+    if result.uncounted_ops:
+        ops = ", ".join(f"{op} x{n}" for op, n in sorted(result.uncounted_ops.items()))
+        lines.append(f"Not counted (no multiply-adds, or unknown to the counter): {ops}")
+    lines.extend(f"Note: {note}" for note in result.notes)
+    return "\n".join(lines)

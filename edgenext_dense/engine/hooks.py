@@ -1,0 +1,198 @@
+"""A hook that keeps a picture of training in the work dir: losses and validation metrics.
+
+mmengine already logs every number; :class:`TrainingCurvesHook` turns them into
+``<work_dir>/curves.png`` (and the numbers behind it in ``curves.json``) after each validation and
+at the end of training, so a glance tells whether the loss falls and the mAP/mIoU rises.
+"""
+
+from __future__ import annotations
+
+import json
+import os.path as osp
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+from mmengine.dist import master_only
+from mmengine.hooks import Hook
+from mmengine.logging import MessageHub
+
+from edgenext_dense.registry import HOOKS
+
+# (iterations, values) of one curve; iterations count from the start of training.
+Curve = Tuple[List[int], List[float]]
+# Runtime-info key of the validation history; saved in checkpoints, so it survives --resume.
+VAL_HISTORY_KEY = "edgenext_dense/val_history"
+
+
+def _is_loss(name: str) -> bool:
+    # 'loss', 'loss_cls', 'decode.loss_ce', 'aux.loss_ce'; not 'decode.acc_seg', 'lr', 'time'
+    return name.rsplit(".", 1)[-1].startswith("loss")
+
+
+def collect_curves(message_hub: MessageHub, current_iter: int) -> Dict[str, Dict[str, Curve]]:
+    """Gather the loss and validation-metric curves from a runner's message hub.
+
+    mmengine's ``RuntimeInfoHook`` appends every training iteration's outputs to the
+    ``train/<name>`` histories, so the last value belongs to ``current_iter``. Validation
+    metrics come from the history this hook keeps under ``VAL_HISTORY_KEY``.
+
+    Args:
+        message_hub (MessageHub): The runner's message hub.
+        current_iter (int): Iterations done so far (``runner.iter``).
+
+    Returns:
+        dict: ``{'train': {name: (iters, values)}, 'val': {name: (iters, values)}}``.
+    """
+    train: Dict[str, Curve] = {}
+    for key, buffer in message_hub.log_scalars.items():
+        mode, _, name = key.partition("/")
+        if mode != "train" or not _is_loss(name):
+            continue
+        values = [float(v) for v in np.asarray(buffer.data[0]).reshape(-1)]
+        start = current_iter - len(values) + 1
+        train[name] = (list(range(start, current_iter + 1)), values)
+    val: Dict[str, Curve] = {}
+    for record in message_hub.get_info(VAL_HISTORY_KEY) or []:
+        for name, value in record["metrics"].items():
+            iters, values = val.setdefault(name, ([], []))
+            iters.append(int(record["iter"]))
+            values.append(float(value))
+    return {"train": train, "val": val}
+
+
+def _scalar(value: object) -> float | None:
+    """A plottable float from a metric value; None for tables, strings, NaN and -1."""
+    try:
+        number = float(value)  # type: ignore[arg-type]  (python/numpy/0-d tensor scalars)
+    except (TypeError, ValueError):
+        return None
+    # pycocotools reports -1 for "no objects of this size in the split": not a value to plot
+    return number if np.isfinite(number) and number >= 0 else None
+
+
+def _smooth(values: Sequence[float], window: int) -> np.ndarray:
+    if window <= 1:
+        return np.asarray(values, dtype=float)
+    kernel = np.ones(window) / window
+    padded = np.concatenate([np.full(window - 1, values[0]), values])
+    return np.convolve(padded, kernel, mode="valid")
+
+
+def plot_curves(curves: Dict[str, Dict[str, Curve]], out_file: str, title: str = "") -> List[str]:
+    """Draw the loss curves (top) and validation-metric curves (bottom) into a PNG.
+
+    Uses matplotlib's Agg canvas directly, so no display is needed and the caller's pyplot
+    backend is left alone.
+
+    Args:
+        curves (dict): As returned by :func:`collect_curves`.
+        out_file (str): PNG path to write.
+        title (str): Figure title, e.g. the config name. Defaults to "".
+
+    Returns:
+        list[str]: The legend labels drawn, losses first (``'train: loss_cls'``, ...).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    panels = [("train", "loss"), ("val", "validation metric")]
+    panels = [(mode, ylabel) for mode, ylabel in panels if curves.get(mode)] or [("train", "loss")]
+    fig = Figure(figsize=(8, 3.2 * len(panels)), dpi=100)
+    FigureCanvasAgg(fig)
+    labels: List[str] = []
+    for index, (mode, ylabel) in enumerate(panels):
+        ax = fig.add_subplot(len(panels), 1, index + 1)
+        for name, (iters, values) in sorted(curves.get(mode, {}).items()):
+            label = f"{mode}: {name}"
+            if mode == "train":
+                # a running mean over ~1% of training keeps long runs readable
+                window = max(1, len(values) // 100)
+                ax.plot(iters, _smooth(values, window), label=label, linewidth=1)
+            else:
+                ax.plot(iters, values, marker="o", label=label)
+            labels.append(label)
+        ax.set_xlabel("iteration")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(ylabel)
+        ax.grid(True, alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize="small", loc="best")
+        else:
+            ax.text(0.5, 0.5, "no values yet", ha="center", va="center", transform=ax.transAxes)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(out_file)
+    return labels
+
+
+@HOOKS.register_module()
+class TrainingCurvesHook(Hook):
+    """Write ``curves.png`` (losses and validation metrics against iterations) to the work dir.
+
+    Updated after every validation and at the end of training; the validation history is kept
+    in the message hub, which checkpoints save, so a resumed run continues the same curves.
+    ``tools/train.py`` adds this hook when a config does not list it.
+
+    Args:
+        out_file (str): File name inside ``runner.work_dir``. Defaults to 'curves.png'.
+    """
+
+    priority = "LOW"  # after RuntimeInfoHook (VERY_HIGH) has recorded the iteration's outputs
+
+    def __init__(self, out_file: str = "curves.png") -> None:
+        self.out_file = out_file
+
+    def before_train(self, runner) -> None:
+        """On resume, take back validations that ran after the checkpoint was saved.
+
+        A checkpoint is saved before the validation of the same epoch/iteration runs, so its
+        message hub lacks that validation; the previous run's ``curves.json`` has it.
+        """
+        if runner.iter == 0:
+            return
+        path = osp.join(runner.work_dir, osp.splitext(self.out_file)[0] + ".json")
+        if not osp.isfile(path):
+            return
+        try:
+            with open(path) as f:
+                previous = json.load(f).get("val", {})
+        except (OSError, ValueError):
+            return
+        history = {r["iter"]: r for r in runner.message_hub.get_info(VAL_HISTORY_KEY) or []}
+        for name, (iters, values) in previous.items():
+            for it, value in zip(iters, values):
+                if it <= runner.iter and (it not in history or name not in history[it]["metrics"]):
+                    record = history.setdefault(it, dict(iter=it, epoch=None, metrics={}))
+                    record["metrics"].setdefault(name, float(value))
+        if history:
+            runner.message_hub.update_info(VAL_HISTORY_KEY, [history[k] for k in sorted(history)])
+
+    def after_val_epoch(self, runner, metrics: Dict[str, float] | None = None) -> None:
+        """Record the scalar metrics of this validation and redraw."""
+        if metrics:
+            history = list(runner.message_hub.get_info(VAL_HISTORY_KEY) or [])
+            scalars = {k: _scalar(v) for k, v in metrics.items()}
+            scalars = {k: v for k, v in scalars.items() if v is not None}
+            history.append(dict(iter=runner.iter, epoch=runner.epoch, metrics=scalars))
+            runner.message_hub.update_info(VAL_HISTORY_KEY, history)
+        self._write(runner)
+
+    def after_train(self, runner) -> None:
+        """Draw the final curves."""
+        self._write(runner, final=True)
+
+    @master_only
+    def _write(self, runner, final: bool = False) -> None:
+        curves = collect_curves(runner.message_hub, runner.iter)
+        if not curves["train"] and not curves["val"]:
+            return
+        out_file = osp.join(runner.work_dir, self.out_file)
+        config_file = getattr(runner.cfg, "filename", None)
+        title = osp.splitext(osp.basename(config_file))[0] if config_file else ""
+        plot_curves(curves, out_file, title=title or runner.experiment_name)
+        with open(osp.splitext(out_file)[0] + ".json", "w") as f:
+            json.dump(curves, f)
+        if final:
+            runner.logger.info(f"loss/metric curves written to {out_file}")

@@ -1,0 +1,294 @@
+"""Checks that run before a Runner is built, so a wrong path fails in seconds with a useful message.
+
+Without them a missing COCO folder surfaces as a ``FileNotFoundError`` deep inside a dataset's
+``load_data_list``, a missing ImageNet checkpoint only after the model was built, and a
+classification checkpoint passed to ``tools/test.py`` as a wall of "missing keys" warnings
+followed by a 0.0 mAP. Every check raises :class:`PreflightError` whose message names the file,
+says what was expected and what to do.
+"""
+
+from __future__ import annotations
+
+import os.path as osp
+from collections import Counter
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Mapping, Sequence, Tuple
+
+from mmengine.config import Config
+
+# Where tools/train.py lives: the synthetic-data command is shown only when its script exists.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SHAPES_SCRIPT = "tools/dataset_converters/make_shapes_dataset.py"
+# The synthetic stand-ins, by task, as `make_shapes_dataset.py TASK OUT_DIR` writes them.
+SHAPES_DEFAULT_ROOTS = {"det": "data/shapes_coco", "seg": "data/shapes_voc"}
+
+COCO_LAYOUT = """\
+{root}
+├── annotations
+│   ├── instances_train2017.json
+│   └── instances_val2017.json
+├── train2017/   (118,287 images)
+└── val2017/     (5,000 images)
+(COCO 2017 from https://cocodataset.org/#download; another location:
+ --cfg-options train_dataloader.dataset.data_root=DIR val_dataloader.dataset.data_root=DIR
+ test_dataloader.dataset.data_root=DIR)"""
+
+VOC_LAYOUT = """\
+{root}
+├── JPEGImages/               (17,125 images)
+├── SegmentationClass/        (2,913 palettised PNG masks)
+├── SegmentationClassAug/     (12,031 masks with SBD; written by
+│                              tools/dataset_converters/voc_aug.py, for the 'aug' split)
+└── ImageSets
+    └── Segmentation
+        ├── train.txt
+        ├── val.txt
+        └── aug.txt           (10,582 ids; written by voc_aug.py)
+(Pascal VOC 2012 + SBD; see README 'Data'; another location:
+ --cfg-options train_dataloader.dataset.data_root=DIR ...)"""
+
+
+class PreflightError(RuntimeError):
+    """A problem found before training or testing started; the message says how to fix it."""
+
+
+def _is_local(path: str) -> bool:
+    return "://" not in path
+
+
+def _iter_datasets(dataset_cfg: Any) -> Iterator[Mapping[str, Any]]:
+    """Yield the leaf dataset configs of a (possibly wrapped) dataset config.
+
+    Wrappers nest theirs under ``dataset`` (RepeatDataset, ClassBalancedDataset,
+    MultiImageMixDataset) or ``datasets`` (ConcatDataset).
+    """
+    if not isinstance(dataset_cfg, Mapping):
+        return
+    if isinstance(dataset_cfg.get("dataset"), Mapping):
+        yield from _iter_datasets(dataset_cfg["dataset"])
+    elif isinstance(dataset_cfg.get("datasets"), (list, tuple)):
+        for sub in dataset_cfg["datasets"]:
+            yield from _iter_datasets(sub)
+    else:
+        yield dataset_cfg
+
+
+def _join(root: str, path: str) -> str:
+    # What mmengine's BaseDataset._join_prefix does: relative paths are under data_root.
+    return path if (osp.isabs(path) or not root) else osp.join(root, path)
+
+
+def _missing_paths(dataset: Mapping[str, Any]) -> List[str]:
+    """The local paths a dataset config reads that do not exist (its data_root first)."""
+    root = str(dataset.get("data_root") or "")
+    if root and _is_local(root) and not osp.isdir(root):
+        return [root]  # everything below it is missing too
+    missing = []
+    ann_file = dataset.get("ann_file") or ""
+    if isinstance(ann_file, str) and ann_file:
+        path = _join(root, ann_file)
+        if _is_local(path) and not osp.exists(path):
+            missing.append(path)
+    prefixes = dataset.get("data_prefix") or {}
+    if isinstance(prefixes, Mapping):
+        for prefix in prefixes.values():
+            if isinstance(prefix, str) and prefix:
+                path = _join(root, prefix)
+                if _is_local(path) and not osp.isdir(path):
+                    missing.append(path)
+    return missing
+
+
+def _layout_hint(dataset: Mapping[str, Any], task: str) -> str:
+    """The expected folder layout for a dataset config, and how to get a synthetic stand-in."""
+    root = str(dataset.get("data_root") or "").rstrip("/") or "."
+    dataset_type = str(dataset.get("type", ""))
+    ann_file = str(dataset.get("ann_file") or "")
+    generated = "shapes" in osp.basename(osp.dirname(root)) + osp.basename(root)
+    if generated:
+        layout = f"{root}/ holds the generated shapes dataset."
+    elif "Coco" in dataset_type or ann_file.endswith(".json"):
+        layout = COCO_LAYOUT.format(root=f"{root}/")
+    elif "VOC" in dataset_type and task == "seg":
+        layout = VOC_LAYOUT.format(root=f"{root}/")
+    else:
+        layout = f"{root}/ as {dataset_type or 'the dataset'} reads it."
+    hint = f"Expected layout:\n{layout}"
+    if (PROJECT_ROOT / SHAPES_SCRIPT).is_file() and task in SHAPES_DEFAULT_ROOTS:
+        if generated:  # the segmentation generator writes OUT_DIR/VOC2012
+            out_dir = osp.dirname(root) if osp.basename(root) == "VOC2012" else root
+            what = "Generate it"
+        else:
+            out_dir, what = SHAPES_DEFAULT_ROOTS[task], "No data at hand? Generate a stand-in"
+        hint += (
+            f"\n{what} (synthetic shapes, no download):\n  python {SHAPES_SCRIPT} {task} {out_dir}"
+        )
+    return hint
+
+
+def check_dataset_paths(cfg: Config, splits: Sequence[str], task: str) -> None:
+    """Stop when a dataset root, annotation file or image/mask folder of a dataloader is missing.
+
+    Args:
+        cfg (Config): The full config.
+        splits (Sequence[str]): Dataloaders the run uses, e.g. ``('train', 'val')``; a split
+            whose ``<split>_dataloader`` is None or absent is skipped.
+        task (str): ``'det'`` or ``'seg'``; selects the layout shown.
+
+    Raises:
+        PreflightError: Naming every missing path, the config key it comes from and the
+            expected layout.
+    """
+    problems: List[str] = []
+    hints: List[str] = []
+    seen = set()
+    for split in splits:
+        loader = cfg.get(f"{split}_dataloader")
+        if not loader:
+            continue
+        for dataset in _iter_datasets(loader.get("dataset")):
+            for path in _missing_paths(dataset):
+                if path in seen:
+                    continue
+                seen.add(path)
+                problems.append(f"  {path}   ({split}_dataloader, {dataset.get('type', '?')})")
+                hint = _layout_hint(dataset, task)
+                if hint not in hints:
+                    hints.append(hint)
+    if problems:
+        raise PreflightError(
+            "dataset path(s) not found:\n" + "\n".join(problems) + "\n" + "\n".join(hints)
+        )
+
+
+def _iter_pretrained(node: Any, key: str) -> Iterator[Tuple[str, str]]:
+    """Yield ``(config key, checkpoint path)`` of every ``init_cfg`` of type Pretrained."""
+    if isinstance(node, Mapping):
+        for name, value in node.items():
+            child_key = f"{key}.{name}"
+            if name == "init_cfg":
+                for init in value if isinstance(value, (list, tuple)) else [value]:
+                    if (
+                        isinstance(init, Mapping)
+                        and init.get("type") == "Pretrained"
+                        and isinstance(init.get("checkpoint"), str)
+                    ):
+                        yield child_key, init["checkpoint"]
+            else:
+                yield from _iter_pretrained(value, child_key)
+    elif isinstance(node, (list, tuple)):
+        for index, value in enumerate(node):
+            yield from _iter_pretrained(value, f"{key}.{index}")
+
+
+def check_pretrained_checkpoints(cfg: Config) -> None:
+    """Stop when an ``init_cfg=dict(type='Pretrained', checkpoint=PATH)`` file is missing.
+
+    Args:
+        cfg (Config): The full config; ``cfg.model`` is searched at any depth.
+
+    Raises:
+        PreflightError: Naming the path, the config key and what to do.
+    """
+    for key, path in _iter_pretrained(cfg.get("model"), "model"):
+        if _is_local(path) and not osp.isfile(osp.expanduser(path)):
+            raise PreflightError(
+                f"the classification checkpoint {path} does not exist ({key}); download the "
+                "EdgeNeXt ImageNet checkpoint (see README 'Pretrained weights') and put it "
+                f"there, or set --cfg-options {key}=None to train from scratch"
+            )
+
+
+def check_checkpoint_exists(path: str, what: str) -> None:
+    """Stop when a checkpoint given on the command line does not exist.
+
+    Args:
+        path (str): The checkpoint path.
+        what (str): What it is for, e.g. ``'checkpoint to test'``.
+    """
+    if _is_local(path) and not osp.isfile(osp.expanduser(path)):
+        raise PreflightError(f"the {what} {path} does not exist")
+
+
+def _state_dict_keys(checkpoint: Any) -> List[str]:
+    if isinstance(checkpoint, Mapping):
+        for name in ("state_dict", "model", "model_state", "module"):
+            if isinstance(checkpoint.get(name), Mapping):
+                checkpoint = checkpoint[name]
+                break
+        keys = [k for k in checkpoint.keys() if isinstance(k, str)]
+        return [k[len("module.") :] if k.startswith("module.") else k for k in keys]
+    return []
+
+
+def describe_checkpoint(keys: Sequence[str]) -> str:
+    """Say in words what a state dict's keys look like (detector, segmentor, classifier...).
+
+    Args:
+        keys (Sequence[str]): State-dict keys (a leading ``module.`` already removed).
+
+    Returns:
+        str: e.g. ``"a segmentation model (top-level keys: backbone (312), decode_head (10))"``.
+    """
+    counts = Counter(k.split(".", 1)[0] for k in keys)
+    listing = ", ".join(f"{name} ({n})" for name, n in counts.most_common(6))
+    if not keys:
+        kind = "no model weights"
+    elif any(name.endswith("bbox_head") or name in ("rpn_head", "roi_head") for name in counts):
+        kind = "a detection model"
+    elif "decode_head" in counts:
+        kind = "a segmentation model"
+    elif "backbone" in counts and not any(name.endswith("head") for name in counts):
+        kind = "a backbone-only checkpoint"
+    else:
+        kind = "an image-classification checkpoint (e.g. EdgeNeXt ImageNet weights)"
+    return f"{kind} (top-level keys: {listing or 'none'})"
+
+
+def check_checkpoint_task(path: str, cfg: Config, task: str) -> None:
+    """Stop when a checkpoint does not hold a model of the config's kind.
+
+    The config's model components (``backbone``, ``bbox_head``, ``decode_head``, ...) must each
+    have weights in the checkpoint; ``auxiliary_head`` is optional (it is not used at test time).
+
+    Args:
+        path (str): Checkpoint file.
+        cfg (Config): The full config.
+        task (str): ``'det'`` or ``'seg'``, for the message.
+
+    Raises:
+        PreflightError: When the file is unreadable or misses a component, naming the file,
+            what it looks like and what was expected.
+    """
+    from mmengine.runner.checkpoint import _load_checkpoint
+
+    check_checkpoint_exists(path, "checkpoint")
+    try:
+        checkpoint = _load_checkpoint(path, map_location="cpu")
+    except Exception as exc:  # noqa: BLE001  (any reason a file is unreadable)
+        raise PreflightError(
+            f"could not read the checkpoint {path}: {type(exc).__name__}: {exc}"
+        ) from exc
+    keys = _state_dict_keys(checkpoint)
+    model_cfg: Dict[str, Any] = cfg.get("model") or {}
+    required = [
+        name
+        for name, value in model_cfg.items()
+        if isinstance(value, Mapping)
+        and "type" in value
+        and (name == "backbone" or name.endswith("head"))
+        and name != "auxiliary_head"
+    ]
+    prefixes = {k.split(".", 1)[0] for k in keys}
+    missing = [name for name in required if name not in prefixes]
+    if missing:
+        model_kind = {"det": "detector", "seg": "segmentor"}.get(task, "model")
+        expected = ", ".join(f"'{name}.'" for name in required)
+        raise PreflightError(
+            f"the checkpoint {path} is not a {model_kind} for this config: it looks like "
+            f"{describe_checkpoint(keys)}, but the config builds a {model_cfg.get('type')} "
+            f"whose weights start with {expected} (none start with "
+            f"{', '.join(repr(m + '.') for m in missing)}). Pass a checkpoint that "
+            "tools/train.py saved for this kind of config (work_dirs/<config>/*.pth); "
+            "classification weights belong in model.backbone.init_cfg for training."
+        )

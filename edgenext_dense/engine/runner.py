@@ -1,0 +1,414 @@
+"""Training and testing entry points shared by detection (mmdet) and segmentation (mmseg) configs.
+
+``tools/train.py`` and ``tools/test.py`` parse arguments and call :func:`train` / :func:`evaluate`.
+The config's ``default_scope`` (``'mmdet'`` or ``'mmseg'``) says which task it is; everything else
+is mmengine's ``Runner``, configured the way mmdet 3.3's and mmseg 1.2.2's tools configure it,
+plus:
+
+* preflight checks (:mod:`.preflight`) that stop before any model is built when a dataset
+  path, a pretrained checkpoint or the checkpoint to test is wrong;
+* :class:`~.hooks.TrainingCurvesHook`, which draws ``curves.png`` in the work dir;
+* distributed runs without CUDA: mmengine's ``init_dist`` calls ``torch.cuda.set_device``, which
+  a CPU build of torch lacks, and DDP refuses ``device_ids`` for CPU modules. So on a CPU-only
+  machine the process group is started here with the gloo backend, DDP gets
+  ``device_ids=None`` and SyncBN layers (CUDA-only) become BN. ``tools/dist_train.sh CONFIG 2``
+  then runs two CPU processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import os.path as osp
+from typing import Any, Dict
+
+import torch
+import torch.distributed as torch_dist
+from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.logging import print_log
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+from .preflight import (
+    PreflightError,
+    check_checkpoint_exists,
+    check_checkpoint_task,
+    check_dataset_paths,
+    check_pretrained_checkpoints,
+)
+
+TASKS: Dict[str, str] = {"mmdet": "det", "mmseg": "seg"}
+CURVES_HOOK = "edgenext_dense.TrainingCurvesHook"
+SYNC_BN_TYPES = ("SyncBN", "MMSyncBN", "TorchSyncBN")
+
+
+def add_runner_args(parser: argparse.ArgumentParser) -> None:
+    """Add the options ``tools/train.py`` and ``tools/test.py`` share.
+
+    Args:
+        parser (argparse.ArgumentParser): Parser to extend with ``--work-dir``,
+            ``--cfg-options``, ``--launcher`` and ``--local_rank``/``--local-rank``.
+    """
+    parser.add_argument(
+        "--work-dir",
+        help="where logs, checkpoints and curves go; defaults to ./work_dirs/<config name>",
+    )
+    parser.add_argument(
+        "--cfg-options",
+        nargs="+",
+        action=DictAction,
+        help="override config settings, key=value pairs, e.g. "
+        "train_dataloader.batch_size=8 'model.backbone.init_cfg=None'",
+    )
+    parser.add_argument(
+        "--launcher",
+        choices=["none", "pytorch"],
+        default="none",
+        help="'pytorch' for torchrun (tools/dist_train.sh, tools/dist_test.sh)",
+    )
+    # torch.distributed.launch passes --local-rank (torch>=2) or --local_rank; torchrun sets
+    # LOCAL_RANK in the environment.
+    parser.add_argument("--local_rank", "--local-rank", type=int, default=0, help=argparse.SUPPRESS)
+
+
+def set_local_rank_env(local_rank: int) -> None:
+    """Export ``LOCAL_RANK`` for launchers that pass it as an argument only."""
+    os.environ.setdefault("LOCAL_RANK", str(local_rank))
+
+
+def task_of(cfg: Config) -> str:
+    """Return ``'det'`` or ``'seg'`` from the config's ``default_scope``.
+
+    Raises:
+        PreflightError: When the scope is neither ``mmdet`` nor ``mmseg``.
+    """
+    scope = cfg.get("default_scope")
+    if scope not in TASKS:
+        raise PreflightError(
+            f"the config {cfg.filename} has default_scope={scope!r}; tools/train.py and "
+            "tools/test.py run mmdet ('mmdet') and mmseg ('mmseg') configs, so inherit from "
+            "one of the configs under configs/det or configs/seg"
+        )
+    return TASKS[scope]
+
+
+def load_config(
+    cfg_path: str,
+    cfg_options: Dict[str, Any] | None = None,
+    work_dir: str | None = None,
+    launcher: str = "none",
+) -> Config:
+    """Read a config and apply the command line, as mmdet's and mmseg's tools do.
+
+    Args:
+        cfg_path (str): Config file.
+        cfg_options (dict, optional): ``--cfg-options`` overrides. Defaults to None.
+        work_dir (str, optional): ``--work-dir``; otherwise the config's ``work_dir``, otherwise
+            ``./work_dirs/<config name>``. Defaults to None.
+        launcher (str): ``'none'`` or ``'pytorch'``. Defaults to 'none'.
+
+    Returns:
+        Config: The config, with ``work_dir`` and ``launcher`` set.
+    """
+    if not osp.isfile(cfg_path):
+        raise PreflightError(f"the config file {cfg_path} does not exist")
+    cfg = Config.fromfile(cfg_path)
+    cfg.launcher = launcher
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get("work_dir") is None:
+        cfg.work_dir = osp.join("./work_dirs", osp.splitext(osp.basename(cfg_path))[0])
+    return cfg
+
+
+def _replace_sync_bn(node: Any) -> Any:
+    """Return a copy of a config tree with SyncBN norm layers turned into BN."""
+    if isinstance(node, dict):
+        node = {k: _replace_sync_bn(v) for k, v in node.items()}
+        if node.get("type") in SYNC_BN_TYPES:
+            node["type"] = "BN"
+        return ConfigDict(node)
+    if isinstance(node, (list, tuple)):
+        return type(node)(_replace_sync_bn(v) for v in node)
+    return node
+
+
+def setup_cpu_distributed(cfg: Config) -> bool:
+    """Prepare a ``--launcher pytorch`` run on a machine without CUDA (gloo backend).
+
+    Sets ``env_cfg.dist_cfg.backend='gloo'``, DDP ``device_ids=None``, SyncBN -> BN, and starts
+    the process group itself (mmengine's ``init_dist`` would call ``torch.cuda.set_device``).
+    Does nothing when CUDA is available or the run is not distributed.
+
+    Args:
+        cfg (Config): The config; modified in place.
+
+    Returns:
+        bool: True when this call started the process group (the caller destroys it).
+    """
+    if cfg.get("launcher", "none") == "none" or torch.cuda.is_available():
+        return False
+    env_cfg = cfg.get("env_cfg") or ConfigDict()
+    dist_cfg = env_cfg.get("dist_cfg") or ConfigDict()
+    dist_cfg["backend"] = "gloo"
+    env_cfg["dist_cfg"] = dist_cfg
+    cfg.env_cfg = env_cfg
+    wrapper = cfg.get("model_wrapper_cfg") or ConfigDict(type="MMDistributedDataParallel")
+    wrapper["device_ids"] = None  # DDP of a CPU module
+    cfg.model_wrapper_cfg = wrapper
+    cfg.model = _replace_sync_bn(cfg.model)
+    cfg.sync_bn = None
+    if os.environ.get("RANK", "0") == "0":
+        print_log(
+            "CUDA is not available: distributed run on CPU with the gloo backend "
+            "(SyncBN layers, which need CUDA, are plain BN here).",
+            logger="current",
+        )
+    if torch_dist.is_initialized():
+        return False
+    timeout = dist_cfg.get("timeout")
+    kwargs = {"timeout": datetime.timedelta(seconds=timeout)} if timeout else {}
+    torch_dist.init_process_group(backend="gloo", **kwargs)
+    return True
+
+
+def build_runner(cfg: Config) -> Runner:
+    """Build the Runner, from ``RUNNERS`` when the config names a ``runner_type``."""
+    return RUNNERS.build(cfg) if "runner_type" in cfg else Runner.from_cfg(cfg)
+
+
+def _ensure_curves_hook(cfg: Config) -> None:
+    hooks = list(cfg.get("custom_hooks") or [])
+    if not any(str(h.get("type", "")).endswith("TrainingCurvesHook") for h in hooks):
+        hooks.append(ConfigDict(type=CURVES_HOOK))
+    cfg.custom_hooks = hooks
+
+
+def _enable_amp(cfg: Config) -> None:
+    from mmengine.device import get_device
+
+    if get_device() == "cpu":
+        raise PreflightError(
+            "--amp needs a GPU (mmengine's AmpOptimWrapper runs on CUDA, NPU, MLU or MUSA "
+            "devices) and none is available here; train without --amp"
+        )
+    optim_wrapper = cfg.optim_wrapper
+    if optim_wrapper.get("type", "OptimWrapper") == "AmpOptimWrapper":
+        print_log("AMP training is already enabled in the config.", logger="current")
+        return
+    optim_wrapper.type = "AmpOptimWrapper"
+    optim_wrapper.loss_scale = "dynamic"
+
+
+def _enable_auto_scale_lr(cfg: Config) -> None:
+    auto_scale_lr = cfg.get("auto_scale_lr") or {}
+    if "base_batch_size" not in auto_scale_lr:
+        raise PreflightError(
+            f"--auto-scale-lr needs auto_scale_lr=dict(enable=..., base_batch_size=N) in the "
+            f"config {cfg.filename} (N: the total batch size its learning rate was set for)"
+        )
+    cfg.auto_scale_lr.enable = True
+
+
+def train(
+    cfg_path: str,
+    work_dir: str | None = None,
+    resume: str | None = None,
+    amp: bool = False,
+    auto_scale_lr: bool = False,
+    cfg_options: Dict[str, Any] | None = None,
+    launcher: str = "none",
+) -> Runner:
+    """Train a detector or segmentor from a config.
+
+    Args:
+        cfg_path (str): Config file (``default_scope`` 'mmdet' or 'mmseg').
+        work_dir (str, optional): Output folder. Defaults to None (see :func:`load_config`).
+        resume (str, optional): ``'auto'`` resumes from the latest checkpoint in the work dir,
+            a path resumes from that checkpoint (weights, optimizer, scheduler, iteration and
+            message hub). Defaults to None (no resuming).
+        amp (bool): Mixed precision (``AmpOptimWrapper``, dynamic loss scale). Defaults to False.
+        auto_scale_lr (bool): Scale the learning rate by the actual total batch size over
+            ``auto_scale_lr.base_batch_size``; configs can also enable it themselves.
+            Defaults to False.
+        cfg_options (dict, optional): ``--cfg-options`` overrides. Defaults to None.
+        launcher (str): ``'none'`` or ``'pytorch'``. Defaults to 'none'.
+
+    Returns:
+        Runner: The runner after training.
+
+    Raises:
+        PreflightError: When a dataset path, the backbone checkpoint or the checkpoint to resume
+            from does not exist (before anything is built).
+    """
+    cfg = load_config(cfg_path, cfg_options, work_dir, launcher)
+    task = task_of(cfg)
+    splits = ("train", "val") if cfg.get("val_cfg") else ("train",)
+    check_dataset_paths(cfg, splits, task)
+    check_pretrained_checkpoints(cfg)
+    if amp:
+        _enable_amp(cfg)
+    if auto_scale_lr:
+        _enable_auto_scale_lr(cfg)
+    if resume == "auto":
+        cfg.resume, cfg.load_from = True, None
+    elif resume is not None:
+        check_checkpoint_exists(resume, "checkpoint to resume from")
+        cfg.resume, cfg.load_from = True, resume
+    _ensure_curves_hook(cfg)
+    owns_group = setup_cpu_distributed(cfg)
+    try:
+        runner = build_runner(cfg)
+        runner.train()
+    finally:
+        if owns_group and torch_dist.is_initialized():
+            torch_dist.destroy_process_group()
+    return runner
+
+
+def _set_visualization(cfg: Config, task: str, show_dir: str) -> str:
+    """Turn on the task's visualization hook; return the folder the drawn images go to."""
+    show_dir = osp.abspath(show_dir)
+    hooks = cfg.default_hooks
+    if task == "det":
+        # DetVisualizationHook writes to test_out_dir (an absolute path is kept as is).
+        hooks.visualization = ConfigDict(
+            {
+                **(hooks.get("visualization") or dict(type="DetVisualizationHook")),
+                "draw": True,
+                "test_out_dir": show_dir,
+            }
+        )
+        cfg.visualizer = cfg.get("visualizer") or ConfigDict(
+            type="DetLocalVisualizer",
+            vis_backends=[dict(type="LocalVisBackend")],
+            name="visualizer",
+        )
+        return show_dir
+        # SegVisualizationHook draws every `interval`-th batch (default 50) and hands the images
+        # to the visualizer's backends: <save_dir>/vis_data/vis_image/.
+        hooks.visualization = ConfigDict(
+            {
+                **(hooks.get("visualization") or dict(type="SegVisualizationHook")),
+                "draw": True,
+                "interval": 1,
+            }
+        )
+        cfg.visualizer = cfg.get("visualizer") or ConfigDict(
+            type="SegLocalVisualizer",
+            vis_backends=[dict(type="LocalVisBackend")],
+            name="visualizer",
+        )
+        cfg.visualizer.save_dir = show_dir
+        return osp.join(show_dir, "vis_data", "vis_image")
+
+
+def _coco_metrics(evaluator: Any) -> list:
+    metrics = evaluator if isinstance(evaluator, (list, tuple)) else [evaluator]
+    return [m for m in metrics if isinstance(m, dict) and "Coco" in str(m.get("type", ""))]
+
+
+def _set_output(cfg: Config, task: str, out: str) -> Any | None:
+    """Configure ``--out``; return a metric to append to the built runner's evaluator, if any."""
+    if out.endswith((".pkl", ".pickle")):
+        if task == "det":
+            from mmdet.evaluation import DumpDetResults
+
+            return DumpDetResults(out_file_path=out)
+        from mmengine.evaluator import DumpResults
+
+        return DumpResults(out_file_path=out)
+    if task == "det":
+        if not out.endswith(".json"):
+            raise PreflightError(f"--out {out}: a detection result file ends in .pkl or .json")
+        coco = _coco_metrics(cfg.test_evaluator)
+        if not coco:
+            raise PreflightError(
+                f"--out {out}: .json output is written by CocoMetric, which the config's "
+                "test_evaluator does not use; use a .pkl file instead"
+            )
+        for metric in coco:  # CocoMetric writes <prefix>.bbox.json
+            metric["outfile_prefix"] = osp.splitext(out)[0]
+        return None
+    # mmseg: a folder of predicted label PNGs, as mmseg's tools/test.py does.
+    evaluator = cfg.test_evaluator
+    for metric in evaluator if isinstance(evaluator, (list, tuple)) else [evaluator]:
+        metric["output_dir"] = out
+    return None
+
+
+def format_metrics(metrics: Dict[str, Any]) -> str:
+    """One line per scalar metric, e.g. ``'  coco/bbox_mAP     0.2790'``."""
+    lines = []
+    for name, value in metrics.items():
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            continue
+        if name.startswith("coco/") and number == -1:  # pycocotools' "not applicable"
+            lines.append(f"  {name:<24s}n/a (no objects of this size)")
+        else:
+            lines.append(f"  {name:<24s}{number:.4f}")
+    return "\n".join(lines)
+
+
+def evaluate(
+    cfg_path: str,
+    checkpoint: str,
+    work_dir: str | None = None,
+    out: str | None = None,
+    show_dir: str | None = None,
+    cfg_options: Dict[str, Any] | None = None,
+    launcher: str = "none",
+) -> Dict[str, Any]:
+    """Evaluate a checkpoint on the config's test set.
+
+    Detection reports COCO bbox mAP, mAP_50, mAP_75 and mAP for small/medium/large objects
+    (mmdet's CocoMetric through pycocotools); segmentation mIoU, aAcc, mAcc and the per-class
+    IoU table (mmseg's IoUMetric).
+
+    Args:
+        cfg_path (str): Config file (``default_scope`` 'mmdet' or 'mmseg').
+        checkpoint (str): Weights saved by :func:`train` for this kind of model.
+        work_dir (str, optional): Where the logs go. Defaults to None (see :func:`load_config`).
+        out (str, optional): Detection: ``.pkl`` (all predictions, mmdet's DumpDetResults) or
+            ``.json`` (COCO results, written as ``<name>.bbox.json``); segmentation: ``.pkl``, or a
+            folder that receives the predicted label maps as PNGs. Defaults to None.
+        show_dir (str, optional): Folder for images with the predictions drawn. Defaults to None.
+        cfg_options (dict, optional): ``--cfg-options`` overrides. Defaults to None.
+        launcher (str): ``'none'`` or ``'pytorch'``. Defaults to 'none'.
+
+    Returns:
+        dict: The metrics.
+
+    Raises:
+        PreflightError: When the test data is missing, or the checkpoint is missing, unreadable
+            or not a model of the config's task.
+    """
+    cfg = load_config(cfg_path, cfg_options, work_dir, launcher)
+    task = task_of(cfg)
+    check_dataset_paths(cfg, ("test",), task)
+    check_checkpoint_task(checkpoint, cfg, task)
+    cfg.load_from = checkpoint
+    image_dir = _set_visualization(cfg, task, show_dir) if show_dir else None
+    extra_metric = _set_output(cfg, task, out) if out else None
+    owns_group = setup_cpu_distributed(cfg)
+    try:
+        runner = build_runner(cfg)
+        if extra_metric is not None:
+            runner.test_evaluator.metrics.append(extra_metric)
+        metrics = runner.test()
+    finally:
+        if owns_group and torch_dist.is_initialized():
+            torch_dist.destroy_process_group()
+    if runner.rank == 0:
+        print(f"Test results of {checkpoint}:\n{format_metrics(metrics)}", flush=True)
+        if out:
+            where = f"{osp.splitext(out)[0]}.bbox.json" if out.endswith(".json") else out
+            print(f"Predictions written to {where}", flush=True)
+        if image_dir:
+            print(f"Drawn predictions saved in {image_dir}", flush=True)
+    return metrics

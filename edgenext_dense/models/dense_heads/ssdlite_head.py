@@ -1,0 +1,393 @@
+"""The SSDLite head and anchors of the EdgeNeXt paper's detector (cvnets-v0.1 wiring).
+
+The EdgeNeXt paper (Maaz et al., 2022, Sec. 4.2) trains SSDLite inside apple/ml-cvnets
+(tag cvnets-v0.1): ``cvnets/modules/ssd.py`` (the per-level head), ``cvnets/misc/
+anchor_generator.py`` (the priors) and ``cvnets/models/detection/ssd.py`` (the wiring). This
+file rebuilds them as mmdet modules:
+
+- :class:`SSDLiteAnchorGenerator` (``TASK_UTILS``): priors as fractions of the network input,
+  centred at ``(i + 0.5) / map_size``, sizes ``linspace(0.1, 1.05, levels + 1)``; mmdet's
+  ``SSDAnchorGenerator`` uses fixed integer strides, which cannot place the centres of the
+  3x3 and 2x2 maps of a 320x320 input where cvnets does.
+- :class:`SSDLiteHead` (``MODELS``): per level an optional 1x1 projection, then one separable
+  3x3 convolution (a 1x1 convolution on the pooled level) predicting boxes and classes
+  together. Losses (softmax cross-entropy with 3:1 hard negative mining, smooth L1, both over
+  the positives) come from mmdet's :class:`~mmdet.models.dense_heads.SSDHead`.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from typing import Iterator, List, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from mmcv.cnn import ConvModule
+from mmdet.models.dense_heads import SSDHead
+from mmdet.registry import MODELS, TASK_UTILS
+from mmdet.utils import InstanceList, OptConfigType, OptMultiConfig
+from torch import Tensor, nn
+
+from ..necks.ssdlite_neck import XAVIER_INIT
+
+DeviceType = Union[str, torch.device]
+# cvnets' center (0.1) and size (0.2) variances
+CVNETS_BOX_CODER = dict(
+    type="DeltaXYWHBBoxCoder", target_means=(0.0, 0.0, 0.0, 0.0), target_stds=(0.1, 0.1, 0.2, 0.2)
+)
+
+
+@TASK_UTILS.register_module()
+class SSDLiteAnchorGenerator:
+    """SSD priors relative to the network input, as cvnets-v0.1's ``SSDAnchorGenerator``.
+
+    With ``L`` levels, ``scales = linspace(min_ratio, max_ratio, L + 1)``; level ``k`` has, per
+    map location, a square of side ``scales[k]``, a square of side
+    ``sqrt(scales[k] * scales[k + 1])``, and for each aspect ratio ``r`` the boxes
+    ``scales[k] * (sqrt(r), 1 / sqrt(r))`` and ``scales[k] * (1 / sqrt(r), sqrt(r))`` (width,
+    height), all as fractions of the input width and height and clipped to at most 1.
+    Location ``(i, j)`` of an ``h x w`` map is centred at ``((j + 0.5) / w, (i + 0.5) / h)``.
+
+    The input size is the padded batch (``batch_input_shape``), set by the head through
+    :meth:`input_shape`; without it ``input_size`` is used. At 320x320 the six default levels
+    (maps 20, 10, 5, 3, 2, 1) give 3,232 priors, as cvnets.
+
+    Args:
+        ratios (Sequence[Sequence[float]]): Aspect ratios per level (duplicates dropped).
+            Defaults to ``((2, 3),) * 5 + ((2,),)``.
+        min_ratio (float): Smallest prior side as a fraction of the input. Defaults to 0.1.
+        max_ratio (float): Upper end of the scale range. Defaults to 1.05.
+        input_size (int | tuple[int, int]): (height, width) used when no input shape is set.
+            Defaults to 320.
+        clip (bool): Clip prior widths and heights to the input size (cvnets' default).
+            Defaults to True.
+    """
+
+    def __init__(
+        self,
+        ratios: Sequence[Sequence[float]] = ((2, 3),) * 5 + ((2,),),
+        min_ratio: float = 0.1,
+        max_ratio: float = 1.05,
+        input_size: Union[int, Tuple[int, int]] = 320,
+        clip: bool = True,
+    ) -> None:
+        if not ratios:
+            raise ValueError("SSDLiteAnchorGenerator needs aspect ratios for at least one level")
+        if not 0 < min_ratio < max_ratio:
+            raise ValueError(f"need 0 < min_ratio < max_ratio, got {min_ratio}, {max_ratio}")
+        self.ratios = tuple(tuple(dict.fromkeys(float(r) for r in level)) for level in ratios)
+        scales = np.linspace(min_ratio, max_ratio, len(self.ratios) + 1)
+        self.min_sizes = tuple(float(s) for s in scales[:-1])
+        self.max_sizes = tuple(float(math.sqrt(a * b)) for a, b in zip(scales[:-1], scales[1:]))
+        size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+        self.input_size: Tuple[int, int] = (int(size[0]), int(size[1]))
+        self.clip = clip
+        self._input_shape: Tuple[int, int] | None = None
+        self.base_priors = [self._level_base_priors(k) for k in range(self.num_levels)]
+
+    def _level_base_priors(self, level: int) -> Tensor:
+        """(num_base_priors, 2) widths and heights of one level, as fractions of the input."""
+        small, big = self.min_sizes[level], self.max_sizes[level]
+        sizes = [(small, small), (big, big)]
+        for ratio in self.ratios[level]:
+            root = math.sqrt(ratio)
+            sizes += [(small * root, small / root), (small / root, small * root)]
+        wh = torch.tensor(sizes, dtype=torch.float32)
+        return wh.clamp(max=1.0) if self.clip else wh
+
+    @property
+    def num_levels(self) -> int:
+        """Number of feature levels."""
+        return len(self.ratios)
+
+    @property
+    def num_base_priors(self) -> List[int]:
+        """Priors per map location on each level: 2 squares + 2 per aspect ratio."""
+        return [2 + 2 * len(r) for r in self.ratios]
+
+    @contextmanager
+    def input_shape(self, shape: Sequence[int] | None) -> Iterator[None]:
+        """Generate priors for inputs of ``shape`` (height, width) inside the ``with`` block.
+
+        Args:
+            shape (Sequence[int], optional): Padded batch height and width; None keeps
+                ``input_size``.
+        """
+        previous = self._input_shape
+        self._input_shape = None if shape is None else (int(shape[0]), int(shape[1]))
+        try:
+            yield
+        finally:
+            self._input_shape = previous
+
+    def _current_input_shape(self) -> Tuple[int, int]:
+        return self._input_shape if self._input_shape is not None else self.input_size
+
+    def grid_priors(
+        self,
+        featmap_sizes: Sequence[Tuple[int, int]],
+        dtype: torch.dtype = torch.float32,
+        device: DeviceType = "cuda",
+    ) -> List[Tensor]:
+        """Priors of all levels.
+
+        Args:
+            featmap_sizes (Sequence[tuple[int, int]]): (height, width) of each level's map.
+            dtype (torch.dtype): Dtype of the priors. Defaults to float32.
+            device (str | torch.device): Device of the priors. Defaults to 'cuda'.
+
+        Returns:
+            list[Tensor]: Per level, ``(h * w * num_base_priors, 4)`` boxes (x1, y1, x2, y2)
+            in input pixels, ordered by row, column, then prior.
+        """
+        if len(featmap_sizes) != self.num_levels:
+            raise ValueError(
+                f"got {len(featmap_sizes)} feature maps for {self.num_levels} anchor levels"
+            )
+        return [
+            self.single_level_grid_priors(size, i, dtype=dtype, device=device)
+            for i, size in enumerate(featmap_sizes)
+        ]
+
+    def single_level_grid_priors(
+        self,
+        featmap_size: Tuple[int, int],
+        level_idx: int,
+        dtype: torch.dtype = torch.float32,
+        device: DeviceType = "cuda",
+    ) -> Tensor:
+        """Priors of one level (see :meth:`grid_priors`)."""
+        feat_h, feat_w = int(featmap_size[0]), int(featmap_size[1])
+        in_h, in_w = self._current_input_shape()
+        cy = (torch.arange(feat_h, device=device, dtype=torch.float32) + 0.5) * (in_h / feat_h)
+        cx = (torch.arange(feat_w, device=device, dtype=torch.float32) + 0.5) * (in_w / feat_w)
+        cy, cx = torch.meshgrid(cy, cx, indexing="ij")
+        centers = torch.stack([cx.reshape(-1), cy.reshape(-1)], dim=-1)[:, None, :]
+        scale = torch.tensor([in_w, in_h], device=device, dtype=torch.float32)
+        half = (self.base_priors[level_idx].to(device) * scale / 2)[None, :, :]
+        priors = torch.cat([centers - half, centers + half], dim=-1)
+        return priors.reshape(-1, 4).to(dtype)
+
+    def valid_flags(
+        self,
+        featmap_sizes: Sequence[Tuple[int, int]],
+        pad_shape: Sequence[int],
+        device: DeviceType = "cuda",
+    ) -> List[Tensor]:
+        """Flags of the priors whose map location covers the image's (unpadded) area.
+
+        Args:
+            featmap_sizes (Sequence[tuple[int, int]]): (height, width) of each level's map.
+            pad_shape (Sequence[int]): The image's padded (height, width).
+            device (str | torch.device): Device of the flags. Defaults to 'cuda'.
+
+        Returns:
+            list[Tensor]: Per level, a bool tensor with one flag per prior.
+        """
+        in_h, in_w = self._current_input_shape()
+        flags = []
+        for (feat_h, feat_w), num_base in zip(featmap_sizes, self.num_base_priors):
+            valid_h = min(int(math.ceil(pad_shape[0] * feat_h / in_h)), feat_h)
+            valid_w = min(int(math.ceil(pad_shape[1] * feat_w / in_w)), feat_w)
+            valid = torch.zeros(feat_h, feat_w, dtype=torch.bool, device=device)
+            valid[:valid_h, :valid_w] = True
+            flags.append(valid.reshape(-1, 1).expand(-1, num_base).reshape(-1))
+        return flags
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__name__}(ratios={self.ratios}, min_sizes="
+            f"{[round(s, 4) for s in self.min_sizes]}, max_sizes="
+            f"{[round(s, 4) for s in self.max_sizes]}, input_size={self.input_size}, "
+            f"clip={self.clip})"
+        )
+
+
+def _input_shape_of(img_meta: dict) -> Tuple[int, int] | None:
+    """The padded network input (height, width) an image was predicted in."""
+    for key in ("batch_input_shape", "pad_shape", "img_shape"):
+        if img_meta.get(key) is not None:
+            return tuple(img_meta[key][:2])
+    return None
+
+
+@MODELS.register_module()
+class SSDLiteHead(SSDHead):
+    """SSDLite head of the EdgeNeXt paper's detector (cvnets-v0.1 ``SSDHead``).
+
+    Per level: a 1x1 conv + BN + activation projecting to ``proj_channels[i]`` when the
+    level's channels differ (and the kernel is 3), then one separable convolution (3x3
+    depth-wise + BN, then a 1x1 conv with bias) whose ``A * (4 + num_classes + 1)`` outputs
+    hold, per prior, the 4 box deltas followed by the class logits (background last, mmdet's
+    convention). Levels with ``kernel_sizes[i] == 1`` (the pooled 1x1 level) predict with a
+    single 1x1 conv and are never projected.
+
+    Training and decoding are mmdet's :class:`~mmdet.models.dense_heads.SSDHead`:
+    ``train_cfg`` gives the assigner (``MaxIoUAssigner`` at 0.5), ``neg_pos_ratio`` and
+    ``smoothl1_beta``; the box coder's ``target_stds`` are cvnets' center/size variances.
+
+    Args:
+        num_classes (int): Object classes, background excluded. Defaults to 80.
+        in_channels (Sequence[int]): Channels of the input levels. Defaults to
+            ``(160, 304, 256, 128, 128, 64)`` (EdgeNeXt-S with the default neck).
+        proj_channels (Sequence[int]): Width each level is projected to before predicting.
+            Defaults to ``(512, 256, 256, 128, 128, 64)``.
+        kernel_sizes (Sequence[int]): Predictor kernel per level, 3 or 1. Defaults to
+            ``(3, 3, 3, 3, 3, 1)``.
+        norm_cfg (dict, optional): Norm of the projections and depth-wise convs; None means
+            ``dict(type='BN')``. Defaults to None.
+        act_cfg (dict, optional): Activation of the projections; None means
+            ``dict(type='ReLU')``. Defaults to None.
+        anchor_generator (dict, optional): Prior generator config; None means
+            ``dict(type='SSDLiteAnchorGenerator')`` (cvnets' six levels). Defaults to None.
+        bbox_coder (dict, optional): Box coder config; None means ``DeltaXYWHBBoxCoder`` with
+            ``target_stds=(0.1, 0.1, 0.2, 0.2)`` (cvnets' variances). Defaults to None.
+        reg_decoded_bbox (bool): Regress decoded boxes (for IoU losses). Defaults to False.
+        train_cfg (dict, optional): Training config (see above). Defaults to None.
+        test_cfg (dict, optional): ``score_thr``, ``nms``, ``max_per_img``, ``nms_pre``.
+            Defaults to None.
+        init_cfg (dict | list[dict], optional): None means cvnets' Xavier-uniform convolutions
+            with zero biases. Defaults to None.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 80,
+        in_channels: Sequence[int] = (160, 304, 256, 128, 128, 64),
+        proj_channels: Sequence[int] = (512, 256, 256, 128, 128, 64),
+        kernel_sizes: Sequence[int] = (3, 3, 3, 3, 3, 1),
+        norm_cfg: OptConfigType = None,
+        act_cfg: OptConfigType = None,
+        anchor_generator: OptConfigType = None,
+        bbox_coder: OptConfigType = None,
+        reg_decoded_bbox: bool = False,
+        train_cfg: OptConfigType = None,
+        test_cfg: OptConfigType = None,
+        init_cfg: OptMultiConfig = None,
+    ) -> None:
+        num_levels = len(in_channels)
+        if len(proj_channels) != num_levels or len(kernel_sizes) != num_levels:
+            raise ValueError(
+                f"SSDLiteHead needs one proj_channels and one kernel_sizes entry per input level: "
+                f"in_channels={tuple(in_channels)}, proj_channels={tuple(proj_channels)}, "
+                f"kernel_sizes={tuple(kernel_sizes)}"
+            )
+        if any(k not in (1, 3) for k in kernel_sizes):
+            raise ValueError(f"kernel_sizes must be 1 or 3, got {tuple(kernel_sizes)}")
+        # read by _init_layers, which SSDHead.__init__ calls
+        self.proj_channels = tuple(proj_channels)
+        self.kernel_sizes = tuple(kernel_sizes)
+        super().__init__(
+            num_classes=num_classes,
+            in_channels=tuple(in_channels),
+            stacked_convs=0,
+            use_depthwise=True,
+            norm_cfg=dict(type="BN") if norm_cfg is None else norm_cfg,
+            act_cfg=dict(type="ReLU") if act_cfg is None else act_cfg,
+            anchor_generator=anchor_generator or dict(type="SSDLiteAnchorGenerator"),
+            bbox_coder=dict(CVNETS_BOX_CODER) if bbox_coder is None else bbox_coder,
+            reg_decoded_bbox=reg_decoded_bbox,
+            train_cfg=train_cfg,
+            test_cfg=test_cfg,
+            init_cfg=dict(XAVIER_INIT) if init_cfg is None else init_cfg,
+        )
+
+    def _init_layers(self) -> None:
+        """Build the per-level projections and predictors."""
+        if len(self.num_base_priors) != len(self.in_channels):
+            raise ValueError(
+                f"the anchor generator has {len(self.num_base_priors)} levels but the head has "
+                f"{len(self.in_channels)} inputs (in_channels={self.in_channels})"
+            )
+        self.proj_layers = nn.ModuleList()
+        self.pred_layers = nn.ModuleList()
+        for in_ch, proj_ch, kernel, num_base in zip(
+            self.in_channels, self.proj_channels, self.kernel_sizes, self.num_base_priors
+        ):
+            channels = in_ch
+            proj: nn.Module = nn.Identity()
+            if kernel > 1 and proj_ch != in_ch:
+                proj = ConvModule(in_ch, proj_ch, 1, norm_cfg=self.norm_cfg, act_cfg=self.act_cfg)
+                channels = proj_ch
+            out_channels = num_base * (4 + self.cls_out_channels)
+            if kernel == 1:
+                pred: nn.Module = nn.Conv2d(channels, out_channels, 1)
+            else:
+                pred = nn.Sequential(
+                    ConvModule(
+                        channels,
+                        channels,
+                        kernel,
+                        padding=kernel // 2,
+                        groups=channels,
+                        norm_cfg=self.norm_cfg,
+                        act_cfg=None,
+                    ),
+                    nn.Conv2d(channels, out_channels, 1),
+                )
+            self.proj_layers.append(proj)
+            self.pred_layers.append(pred)
+
+    def forward(self, x: Tuple[Tensor, ...]) -> Tuple[List[Tensor], List[Tensor]]:
+        """Predict class logits and box deltas on every level.
+
+        Args:
+            x (tuple[Tensor]): One NCHW map per level.
+
+        Returns:
+            tuple[list[Tensor], list[Tensor]]: ``cls_scores`` with ``A * (num_classes + 1)``
+            channels and ``bbox_preds`` with ``A * 4`` channels per level, channel
+            ``a * C + c`` holding prior ``a``'s value ``c`` (mmdet's layout).
+        """
+        if len(x) != len(self.pred_layers):
+            raise ValueError(
+                f"SSDLiteHead expects {len(self.pred_layers)} feature levels, got {len(x)}"
+            )
+        cls_scores, bbox_preds = [], []
+        for feat, proj, pred, num_base in zip(
+            x, self.proj_layers, self.pred_layers, self.num_base_priors
+        ):
+            out = pred(proj(feat))
+            n, _, h, w = out.shape
+            out = out.view(n, num_base, 4 + self.cls_out_channels, h, w)
+            bbox_preds.append(out[:, :, :4].reshape(n, num_base * 4, h, w))
+            cls_scores.append(out[:, :, 4:].reshape(n, num_base * self.cls_out_channels, h, w))
+        return cls_scores, bbox_preds
+
+    def get_anchors(
+        self,
+        featmap_sizes: List[tuple],
+        batch_img_metas: List[dict],
+        device: DeviceType = "cuda",
+    ) -> Tuple[List[List[Tensor]], List[List[Tensor]]]:
+        """Priors and valid flags for a batch, relative to its padded input size."""
+        with self.prior_generator.input_shape(_input_shape_of(batch_img_metas[0])):
+            return super().get_anchors(featmap_sizes, batch_img_metas, device=device)
+
+    def predict_by_feat(
+        self,
+        cls_scores: List[Tensor],
+        bbox_preds: List[Tensor],
+        score_factors: List[Tensor] | None = None,
+        batch_img_metas: List[dict] | None = None,
+        cfg: OptConfigType = None,
+        rescale: bool = False,
+        with_nms: bool = True,
+    ) -> InstanceList:
+        """Decode, threshold and NMS each image's predictions (see mmdet's BaseDenseHead).
+
+        The priors are generated for the batch's padded input size; boxes come back in
+        original-image pixels when ``rescale`` is True.
+        """
+        shape = _input_shape_of(batch_img_metas[0]) if batch_img_metas else None
+        with self.prior_generator.input_shape(shape):
+            return super().predict_by_feat(
+                cls_scores,
+                bbox_preds,
+                score_factors=score_factors,
+                batch_img_metas=batch_img_metas,
+                cfg=cfg,
+                rescale=rescale,
+                with_nms=with_nms,
+            )

@@ -1,0 +1,129 @@
+"""tools/analysis/benchmark.py: one table of latency, throughput and memory per model and runtime.
+
+Tiny runs (EdgeNeXt-XXS, 64x64 inputs, 2 timed calls): the checks are on the table's shape and
+the sanity of its numbers, never on timings.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from edgenext_dense.deploy.benchmark import (
+    COLUMNS,
+    backbone_target,
+    config_target,
+    format_table,
+    main,
+    ratios,
+    reference_targets,
+    run_benchmark,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+DET_CONFIG = REPO / "configs/det/ssdlite_edgenext-xxs_1xb16-8e_shapes-256.py"
+SEG_CONFIG = REPO / "configs/seg/deeplabv3_edgenext-xxs_1xb8-1k_shapesvoc-160.py"
+HEADER = [h for _, h in COLUMNS]
+
+
+def _check_sane(row: dict, batch_size: int = 1) -> None:
+    assert 0 < row["min_ms"] <= row["median_ms"] <= row["max_ms"], row
+    # images_per_s is rounded to 0.01 in the row
+    expected = 1e3 * batch_size / row["median_ms"]
+    assert math.isclose(row["images_per_s"], expected, rel_tol=0.01, abs_tol=0.006), row
+
+
+def test_one_row_per_model_and_runtime_with_sane_numbers() -> None:
+    target = backbone_target("xx_small", (64, 64))
+    measurements = run_benchmark([target], runs=2, warmup=1, isolate=False)
+    assert [(m.target.name, m.runtime) for m in measurements] == [
+        ("EdgeNeXt-XXS backbone", "pytorch"),
+        ("EdgeNeXt-XXS backbone", "onnxruntime"),
+    ]
+    for m in measurements:
+        row = m.row()
+        assert row["input"] == "1x3x64x64" and row["threads"] == 2 and row["runs"] == 2
+        _check_sane(row)
+    (speedup,) = ratios(measurements)
+    assert speedup["kind"] == "onnxruntime_speedup"
+    assert math.isclose(
+        speedup["ratio"], measurements[0].median_ms / measurements[1].median_ms, rel_tol=1e-2
+    )
+
+    lines = format_table(measurements).splitlines()
+    assert lines[0].split() == " ".join(HEADER).split()
+    assert lines[2].startswith("EdgeNeXt-XXS backbone  pytorch")
+    assert lines[3].startswith("EdgeNeXt-XXS backbone  onnxruntime")
+    assert lines[2].rstrip().endswith("1.00x") and lines[3].rstrip().endswith("x")
+
+
+def test_command_line_writes_json_and_markdown(tmp_path, capsys) -> None:
+    out_json, out_md = tmp_path / "bench.json", tmp_path / "bench.md"
+    code = main(
+        [
+            "--backbone", "xx_small", "--shape", "64", "64", "--runs", "2", "--warmup", "1",
+            "--rounds", "2", "--no-isolate", "--json", str(out_json), "--markdown", str(out_md),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "median ms" in printed and "onnxruntime" in printed
+
+    report = json.loads(out_json.read_text())
+    assert report["settings"]["threads"] == 2 and report["settings"]["rounds"] == 2
+    assert report["machine"]["logical_cpus"] >= 1 and report["machine"]["onnxruntime"]
+    rows = report["results"]
+    assert [r["runtime"] for r in rows] == ["pytorch", "onnxruntime"]
+    for row in rows:
+        _check_sane(row)
+        assert row["runs"] == 4 and len(row["round_medians_ms"]) == 2
+        assert row["spread"] is not None and row["spread"] >= 0
+
+    markdown = out_md.read_text().splitlines()
+    assert markdown[0] == "| " + " | ".join(HEADER) + " |"
+    assert len([ln for ln in markdown if ln.startswith("| EdgeNeXt-XXS backbone")]) == 2
+    assert any("logical CPUs" in ln for ln in markdown)
+
+
+@pytest.mark.slow
+def test_isolated_processes_report_each_runtimes_own_peak_memory(tmp_path) -> None:
+    out_json = tmp_path / "bench.json"
+    args = ["--backbone", "xx_small", "--shape", "64", "64", "--runs", "2", "--warmup", "1"]
+    assert main([*args, "--json", str(out_json)]) == 0
+    eager, ort = json.loads(out_json.read_text())["results"]
+    for row in (eager, ort):
+        _check_sane(row)
+        assert 0 < row["rss_before_mb"] <= row["peak_memory_mb"] < 64_000
+    # the ONNX Runtime process loads neither torch nor the OpenMMLab stack
+    assert ort["peak_memory_mb"] < eager["rss_before_mb"]
+
+
+@pytest.mark.slow
+def test_compare_adds_the_mmdet_and_mmseg_references_with_ratios() -> None:
+    ours = [config_target(str(DET_CONFIG), (64, 64)), config_target(str(SEG_CONFIG), (64, 64))]
+    refs = reference_targets(ours)
+    assert [(r.name, r.group, r.input_size) for r in refs] == [
+        ("SSDLite MobileNetV2 (mmdet)", "det", (64, 64)),
+        ("DeepLabv3 MobileNetV2-D8 (mmseg)", "seg", (64, 64)),
+    ]
+    measurements = run_benchmark([*ours, *refs], runs=2, warmup=1, isolate=False)
+    assert len(measurements) == 8
+    for m in measurements:
+        _check_sane(m.row())
+    compared = [r for r in ratios(measurements) if r["kind"] == "ours_vs_reference"]
+    assert {(r["reference"], r["runtime"]) for r in compared} == {
+        (ref.name, runtime) for ref in refs for runtime in ("pytorch", "onnxruntime")
+    }
+    assert all(r["ratio"] > 0 for r in compared)
+    assert "vs DeepLabv3 MobileNetV2-D8 (mmseg) (onnxruntime)" in format_table(measurements)
+
+
+def test_compare_without_a_dense_model_and_an_empty_run_are_refused(capsys) -> None:
+    assert main(["--backbone", "xx_small", "--compare", "--no-isolate"]) == 1
+    assert "--compare needs a detection or segmentation config" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([])
+    assert "give at least one config or --backbone" in capsys.readouterr().err

@@ -1,0 +1,359 @@
+"""ONNX export and the torch-free runtime: the same predictions as PyTorch, from the file alone.
+
+Models have random weights (saved as ``tools/train.py`` saves them), the small EdgeNeXt-XXS
+configs and small images. Parity is checked through the public paths a user takes:
+``load_detector`` + ``inference_detector`` against :class:`OnnxModel.predict` (resize, graph,
+numpy NMS), mmseg's ``test_step`` against the runtime's logits, and the classifier's
+``preprocess`` + forward against the runtime.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+
+from edgenext_dense.datasets.synthetic import SHAPE_CLASSES, render_scene
+from edgenext_dense.deploy.export import (
+    ExportError,
+    deploy_from_config,
+    export_onnx,
+    load_deploy_model,
+    main,
+)
+from edgenext_dense.deploy.ort import (
+    MetadataError,
+    OnnxModel,
+    batched_nms,
+    preprocess_image,
+    read_metadata,
+    resize_bilinear,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+DET_CONFIG = REPO / "configs/det/ssdlite_edgenext-xxs_1xb16-8e_shapes-256.py"
+SEG_CONFIG = REPO / "configs/seg/deeplabv3_edgenext-xxs_4xb32-50e_voc12aug-512.py"
+FORBIDDEN_IMPORTS = ("torch", "mmdet", "mmseg", "mmengine", "mmcv", "edgenext_dense")
+
+
+def _image(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A generated shapes scene as BGR uint8."""
+    return np.ascontiguousarray(render_scene(np.random.default_rng(seed), (height, width)).image)
+
+
+def _rel_err(got: np.ndarray, expected: np.ndarray) -> float:
+    return float(np.abs(got - expected).max() / np.abs(expected).max())
+
+
+def _save_trained_like(model: torch.nn.Module, path: Path, classes) -> Path:
+    meta = dict(dataset_meta=dict(classes=tuple(classes)), epoch=1, iter=1)
+    torch.save(dict(meta=meta, state_dict=model.state_dict()), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def det_checkpoint(tmp_path_factory) -> Path:
+    from edgenext_dense.deploy.export import build_model
+
+    torch.manual_seed(0)
+    model = build_model(Config.fromfile(str(DET_CONFIG)), "det")
+    model.init_weights()  # cvnets' Xavier head: scores spread, boxes of many sizes
+    return _save_trained_like(model, tmp_path_factory.mktemp("det") / "epoch_8.pth", SHAPE_CLASSES)
+
+
+@pytest.fixture(scope="module")
+def det_onnx(det_checkpoint, tmp_path_factory) -> Path:
+    """Exported with the command line, dynamic batch."""
+    out = tmp_path_factory.mktemp("det_onnx") / "ssdlite.onnx"
+    code = main([str(DET_CONFIG), str(det_checkpoint), "--out", str(out), "--dynamic-batch"])
+    assert code == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def seg_checkpoint(tmp_path_factory) -> Path:
+    from edgenext_dense.deploy.export import build_model
+
+    torch.manual_seed(1)
+    model = build_model(Config.fromfile(str(SEG_CONFIG)), "seg")
+    classes = [f"c{i}" for i in range(21)]
+    return _save_trained_like(model, tmp_path_factory.mktemp("seg") / "iter_1.pth", classes)
+
+
+@pytest.fixture(scope="module")
+def seg_export(seg_checkpoint, tmp_path_factory):
+    deploy = load_deploy_model(str(SEG_CONFIG), str(seg_checkpoint), input_size=(96, 128))
+    out = export_onnx(deploy, tmp_path_factory.mktemp("seg_onnx") / "deeplabv3.onnx")
+    return deploy, out
+
+
+def test_detector_metadata_carries_the_test_pipeline_and_test_cfg(det_onnx) -> None:
+    meta = read_metadata(str(det_onnx))
+    assert meta["task"] == "det"
+    assert meta["classes"] == list(SHAPE_CLASSES)
+    assert meta["input_size"] == [256, 256] and meta["dynamic_batch"] is True
+    assert meta["preprocess"]["resize"] == dict(
+        type="stretch", size=[256, 256], interpolation="bilinear"
+    )
+    assert meta["preprocess"]["mean"] == [123.675, 116.28, 103.53]
+    assert meta["preprocess"]["to_rgb"] is True
+    post = meta["postprocess"]
+    assert (post["score_thr"], post["iou_threshold"], post["max_per_img"]) == (0.01, 0.5, 200)
+    assert post["nms_pre"] == 1000
+    # 16x16, 8x8, 4x4, 2x2, 1x1 maps with 6 priors and a pooled level with 4
+    assert post["level_sizes"] == [1536, 384, 96, 24, 6, 4]
+
+
+def test_detections_match_pytorch_box_for_box(det_checkpoint, det_onnx) -> None:
+    from mmdet.apis import inference_detector
+
+    from edgenext_dense.apis.det_demo import load_detector
+
+    img = _image(180, 240)  # not square: exercises the stretch resize and the rescale
+    expected = inference_detector(load_detector(str(DET_CONFIG), str(det_checkpoint)), img)
+    exp = expected.pred_instances.cpu()
+    got = OnnxModel(str(det_onnx)).predict(img)
+
+    assert len(exp) > 20, "random weights should still give many detections"
+    assert len(got["scores"]) == len(exp)
+    unmatched = list(range(len(got["scores"])))
+    for box, score, label in zip(exp.bboxes.numpy(), exp.scores.numpy(), exp.labels.numpy()):
+        match = None
+        for j in unmatched:
+            if got["labels"][j] != label or abs(got["scores"][j] - score) > 1e-4:
+                continue
+            a, b = box, got["bboxes"][j]
+            ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+            iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+            inter = ix * iy
+            union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+            if inter / union > 0.99:
+                match = j
+                break
+        assert match is not None, f"no ONNX detection matches {box} {label} {score:.5f}"
+        unmatched.remove(match)
+    # boxes are in the original image's pixels
+    assert got["bboxes"][:, 2].max() <= 240 and got["bboxes"][:, 3].max() <= 180
+
+
+def test_dynamic_batch_runs_two_images_as_pytorch(det_checkpoint, det_onnx) -> None:
+    deploy = load_deploy_model(str(DET_CONFIG), str(det_checkpoint))
+    model = OnnxModel(str(det_onnx))
+    batch = np.concatenate(
+        [preprocess_image(_image(256, 256, seed), model.meta)[0] for seed in (1, 2)]
+    )
+    boxes, scores = model.forward(batch)
+    with torch.no_grad():
+        exp_boxes, exp_scores = deploy.graph(torch.from_numpy(batch))
+    assert boxes.shape == (2, 2050, 4) and scores.shape == (2, 2050, 5)
+    assert _rel_err(boxes, exp_boxes.numpy()) < 1e-4
+    assert _rel_err(scores, exp_scores.numpy()) < 1e-4
+    # each image of the batch equals that image alone
+    single = model.forward(batch[1:])
+    np.testing.assert_allclose(single[1][0], scores[1], rtol=0, atol=1e-5)
+
+
+def test_segmentation_logits_match_mmseg_at_the_original_size(seg_checkpoint, seg_export) -> None:
+    from edgenext_dense.apis.seg_demo import build_demo_pipeline, init_segmentor
+
+    deploy, path = seg_export
+    model = OnnxModel(path)
+    meta = model.meta
+    assert meta["dynamic_hw"] is True
+    assert meta["preprocess"]["resize"] == dict(
+        type="keep_ratio", scale=[2048, 512], interpolation="bilinear"
+    )
+
+    img = _image(60, 84)  # upscaled to 512x717 by the test pipeline, as mmseg does
+    segmentor = init_segmentor(str(SEG_CONFIG), str(seg_checkpoint))
+    data = build_demo_pipeline(segmentor.cfg)(dict(img=img))
+    with torch.no_grad():
+        sample = segmentor.test_step(
+            dict(inputs=[data["inputs"]], data_samples=[data["data_samples"]])
+        )[0]
+    expected = sample.seg_logits.data.numpy()
+
+    batch, info = preprocess_image(img, meta)
+    assert batch.shape == (1, 3, 512, 717)
+    np.testing.assert_array_equal(  # the same pixels as mmcv's resize + the preprocessor
+        batch[0],
+        (
+            (
+                data["inputs"].flip(0).float()
+                - torch.tensor([123.675, 116.28, 103.53])[:, None, None]
+            )
+            / torch.tensor([58.395, 57.12, 57.375])[:, None, None]
+        ).numpy(),
+    )
+    (logits,) = model.forward(batch)
+    at_input = deploy.graph(torch.from_numpy(batch)).detach().numpy()
+    assert _rel_err(logits, at_input) < 1e-4
+    resized = resize_bilinear(logits[0], info["ori_shape"], align_corners=False)
+    assert resized.shape == expected.shape == (21, 60, 84)
+    assert _rel_err(resized, expected) < 1e-4
+    labels = model.predict(img)["labels"]
+    np.testing.assert_array_equal(labels, sample.pred_sem_seg.data[0].numpy())
+
+
+def test_classifier_logits_and_top5_match_pytorch(synthetic_checkpoints, tmp_path) -> None:
+    from edgenext_dense.apis.classification import inference_classifier, preprocess
+
+    ckpt, _ = synthetic_checkpoints("xx_small", "official")
+    deploy = load_deploy_model("classifier", str(ckpt))
+    path = export_onnx(deploy, tmp_path / "cls.onnx")
+    model = OnnxModel(path)
+    img = _image(200, 300)
+
+    expected_input = preprocess(img, deploy.model.resize_short, deploy.model.crop_size).numpy()
+    batch, _ = preprocess_image(img, model.meta)
+    np.testing.assert_array_equal(batch, expected_input)
+    (logits,) = model.forward(batch)
+    with torch.no_grad():
+        expected = deploy.model(torch.from_numpy(expected_input)).numpy()
+    assert _rel_err(logits, expected) < 1e-4
+
+    got = model.predict(img)
+    ref = inference_classifier(deploy.model, img)
+    assert [t["label"] for t in got["topk"]] == [t["label"] for t in ref["topk"]]
+    assert got["pred_class"] == ref["pred_class"] and len(got["topk"]) == 5
+    np.testing.assert_allclose(
+        [t["score"] for t in got["topk"]], [t["score"] for t in ref["topk"]], rtol=1e-4
+    )
+
+
+def test_onnx_infer_runs_a_folder_without_torch_and_skips_broken_images(det_onnx, tmp_path) -> None:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.jpg"), _image(150, 200, 3))
+    cv2.imwrite(str(folder / "b.png"), _image(120, 90, 4))
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            str(REPO / "tools/deploy/onnx_infer.py"),
+            str(folder),
+            "--model",
+            str(det_onnx),
+            "--out-dir",
+            str(out),
+            "--score-thr",
+            "0.05",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    imported = {
+        line.rsplit("|", 1)[-1].strip()
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    heavy = sorted(m for m in imported if m.split(".")[0] in FORBIDDEN_IMPORTS)
+    assert not heavy, f"onnx_infer imported {heavy[:10]}"
+    assert "onnxruntime" in imported
+
+    assert "skipped" in proc.stderr and "broken.jpg" in proc.stderr
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [Path(r["image"]).name for r in records] == ["a.jpg", "b.png"]
+    for record, (h, w) in zip(records, [(150, 200), (120, 90)]):
+        assert (record["height"], record["width"]) == (h, w)
+        assert record["detections"] and all(d["score"] >= 0.05 for d in record["detections"])
+        assert all(d["class"] in SHAPE_CLASSES for d in record["detections"])
+        name = Path(record["image"]).name
+        drawn = cv2.imread(str(out / "vis" / name))
+        assert drawn is not None and drawn.shape == (h, w, 3)
+        saved = json.loads((out / "preds" / (Path(name).stem + ".json")).read_text())
+        assert saved["detections"] == record["detections"]
+    assert not (out / "vis" / "broken.jpg").exists()
+
+
+def test_segmentation_folder_writes_blended_masks(seg_export, tmp_path) -> None:
+    from edgenext_dense.deploy.ort import run_inference
+
+    _, path = seg_export
+    folder = tmp_path / "images"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "scene.png"), _image(40, 56, 5))
+    lines = []
+    summary = run_inference(
+        OnnxModel(path), [str(folder / "scene.png")], out_dir=str(tmp_path / "o"), log=lines.append
+    )
+    (record,) = summary.results
+    drawn = cv2.imread(record["out_file"])
+    assert drawn.shape[0] >= 40 and drawn.shape[1] > 56  # the image plus the legend
+    assert record["labels"].shape == (40, 56)
+    assert "scene.png ->" in lines[0]
+
+
+def test_wrong_task_checkpoints_are_refused_with_a_clear_error(
+    det_checkpoint, synthetic_checkpoints, tmp_path, capsys
+) -> None:
+    cls_ckpt, _ = synthetic_checkpoints("xx_small", "official")
+    code = main([str(DET_CONFIG), str(cls_ckpt), "--out", str(tmp_path / "x.onnx")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "not a detector" in err and "classification" in err
+    assert not (tmp_path / "x.onnx").exists()
+
+    code = main(["classifier", str(det_checkpoint), "--out", str(tmp_path / "y.onnx")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"cannot export {det_checkpoint} as a classifier" in err
+    assert "configs/det" in err
+
+
+def test_unsupported_pipelines_and_foreign_onnx_files_are_explained(tmp_path) -> None:
+    cfg = Config.fromfile(str(DET_CONFIG))
+    cfg.test_dataloader.dataset.pipeline.insert(2, dict(type="RandomFlip", prob=1.0))
+    with pytest.raises(ExportError, match="RandomFlip step"):
+        deploy_from_config(cfg)
+
+    plain = tmp_path / "plain.onnx"
+    torch.onnx.export(
+        torch.nn.Conv2d(3, 4, 1), (torch.zeros(1, 3, 8, 8),), str(plain), dynamo=False
+    )
+    with pytest.raises(MetadataError, match="export it with tools/deploy/export_onnx.py"):
+        OnnxModel(str(plain))
+
+
+def test_batched_nms_keeps_classes_apart_and_suppresses_above_the_threshold() -> None:
+    boxes = np.array(
+        [[0, 0, 10, 10], [0, 0, 10, 9.5], [0, 0, 10, 10], [20, 20, 30, 30], [0, 0, 10, 4.0]],
+        np.float32,
+    )
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5], np.float32)
+    labels = np.array([0, 0, 1, 0, 0])
+    keep = batched_nms(boxes, scores, labels, 0.5)
+    # box 1 overlaps box 0 (IoU 0.95, same class): gone; box 2 is another class: kept;
+    # box 4 has IoU 0.4 with box 0: kept
+    assert keep.tolist() == [0, 2, 3, 4]
+
+
+def test_int8_quantisation_keeps_the_metadata_and_the_predictions(
+    synthetic_checkpoints, tmp_path
+) -> None:
+    from edgenext_dense.deploy.quantize import quantize_dynamic_int8
+
+    ckpt, _ = synthetic_checkpoints("xx_small", "official")
+    fp32 = export_onnx(load_deploy_model("classifier", str(ckpt)), tmp_path / "cls.onnx")
+    int8 = quantize_dynamic_int8(fp32, tmp_path / "cls_int8.onnx")
+    assert Path(int8).stat().st_size < 0.5 * Path(fp32).stat().st_size
+    assert read_metadata(int8) == read_metadata(fp32)
+
+    batch, _ = preprocess_image(_image(256, 256, 6), read_metadata(fp32))
+    (ref,) = OnnxModel(fp32).forward(batch)
+    (got,) = OnnxModel(int8).forward(batch)
+    cosine = float((ref * got).sum() / np.linalg.norm(ref) / np.linalg.norm(got))
+    assert cosine > 0.99

@@ -1,0 +1,55 @@
+"""Run a model exported by ``tools/deploy/export_onnx.py`` with ONNX Runtime only.
+
+    python tools/deploy/onnx_infer.py IMAGE_OR_DIR --model model.onnx \
+        [--out-dir outputs/onnx_infer] [--score-thr 0.3] [--opacity 0.5] [--threads N]
+
+Needs numpy, OpenCV, Pillow and onnxruntime, not PyTorch or the OpenMMLab stack: the
+preprocessing (resize, mean/std), the class names and the detector's NMS settings are read from
+the ``.onnx`` file's metadata. Outputs follow the PyTorch demos (see
+``edgenext_dense/deploy/ort/infer.py``).
+
+This script loads ``edgenext_dense/deploy/ort/`` as a stand-alone package, without running
+``edgenext_dense/__init__.py`` (which imports torch). To deploy without the repository, copy
+that folder and this script together and set ``EDGENEXT_ORT_DIR`` to the folder.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+
+PACKAGE_NAME = "edgenext_dense_ort"
+
+
+def _runtime_dir() -> Path:
+    """Where ``edgenext_dense/deploy/ort`` is: $EDGENEXT_ORT_DIR, the installed package, or
+    this repository."""
+    if os.environ.get("EDGENEXT_ORT_DIR"):
+        return Path(os.environ["EDGENEXT_ORT_DIR"])
+    spec = importlib.util.find_spec("edgenext_dense")  # locates the package, runs nothing
+    if spec is not None and spec.submodule_search_locations:
+        return Path(list(spec.submodule_search_locations)[0]) / "deploy" / "ort"
+    return Path(__file__).resolve().parents[2] / "edgenext_dense" / "deploy" / "ort"
+
+
+def load_runtime() -> ModuleType:
+    """Import the torch-free runtime as the top-level package ``edgenext_dense_ort``."""
+    if PACKAGE_NAME in sys.modules:
+        return sys.modules[PACKAGE_NAME]
+    folder = _runtime_dir()
+    spec = importlib.util.spec_from_file_location(
+        PACKAGE_NAME, folder / "__init__.py", submodule_search_locations=[str(folder)]
+    )
+    if spec is None or spec.loader is None or not (folder / "__init__.py").is_file():
+        raise ImportError(f"the ONNX Runtime helpers are not in {folder} (set EDGENEXT_ORT_DIR)")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[PACKAGE_NAME] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+if __name__ == "__main__":
+    sys.exit(load_runtime().main())
