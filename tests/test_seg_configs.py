@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 SEG_CONFIGS = sorted((REPO / "configs" / "seg").glob("*.py"))
 PAPER_CONFIG = REPO / "configs/seg/deeplabv3_edgenext-s_4xb32-50e_voc12aug-512.py"
 SHORT_CONFIG = REPO / "configs/seg/deeplabv3_edgenext_voc.py"
-SHAPES_CONFIG = REPO / "configs/seg/deeplabv3_edgenext-xxs_1xb8-1k_shapesvoc-160.py"
+SHAPES_CONFIG = REPO / "configs/seg/deeplabv3_edgenext-xxs_1xb8-2k_shapesvoc-192.py"
 ARCH_OF_NAME = {"xxs": "xx_small", "xs": "x_small", "s": "small", "b": "base"}
 CHANNELS_OF_ARCH = {"xx_small": 168, "x_small": 192, "small": 304, "base": 584}
 NAME_RE = re.compile(
@@ -108,12 +108,13 @@ def test_config_is_what_its_name_says(path):
     assert backbone.type == "edgenext_dense.EdgeNeXt" and backbone.arch == arch
     assert head.type == "CvnetsASPPHead" and head.in_channels == CHANNELS_OF_ARCH[arch]
     assert backbone.output_stride == (8 if m["os"] else 16)
-    assert head.dilations == ((1, 12, 24, 36) if m["os"] else (1, 6, 12, 18))
     assert head.channels == (256 if m["variant"] == "-c256" else 128)
     assert (cfg.model.get("auxiliary_head") is not None) == (m["variant"] == "-aux")
     assert cfg.train_dataloader.batch_size == int(m["batch"])
     assert tuple(cfg.model.data_preprocessor.size) == (int(m["size"]),) * 2
     if "voc12aug" in m["data"]:
+        # cvnets' rates at stride 16, doubled at stride 8
+        assert head.dilations == ((1, 12, 24, 36) if m["os"] else (1, 6, 12, 18))
         init = backbone.init_cfg
         # the checkpoint variable feeds the backbone init and names the right arch
         assert init.type == "Pretrained" and init.checkpoint == cfg.checkpoint
@@ -219,6 +220,9 @@ def test_shapes_config_reads_the_generated_dataset(shapes_voc):
     # the generator's default output directory is the config's data root
     assert cfg.train_dataloader.dataset.data_root == "data/shapes_voc/VOC2012"
     assert cfg.model.backbone.init_cfg is None  # nothing to download
+    # whole images at one scale in training and test (random colours: only outlines tell)
+    test_resize = next(t for t in cfg.test_pipeline if t.type == "Resize")
+    assert tuple(test_resize.scale) == tuple(cfg.crop_size)
     for loader in ("train_dataloader", "val_dataloader"):
         ds_cfg = copy.deepcopy(cfg[loader].dataset)
         ds_cfg.data_root = str(shapes_voc)

@@ -280,11 +280,22 @@ def test_seg_train_resume_test(seg_setup) -> None:
     assert re.findall(r"Epoch\(train\) \[(\d+)\]\[1/1\]", resumed.stdout) == ["3", "4"]
     ckpt = torch.load(work / "epoch_4.pth", map_location="cpu", weights_only=False)
     assert ckpt["meta"]["iter"] == 4
+    show_dir = root / "show"
     tested = run(
-        tool("test.py", config, str(work / "epoch_4.pth"), "--work-dir", str(root / "test_work")),
+        tool(
+            "test.py",
+            config,
+            str(work / "epoch_4.pth"),
+            "--work-dir",
+            str(root / "test_work"),
+            "--show-dir",
+            str(show_dir),
+        ),
         cwd=root,
     )
     assert re.search(r"mIoU\s+\d+\.\d{4}", tested.stdout)
+    # --show-dir: one coloured prediction per val image
+    assert len(list((show_dir / "vis_data" / "vis_image").glob("*.png"))) == 2
     assert re.search(r"aAcc\s+\d+\.\d{4}", tested.stdout)
     # mmseg's per-class table lists all 21 VOC classes.
     assert "per class results" in tested.stdout

@@ -288,22 +288,22 @@ def _set_visualization(cfg: Config, task: str, show_dir: str) -> str:
             name="visualizer",
         )
         return show_dir
-        # SegVisualizationHook draws every `interval`-th batch (default 50) and hands the images
-        # to the visualizer's backends: <save_dir>/vis_data/vis_image/.
-        hooks.visualization = ConfigDict(
-            {
-                **(hooks.get("visualization") or dict(type="SegVisualizationHook")),
-                "draw": True,
-                "interval": 1,
-            }
-        )
-        cfg.visualizer = cfg.get("visualizer") or ConfigDict(
-            type="SegLocalVisualizer",
-            vis_backends=[dict(type="LocalVisBackend")],
-            name="visualizer",
-        )
-        cfg.visualizer.save_dir = show_dir
-        return osp.join(show_dir, "vis_data", "vis_image")
+    # SegVisualizationHook draws every `interval`-th batch (default 50) and hands the images
+    # to the visualizer's backends: <save_dir>/vis_data/vis_image/.
+    hooks.visualization = ConfigDict(
+        {
+            **(hooks.get("visualization") or dict(type="SegVisualizationHook")),
+            "draw": True,
+            "interval": 1,
+        }
+    )
+    cfg.visualizer = cfg.get("visualizer") or ConfigDict(
+        type="SegLocalVisualizer",
+        vis_backends=[dict(type="LocalVisBackend")],
+        name="visualizer",
+    )
+    cfg.visualizer.save_dir = show_dir
+    return osp.join(show_dir, "vis_data", "vis_image")
 
 
 def _coco_metrics(evaluator: Any) -> list:

@@ -47,8 +47,8 @@ def main(argv: List[str] | None = None) -> int:
     print(f"{len(summary.written)} image(s) written to {args.out_dir}")
     if summary.skipped:
         print(f"{len(summary.skipped)} image(s) skipped:", file=sys.stderr)
-        for path, reason in summary.skipped:
-            print(f"  {path}: {reason}", file=sys.stderr)
+        for _path, reason in summary.skipped:
+            print(f"  {reason}", file=sys.stderr)
     return 0 if summary.written else 1
 
 
