@@ -11,22 +11,5 @@ if [ $# -lt 2 ]; then
   echo "usage: bash $0 CONFIG NGPUS [tools/train.py options]" >&2
   exit 2
 fi
-CONFIG=$1
-GPUS=$2
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-PYTHON=${PYTHON:-python}
-TOOLS="$(cd "$(dirname "$0")" && pwd)"
-
-PYTHONPATH="$TOOLS/..${PYTHONPATH:+:$PYTHONPATH}" \
-"$PYTHON" -m torch.distributed.run \
-    --nnodes="$NNODES" \
-    --node_rank="$NODE_RANK" \
-    --master_addr="$MASTER_ADDR" \
-    --nproc_per_node="$GPUS" \
-    --master_port="$PORT" \
-    "$TOOLS/train.py" \
-    "$CONFIG" \
-    --launcher pytorch "${@:3}"
+source "$(dirname "$0")/dist_launch.sh"
+dist_launch "$2" train.py "$1" --launcher pytorch "${@:3}"

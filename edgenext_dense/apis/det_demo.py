@@ -5,7 +5,8 @@ checkpoint saved by ``tools/train.py`` (a classification checkpoint is refused w
 saying what to pass instead); each image goes through the config's test pipeline and mmdet's
 ``inference_detector``, and mmdet's :class:`~mmdet.visualization.DetLocalVisualizer` draws the
 boxes, class names and scores. Folders are processed one image at a time; an unreadable image is
-reported and skipped. Outputs follow mmdet's ``DetInferencer`` layout::
+reported and skipped (:mod:`edgenext_dense.deploy.ort.images`, shared with the ONNX Runtime
+runner). Outputs follow mmdet's ``DetInferencer`` layout::
 
     OUT_DIR/vis/<image name>      the image with its detections drawn
     OUT_DIR/preds/<image stem>.json
@@ -22,7 +23,6 @@ import os.path as osp
 import sys
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple, Union
 
 import mmcv
@@ -32,15 +32,10 @@ from mmengine.config import Config
 from mmengine.logging import MMLogger
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
-from mmengine.runner.checkpoint import _load_checkpoint
 
+from edgenext_dense.apis.loading import load_task_config, load_trained_weights
+from edgenext_dense.deploy.ort.images import iter_images, list_images, output_paths, write_json
 from edgenext_dense.engine.preflight import PreflightError, check_checkpoint_task
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-
-
-class ImageReadError(ValueError):
-    """An input image that cannot be read; the message names the file and the reason."""
 
 
 @dataclass
@@ -83,19 +78,7 @@ def load_detector(
             detector (e.g. EdgeNeXt ImageNet weights), saying what it looks like.
         ValueError: When the checkpoint's weights do not fit the config's model.
     """
-    if isinstance(config, (str, os.PathLike)):
-        if not osp.isfile(config):
-            raise PreflightError(f"the config file {config} does not exist")
-        cfg = Config.fromfile(str(config))
-    else:
-        cfg = config.copy()
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    if cfg.get("default_scope") != "mmdet" or "bbox_head" not in cfg.get("model", {}):
-        raise PreflightError(
-            f"the config {cfg.filename} is not a detection config (default_scope="
-            f"{cfg.get('default_scope')!r}, no model.bbox_head): use one under configs/det"
-        )
+    cfg = load_task_config(config, "det", cfg_options)
     check_checkpoint_task(checkpoint, cfg, "det")
 
     init_default_scope("mmdet")
@@ -103,24 +86,7 @@ def load_detector(
 
     cfg.model.backbone.init_cfg = None
     model = revert_sync_batchnorm(MODELS.build(cfg.model))
-    ckpt = _load_checkpoint(checkpoint, map_location="cpu")
-    state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else {}
-    state = {(k[len("module.") :] if k.startswith("module.") else k): v for k, v in state.items()}
-    try:
-        incompatible = model.load_state_dict(state, strict=False)
-    except RuntimeError as err:  # shape mismatches, e.g. another number of classes
-        raise ValueError(
-            f"the checkpoint {checkpoint} does not fit {cfg.filename}: {err}. Was it trained "
-            "with another config (backbone arch, number of classes)?"
-        ) from err
-    if incompatible.missing_keys or incompatible.unexpected_keys:
-        raise ValueError(
-            f"the checkpoint {checkpoint} does not fit {cfg.filename}: "
-            f"{len(incompatible.missing_keys)} weights missing "
-            f"(e.g. {incompatible.missing_keys[:3]}), {len(incompatible.unexpected_keys)} "
-            f"unexpected (e.g. {incompatible.unexpected_keys[:3]}). Was it trained with "
-            "another config?"
-        )
+    ckpt = load_trained_weights(model, checkpoint, cfg, "backbone arch, number of classes")
     model.dataset_meta = _dataset_meta(ckpt, cfg, model.bbox_head.num_classes)
     model.cfg = cfg
     return model.to(device).eval()
@@ -145,47 +111,6 @@ def _dataset_meta(ckpt: Any, cfg: Config, num_classes: int) -> Dict[str, Any]:
         rng = np.random.default_rng(42)
         palette = [tuple(c) for c in rng.integers(0, 256, size=(num_classes, 3)).tolist()]
     return dict(classes=tuple(classes), palette=palette)
-
-
-# --------------------------------------------------------------------------- images
-def list_images(path: str) -> List[str]:
-    """The image files of a folder (sorted, by extension), or the path itself.
-
-    A single path is returned even when its extension is unusual, so that a broken file given
-    by name is reported rather than ignored.
-
-    Raises:
-        FileNotFoundError: When ``path`` does not exist or a folder holds no images.
-    """
-    if osp.isfile(path):
-        return [path]
-    if not osp.isdir(path):
-        raise FileNotFoundError(f"{path} is neither an image file nor a folder")
-    files = sorted(
-        str(p) for p in Path(path).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-    )
-    if not files:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {path}")
-    return files
-
-
-def read_image(path: str) -> np.ndarray:
-    """Read an image as BGR uint8.
-
-    Raises:
-        ImageReadError: When the file is missing, empty or not a decodable image.
-    """
-    if not osp.isfile(path):
-        raise ImageReadError(f"{path} does not exist")
-    if osp.getsize(path) == 0:
-        raise ImageReadError(f"{path} is empty (0 bytes)")
-    try:
-        img = mmcv.imread(path, flag="color")
-    except Exception as err:  # noqa: BLE001  (whatever the decoder raises)
-        raise ImageReadError(f"{path} is not a readable image: {err}") from err
-    if img is None or img.size == 0:
-        raise ImageReadError(f"{path} is not a readable image (corrupt, truncated or not an image)")
-    return img
 
 
 # --------------------------------------------------------------------------- detection
@@ -221,15 +146,6 @@ def detections_to_dict(
     return dict(image=image, height=int(height), width=int(width), detections=detections)
 
 
-def _output_paths(out_dir: str, image: str) -> Tuple[str, str]:
-    name = osp.basename(image)
-    if osp.splitext(name)[1].lower() not in IMAGE_EXTENSIONS:
-        name += ".jpg"
-    return osp.join(out_dir, "vis", name), osp.join(
-        out_dir, "preds", osp.splitext(name)[0] + ".json"
-    )
-
-
 def run_demo(
     model: torch.nn.Module,
     inputs: Sequence[str],
@@ -259,17 +175,11 @@ def run_demo(
         visualizer.dataset_meta = model.dataset_meta
     classes = model.dataset_meta["classes"]
     summary = DemoSummary()
-    for image in inputs:
-        try:
-            img = read_image(image)
-        except ImageReadError as err:
-            print(f"skipped {image}: {err}", file=sys.stderr)
-            summary.skipped.append((image, str(err)))
-            continue
+    for image, img in iter_images(inputs, summary.skipped):
         result = inference_detector(model, img)
         record = detections_to_dict(result, classes, score_thr, image)
         if visualizer is not None:
-            vis_path, json_path = _output_paths(out_dir, image)
+            vis_path, json_path = output_paths(out_dir, image)
             visualizer.add_datasample(
                 osp.basename(image),
                 mmcv.bgr2rgb(img),
@@ -279,9 +189,7 @@ def run_demo(
                 pred_score_thr=score_thr,
                 out_file=vis_path,
             )
-            os.makedirs(osp.dirname(json_path), exist_ok=True)
-            with open(json_path, "w") as f:
-                json.dump(record, f, indent=2)
+            write_json(json_path, record)
             record.update(out_file=vis_path, json_file=json_path)
         log(json.dumps(record))
         summary.results.append(record)

@@ -3,7 +3,9 @@
 Behind ``tools/demo/image_seg_demo.py``. Each prediction is drawn with mmseg's
 :class:`~mmseg.visualization.SegLocalVisualizer` (the dataset palette blended over the image)
 and a legend of the classes present, with their share of the pixels, is added on the right.
-Folders are processed one image at a time; an unreadable image is reported and skipped.
+Folders are processed one image at a time; an unreadable image is reported and skipped. The
+image listing and reading and the legend are the ONNX Runtime runner's
+(:mod:`edgenext_dense.deploy.ort.images`, :mod:`edgenext_dense.deploy.ort.visualize`).
 """
 
 from __future__ import annotations
@@ -12,9 +14,8 @@ import os
 import os.path as osp
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
-import cv2
 import mmcv
 import numpy as np
 import torch
@@ -22,17 +23,25 @@ from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
-from mmengine.runner.checkpoint import _load_checkpoint
 
+from edgenext_dense.apis.loading import load_task_config, load_trained_weights
+from edgenext_dense.deploy.ort.images import iter_images, list_images
+from edgenext_dense.deploy.ort.visualize import add_legend, draw_legend
 from edgenext_dense.engine.preflight import PreflightError, check_checkpoint_task
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 # Annotation loading is dropped from the test pipeline: demo images have no masks.
 _ANNOTATION_LOADERS = ("LoadAnnotations", "LoadCheckedAnnotations")
 
-
-class ImageReadError(ValueError):
-    """An input image that cannot be read; the message names the file."""
+# draw_legend lives in deploy/ort/visualize.py and is re-exported here, where callers find it.
+__all__ = [
+    "DemoSummary",
+    "build_demo_pipeline",
+    "draw_legend",
+    "init_segmentor",
+    "predict_labels",
+    "render",
+    "run_seg_demo",
+]
 
 
 @dataclass
@@ -74,19 +83,7 @@ def init_segmentor(
             segmentor (an image classifier or a detector), naming what it looks like.
         ValueError: When the checkpoint's weights do not fit the config's model.
     """
-    if isinstance(config, (str, os.PathLike)):
-        if not osp.isfile(config):
-            raise PreflightError(f"the config file {config} does not exist")
-        cfg = Config.fromfile(str(config))
-    else:
-        cfg = config.copy()
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    if cfg.get("default_scope") != "mmseg" or "decode_head" not in cfg.get("model", {}):
-        raise PreflightError(
-            f"the config {cfg.filename} is not a segmentation config (default_scope="
-            f"{cfg.get('default_scope')!r}, no model.decode_head): use one under configs/seg"
-        )
+    cfg = load_task_config(config, "seg", cfg_options)
     check_checkpoint_task(checkpoint, cfg, "seg")
 
     init_default_scope("mmseg")
@@ -97,29 +94,13 @@ def init_segmentor(
     cfg.model.train_cfg = None
     cfg.model.auxiliary_head = None
     model = revert_sync_batchnorm(MODELS.build(cfg.model))
-
-    ckpt = _load_checkpoint(checkpoint, map_location="cpu")
-    state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else {}
-    state = {
-        (k[len("module.") :] if k.startswith("module.") else k): v
-        for k, v in state.items()
-        if not k.startswith(("auxiliary_head.", "module.auxiliary_head."))
-    }
-    try:
-        incompatible = model.load_state_dict(state, strict=False)
-    except RuntimeError as err:  # shape mismatches
-        raise ValueError(
-            f"the checkpoint {checkpoint} does not fit {cfg.filename}: {err}. Was it trained "
-            "with another config (backbone arch, head width, number of classes)?"
-        ) from err
-    if incompatible.missing_keys or incompatible.unexpected_keys:
-        raise ValueError(
-            f"the checkpoint {checkpoint} does not fit {cfg.filename}: "
-            f"{len(incompatible.missing_keys)} weights missing "
-            f"(e.g. {incompatible.missing_keys[:3]}), {len(incompatible.unexpected_keys)} "
-            f"unexpected (e.g. {incompatible.unexpected_keys[:3]}). Was it trained with "
-            "another config?"
-        )
+    ckpt = load_trained_weights(
+        model,
+        checkpoint,
+        cfg,
+        "backbone arch, head width, number of classes",
+        drop_prefixes=("auxiliary_head.", "module.auxiliary_head."),
+    )
     model.dataset_meta = _dataset_meta(ckpt, cfg, model.decode_head.num_classes)
     model.cfg = cfg
     return model.to(device).eval()
@@ -156,41 +137,6 @@ def build_demo_pipeline(cfg: Config) -> Compose:
     return Compose(steps)
 
 
-def read_image(path: str) -> np.ndarray:
-    """Read an image as BGR uint8.
-
-    Raises:
-        ImageReadError: When the file is missing or not a decodable image.
-    """
-    if not osp.isfile(path):
-        raise ImageReadError(f"{path} does not exist")
-    try:
-        img = mmcv.imread(path, flag="color")
-    except Exception as err:  # noqa: BLE001  (whatever the decoder raises)
-        raise ImageReadError(f"{path} is not a readable image: {err}") from err
-    if img is None or img.size == 0:
-        raise ImageReadError(f"{path} is not a readable image (corrupt or not an image file)")
-    return img
-
-
-def list_images(path: str) -> List[str]:
-    """The image files of a folder (sorted, by extension), or the file itself.
-
-    Raises:
-        FileNotFoundError: When ``path`` does not exist or a folder holds no images.
-    """
-    if osp.isfile(path):
-        return [path]
-    if not osp.isdir(path):
-        raise FileNotFoundError(f"{path} is neither an image file nor a folder")
-    files = sorted(
-        str(p) for p in Path(path).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-    )
-    if not files:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {path}")
-    return files
-
-
 @torch.no_grad()
 def predict_labels(model: torch.nn.Module, pipeline: Compose, image: np.ndarray) -> np.ndarray:
     """Segment one BGR image; returns (H, W) int64 class labels at the image's size."""
@@ -198,46 +144,6 @@ def predict_labels(model: torch.nn.Module, pipeline: Compose, image: np.ndarray)
     batch = dict(inputs=[data["inputs"]], data_samples=[data["data_samples"]])
     result = model.test_step(batch)[0]
     return result.pred_sem_seg.data[0].cpu().numpy()
-
-
-def draw_legend(
-    labels: np.ndarray,
-    classes: Sequence[str],
-    palette: Sequence[Sequence[int]],
-    height: int,
-) -> np.ndarray:
-    """A white RGB panel listing the classes present, largest share first, with their colour.
-
-    Args:
-        labels (np.ndarray): (H, W) predicted labels.
-        classes (Sequence[str]): Class names.
-        palette (Sequence[Sequence[int]]): RGB colour of each class.
-        height (int): Least panel height (the image's).
-
-    Returns:
-        np.ndarray: (max(height, rows), W_legend, 3) uint8 RGB.
-    """
-    counts = np.bincount(labels.ravel(), minlength=len(classes))[: len(classes)]
-    present = [int(i) for i in np.argsort(-counts, kind="stable") if counts[i] > 0]
-    font, scale, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1
-    row, pad, swatch = 22, 8, 14
-    lines = [f"{classes[i]} {100.0 * counts[i] / labels.size:.1f}%" for i in present]
-    text_w = max([cv2.getTextSize(t, font, scale, thick)[0][0] for t in lines] + [60])
-    panel = np.full(
-        (max(height, pad * 2 + row * (len(lines) + 1)), pad * 3 + swatch + text_w, 3),
-        255,
-        np.uint8,
-    )
-    cv2.putText(panel, "classes", (pad, pad + 12), font, scale, (0, 0, 0), thick, cv2.LINE_AA)
-    for k, (i, text) in enumerate(zip(present, lines), start=1):
-        y = pad + k * row
-        color = tuple(int(c) for c in palette[i])
-        cv2.rectangle(panel, (pad, y), (pad + swatch, y + swatch), color, -1)
-        cv2.rectangle(panel, (pad, y), (pad + swatch, y + swatch), (0, 0, 0), 1)
-        cv2.putText(
-            panel, text, (2 * pad + swatch, y + 12), font, scale, (0, 0, 0), thick, cv2.LINE_AA
-        )
-    return panel
 
 
 def render(
@@ -263,11 +169,7 @@ def render(
         "seg_demo", rgb, sample, draw_gt=False, draw_pred=True, with_labels=False
     )
     blended = visualizer.get_image()
-    legend = draw_legend(labels, dataset_meta["classes"], dataset_meta["palette"], rgb.shape[0])
-    canvas = np.full((legend.shape[0], blended.shape[1] + legend.shape[1], 3), 255, np.uint8)
-    canvas[: blended.shape[0], : blended.shape[1]] = blended
-    canvas[:, blended.shape[1] :] = legend
-    return canvas
+    return add_legend(blended, labels, dataset_meta["classes"], dataset_meta["palette"])
 
 
 def run_seg_demo(
@@ -309,13 +211,8 @@ def run_seg_demo(
     visualizer = SegLocalVisualizer(name=f"seg_demo_{os.getpid()}_{id(model)}", alpha=opacity)
     os.makedirs(out_dir, exist_ok=True)
     summary = DemoSummary()
-    for path in files:
-        try:
-            image = read_image(path)
-        except ImageReadError as err:
-            summary.skipped.append((path, str(err)))
-            log(f"skipped: {err}")
-            continue
+    images = iter_images(files, summary.skipped, on_skip=lambda _, err: log(f"skipped: {err}"))
+    for path, image in images:
         labels = predict_labels(model, pipeline, image)
         drawn = render(image, labels, model.dataset_meta, opacity, visualizer)
         out_file = osp.join(out_dir, f"{Path(path).stem}.png")

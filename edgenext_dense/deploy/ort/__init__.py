@@ -9,7 +9,9 @@ stand-alone package (``edgenext_dense_ort``) without importing :mod:`edgenext_de
 Modules:
 
 - :mod:`.metadata`: the preprocessing and post-processing settings stored in the ONNX file;
-- :mod:`.preprocess`: image reading and the test pipelines' resizes, in numpy/OpenCV/Pillow;
+- :mod:`.images`: image-or-folder inputs, image reading with unreadable files skipped, and
+  the demos' output paths (also used by the PyTorch demos);
+- :mod:`.preprocess`: the test pipelines' resizes and normalisation, in numpy/OpenCV/Pillow;
 - :mod:`.postprocess`: mmdet's score filtering and per-class NMS, mmseg's logit resizing and
   the classifier's top-k, in numpy;
 - :mod:`.visualize`: drawn outputs of the demos (boxes, blended masks with a legend);
@@ -17,10 +19,11 @@ Modules:
 - :mod:`.timing`: latency and peak-memory measurement of an ONNX Runtime session.
 """
 
+from .images import ImageReadError, list_images, read_image
 from .infer import OnnxModel, create_session, main, run_inference
 from .metadata import METADATA_KEY, MetadataError, read_metadata
 from .postprocess import batched_nms, detection_postprocess, resize_bilinear, segmentation_labels
-from .preprocess import ImageReadError, list_images, preprocess_image, read_image
+from .preprocess import preprocess_image
 
 __all__ = [
     "METADATA_KEY",

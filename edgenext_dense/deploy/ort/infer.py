@@ -28,9 +28,10 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from .images import iter_images, list_images, output_name, output_paths, write_json
 from .metadata import MetadataError, read_metadata
 from .postprocess import classification_topk, detection_postprocess, segmentation_labels
-from .preprocess import IMAGE_EXTENSIONS, ImageReadError, list_images, preprocess_image, read_image
+from .preprocess import preprocess_image
 from .visualize import draw_detections, draw_segmentation
 
 
@@ -174,17 +175,6 @@ def detections_to_dict(
     return dict(image=image, height=int(height), width=int(width), detections=detections)
 
 
-def _output_name(image: str) -> str:
-    name = osp.basename(image)
-    return name if osp.splitext(name)[1].lower() in IMAGE_EXTENSIONS else name + ".jpg"
-
-
-def _write_json(path: str, record: Dict[str, Any]) -> None:
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(record, f, indent=2)
-
-
 def _process_one(
     model: OnnxModel,
     image: str,
@@ -195,15 +185,13 @@ def _process_one(
 ) -> Dict[str, Any]:
     """Predict one image and write its outputs; returns its record."""
     result = model.predict(img)
-    stem = osp.splitext(_output_name(image))[0]
     if model.task == "det":
         record = detections_to_dict(result, model.classes, score_thr, image)
         if out_dir is not None:
-            vis_path = osp.join(out_dir, "vis", _output_name(image))
-            json_path = osp.join(out_dir, "preds", stem + ".json")
+            vis_path, json_path = output_paths(out_dir, image)
             os.makedirs(osp.dirname(vis_path), exist_ok=True)
             cv2.imwrite(vis_path, draw_detections(img, record["detections"], model.meta))
-            _write_json(json_path, record)
+            write_json(json_path, record)
             record.update(out_file=vis_path, json_file=json_path)
         return record
     if model.task == "seg":
@@ -211,7 +199,7 @@ def _process_one(
         present = [model.classes[i] for i in np.unique(labels) if i < len(model.classes)]
         record = dict(image=image, height=labels.shape[0], width=labels.shape[1], classes=present)
         if out_dir is not None:
-            out_file = osp.join(out_dir, stem + ".png")
+            out_file = osp.join(out_dir, osp.splitext(output_name(image))[0] + ".png")
             os.makedirs(out_dir, exist_ok=True)
             cv2.imwrite(out_file, draw_segmentation(img, labels, model.meta, opacity))
             record.update(out_file=out_file)
@@ -219,8 +207,8 @@ def _process_one(
         return record
     record = dict(image=image, **{k: v for k, v in result.items() if k != "ori_shape"})
     if out_dir is not None:
-        json_path = osp.join(out_dir, "preds", stem + ".json")
-        _write_json(json_path, record)
+        _, json_path = output_paths(out_dir, image)
+        write_json(json_path, record)
         record.update(json_file=json_path)
     return record
 
@@ -249,13 +237,7 @@ def run_inference(
         and the skipped images with the reason.
     """
     summary = InferenceSummary()
-    for image in inputs:
-        try:
-            img = read_image(image)
-        except ImageReadError as err:
-            print(f"skipped {image}: {err}", file=sys.stderr)
-            summary.skipped.append((image, str(err)))
-            continue
+    for image, img in iter_images(inputs, summary.skipped):
         record = _process_one(model, image, img, out_dir, score_thr, opacity)
         if model.task == "seg":
             target = record.get("out_file", "(not written)")

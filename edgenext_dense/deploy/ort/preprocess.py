@@ -1,4 +1,4 @@
-"""Image reading and the test pipelines' preprocessing, without mmcv.
+"""The test pipelines' preprocessing, without mmcv.
 
 Each resize reproduces the mmcv operation the config's test pipeline runs, pixel for pixel:
 
@@ -10,21 +10,18 @@ Each resize reproduces the mmcv operation the config's test pipeline runs, pixel
   mmcv ``CenterCrop``;
 - ``none``: the image as read.
 
-Images are read as BGR uint8 with ``cv2.imdecode(..., IMREAD_COLOR)``, what ``mmcv.imread``
-does, then normalised as the model's data preprocessor does (channel conversion, then
-``(x - mean) / std`` in float32) into an NCHW batch of one.
+Images, read as BGR uint8 by :func:`.images.read_image` (what ``mmcv.imread`` does), are
+normalised as the model's data preprocessor does (channel conversion, then ``(x - mean) / std``
+in float32) into an NCHW batch of one.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, Sequence, Tuple
 
 import cv2
 import numpy as np
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 _CV2_INTERP = {
     "nearest": cv2.INTER_NEAREST,
     "bilinear": cv2.INTER_LINEAR,
@@ -32,58 +29,6 @@ _CV2_INTERP = {
     "area": cv2.INTER_AREA,
     "lanczos": cv2.INTER_LANCZOS4,
 }
-
-
-class ImageReadError(ValueError):
-    """An input image that cannot be read; the message names the file and the reason."""
-
-
-def list_images(path: str) -> List[str]:
-    """The image files of a folder (sorted, by extension), or the path itself.
-
-    Args:
-        path (str): An image file or a folder.
-
-    Returns:
-        list[str]: The images to process. A single file is returned whatever its extension,
-        so that a broken file given by name is reported rather than ignored.
-
-    Raises:
-        FileNotFoundError: When ``path`` does not exist or a folder holds no images.
-    """
-    if os.path.isfile(path):
-        return [path]
-    if not os.path.isdir(path):
-        raise FileNotFoundError(f"{path} is neither an image file nor a folder")
-    files = sorted(
-        str(p) for p in Path(path).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-    )
-    if not files:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {path}")
-    return files
-
-
-def read_image(path: str) -> np.ndarray:
-    """Read an image as BGR uint8, as ``mmcv.imread(path, flag='color')``.
-
-    Args:
-        path (str): Image file.
-
-    Returns:
-        np.ndarray: ``(H, W, 3)`` uint8, BGR.
-
-    Raises:
-        ImageReadError: When the file is missing, empty or not a decodable image.
-    """
-    if not os.path.isfile(path):
-        raise ImageReadError(f"{path} does not exist")
-    if os.path.getsize(path) == 0:
-        raise ImageReadError(f"{path} is empty (0 bytes)")
-    data = np.fromfile(path, dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    if img is None or img.size == 0:
-        raise ImageReadError(f"{path} is not a readable image (corrupt, truncated or not an image)")
-    return img
 
 
 def rescale_size(width: int, height: int, scale: Sequence[float]) -> Tuple[int, int]:

@@ -3,15 +3,18 @@
 The layouts follow ``tools/demo/image_demo.py`` (mmdet's ``DetLocalVisualizer``: one colour
 per class, the class name and score above each box) and ``tools/demo/image_seg_demo.py``
 (mmseg's ``SegLocalVisualizer`` blend ``image * (1 - opacity) + colour * opacity``, plus a
-legend of the classes present with their share of the pixels).
+legend of the classes present with their share of the pixels). The PyTorch segmentation demo
+blends with mmseg itself and adds the same legend with :func:`add_legend`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, Sequence
+from typing import Any, Dict, Sequence, Union
 
 import cv2
 import numpy as np
+
+Palette = Union[np.ndarray, Sequence[Sequence[int]]]
 
 
 def _palette(meta: Dict[str, Any]) -> np.ndarray:
@@ -56,14 +59,14 @@ def draw_detections(
 
 
 def draw_legend(
-    labels: np.ndarray, classes: Sequence[str], palette: np.ndarray, height: int
+    labels: np.ndarray, classes: Sequence[str], palette: Palette, height: int
 ) -> np.ndarray:
     """A white RGB panel listing the classes present, largest share first, with their colour.
 
     Args:
         labels (np.ndarray): ``(H, W)`` predicted labels.
         classes (Sequence[str]): Class names.
-        palette (np.ndarray): ``(num_classes, 3)`` RGB colours.
+        palette (np.ndarray | Sequence[Sequence[int]]): ``(num_classes, 3)`` RGB colours.
         height (int): Least panel height (the image's).
 
     Returns:
@@ -92,6 +95,27 @@ def draw_legend(
     return panel
 
 
+def add_legend(
+    blended_rgb: np.ndarray, labels: np.ndarray, classes: Sequence[str], palette: Palette
+) -> np.ndarray:
+    """Put the legend of :func:`draw_legend` on the right of a blended picture.
+
+    Args:
+        blended_rgb (np.ndarray): ``(H, W, 3)`` uint8 RGB, the class colours over the image.
+        labels (np.ndarray): ``(H, W)`` predicted labels.
+        classes (Sequence[str]): Class names.
+        palette (np.ndarray | Sequence[Sequence[int]]): ``(num_classes, 3)`` RGB colours.
+
+    Returns:
+        np.ndarray: ``(max(H, legend rows), W + W_legend, 3)`` uint8 RGB on white.
+    """
+    legend = draw_legend(labels, classes, palette, blended_rgb.shape[0])
+    canvas = np.full((legend.shape[0], blended_rgb.shape[1] + legend.shape[1], 3), 255, np.uint8)
+    canvas[: blended_rgb.shape[0], : blended_rgb.shape[1]] = blended_rgb
+    canvas[:, blended_rgb.shape[1] :] = legend
+    return canvas
+
+
 def draw_segmentation(
     image_bgr: np.ndarray, labels: np.ndarray, meta: Dict[str, Any], opacity: float = 0.5
 ) -> np.ndarray:
@@ -110,8 +134,5 @@ def draw_segmentation(
     rgb = image_bgr[..., ::-1]
     colors = palette[np.clip(labels, 0, len(palette) - 1)]
     blended = (rgb * (1 - opacity) + colors * opacity).astype(np.uint8)
-    legend = draw_legend(labels, meta["classes"], palette, rgb.shape[0])
-    canvas = np.full((legend.shape[0], blended.shape[1] + legend.shape[1], 3), 255, np.uint8)
-    canvas[: blended.shape[0], : blended.shape[1]] = blended
-    canvas[:, blended.shape[1] :] = legend
+    canvas = add_legend(blended, labels, meta["classes"], palette)
     return np.ascontiguousarray(canvas[..., ::-1])
