@@ -1,9 +1,11 @@
 """Deployment: ONNX export, torch-free ONNX Runtime inference, and the speed benchmark.
 
-- :mod:`edgenext_dense.deploy.export`: the graphs and ``tools/deploy/export_onnx.py``;
+- :mod:`edgenext_dense.deploy.graphs`: the deployable graphs built from configs and checkpoints;
+- :mod:`edgenext_dense.deploy.export`: ONNX export and ``tools/deploy/export_onnx.py``;
 - :mod:`edgenext_dense.deploy.ort`: numpy/onnxruntime inference behind
   ``tools/deploy/onnx_infer.py`` (importable without torch when loaded by path);
-- :mod:`edgenext_dense.deploy.benchmark`: ``tools/analysis/benchmark.py``.
+- :mod:`edgenext_dense.deploy.benchmark`: ``tools/analysis/benchmark.py``, its tables made by
+  :mod:`edgenext_dense.deploy.report`.
 """
 
 from edgenext_dense.deploy.export import (

@@ -3,7 +3,7 @@
 Behind ``tools/analysis/benchmark.py``. What is measured, for each model and runtime:
 
 - **what runs**: the network from the normalised input batch to its outputs, the same graph in
-  both runtimes (:mod:`edgenext_dense.deploy.export`): a backbone's maps; a detector's decoded
+  both runtimes (:mod:`edgenext_dense.deploy.graphs`): a backbone's maps; a detector's decoded
   boxes and class scores (NMS, a few ms of numpy, is not included); a segmentor's logits at
   the input size. Weights are random (speed does not depend on them).
 - **latency**: ``warmup`` untimed calls, then ``runs`` timed calls (``time.perf_counter``;
@@ -25,6 +25,8 @@ Behind ``tools/analysis/benchmark.py``. What is measured, for each model and run
   torch and the OpenMMLab stack; the ONNX Runtime process only numpy, OpenCV and onnxruntime.
   ``rss_before_mb`` is the resident size after the imports, before the model is built. On
   CUDA, PyTorch reports ``torch.cuda.max_memory_allocated`` instead.
+
+The ratios and tables are made in :mod:`edgenext_dense.deploy.report`.
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ import contextlib
 import json
 import os
 import os.path as osp
-import platform
 import statistics
 import subprocess
 import sys
@@ -45,17 +46,24 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from edgenext_dense.deploy.export import (
+from edgenext_dense.deploy.export import export_onnx, fuse_for_inference
+from edgenext_dense.deploy.graphs import (
     BackboneGraph,
     DeployModel,
     config_task,
     deploy_from_config,
-    export_onnx,
-    fuse_for_inference,
     load_config,
 )
 from edgenext_dense.deploy.ort import timing
 from edgenext_dense.deploy.quantize import quantize_dynamic_int8
+from edgenext_dense.deploy.report import (
+    COLUMNS,
+    format_markdown,
+    format_table,
+    machine_info,
+    ratios,
+    table_rows,
+)
 
 RUNTIMES = ("pytorch", "pytorch-fused", "onnxruntime", "onnxruntime-int8")
 MMDET_SSDLITE = "mmdet::ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py"
@@ -73,6 +81,30 @@ _ORT_WORKER = (
     "from edgenext_dense_ort import timing\n"
     "sys.exit(timing.worker_main(sys.argv[3]))\n"
 )
+
+# The reporting names live in deploy/report.py and are re-exported here, where callers
+# (tests, engine/train_benchmark.py) have always found them.
+__all__ = [
+    "COLUMNS",
+    "MMDET_SSDLITE",
+    "MMSEG_DEEPLABV3",
+    "RUNTIMES",
+    "Measurement",
+    "Target",
+    "backbone_target",
+    "build_deploy",
+    "config_target",
+    "format_markdown",
+    "format_table",
+    "machine_info",
+    "main",
+    "parse_args",
+    "ratios",
+    "reference_targets",
+    "run_benchmark",
+    "table_rows",
+    "time_pytorch",
+]
 
 
 @dataclass(frozen=True)
@@ -211,7 +243,7 @@ def config_target(
     Returns:
         Target: The target.
     """
-    from edgenext_dense.deploy.export import _config_input_size, pipeline_resize
+    from edgenext_dense.deploy.graphs import _config_input_size, pipeline_resize
 
     cfg = load_config(config)
     if cfg_options:
@@ -472,176 +504,6 @@ def run_benchmark(
                 if out.get("rss_before_mb") is not None:
                     m.rss_before_mb = out["rss_before_mb"]
     return [results[p] for p in pairs]
-
-
-# --------------------------------------------------------------------------- reporting
-def ratios(measurements: Sequence[Measurement]) -> List[Dict[str, Any]]:
-    """ONNX Runtime speed-ups over eager PyTorch, and reference / ours latency ratios.
-
-    Args:
-        measurements (Sequence[Measurement]): From :func:`run_benchmark`.
-
-    Returns:
-        list[dict]: ``kind`` (``'onnxruntime_speedup'`` or ``'ours_vs_reference'``),
-        ``model``/``reference``, ``runtime``, ``ratio`` of the median latencies and
-        ``ratio_min`` of the minimum latencies (> 1: the first is faster). On a machine shared
-        with other jobs the minimum is the better estimate of the unloaded ratio: contention
-        only ever adds time, and more to OpenMP's barrier-synchronised PyTorch ops.
-    """
-    by_key = {(m.target, m.runtime): m for m in measurements}
-    out: List[Dict[str, Any]] = []
-    for m in measurements:
-        eager = by_key.get((m.target, "pytorch"))
-        if m.runtime != "pytorch" and eager is not None:
-            out.append(
-                dict(
-                    kind=f"{m.runtime}_speedup",
-                    model=m.target.name,
-                    runtime=m.runtime,
-                    ratio=round(eager.median_ms / m.median_ms, 3),
-                    ratio_min=round(min(eager.times_ms) / min(m.times_ms), 3),
-                )
-            )
-    for m in measurements:
-        if m.target.role != "reference":
-            continue
-        for ours in measurements:
-            same_group = ours.target.group == m.target.group and ours.runtime == m.runtime
-            if same_group and ours.target.role == "ours":
-                out.append(
-                    dict(
-                        kind="ours_vs_reference",
-                        model=ours.target.name,
-                        reference=m.target.name,
-                        runtime=m.runtime,
-                        ratio=round(m.median_ms / ours.median_ms, 3),
-                        ratio_min=round(min(m.times_ms) / min(ours.times_ms), 3),
-                    )
-                )
-    return out
-
-
-COLUMNS = (
-    ("model", "model"),
-    ("runtime", "runtime"),
-    ("input", "input"),
-    ("threads", "threads"),
-    ("median_ms", "median ms"),
-    ("min_ms", "min ms"),
-    ("max_ms", "max ms"),
-    ("images_per_s", "img/s"),
-    ("peak_memory_mb", "peak mem MB"),
-    ("spread", "spread"),
-    ("speedup", "vs eager"),
-    ("speedup_min", "vs eager (min)"),
-)
-
-
-def table_rows(measurements: Sequence[Measurement]) -> List[Dict[str, str]]:
-    """The table's cells as strings, keyed by :data:`COLUMNS`.
-
-    Args:
-        measurements (Sequence[Measurement]): From :func:`run_benchmark`.
-
-    Returns:
-        list[dict]: One row per measurement.
-    """
-    speedups = {
-        (r["model"], r["runtime"]): (r["ratio"], r["ratio_min"])
-        for r in ratios(measurements)
-        if r["kind"].endswith("_speedup")
-    }
-    rows = []
-    for m in measurements:
-        row = m.row()
-        cells = {key: str(row.get(key, "")) for key, _ in COLUMNS}
-        cells["median_ms"] = f"{m.median_ms:.2f}"
-        cells["min_ms"] = f"{min(m.times_ms):.2f}"
-        cells["max_ms"] = f"{max(m.times_ms):.2f}"
-        cells["images_per_s"] = f"{m.images_per_s:.1f}"
-        cells["peak_memory_mb"] = "-" if m.peak_memory_mb is None else f"{m.peak_memory_mb:.0f}"
-        cells["spread"] = "-" if m.spread is None else f"{100 * m.spread:.0f}%"
-        speedup = (1.0, 1.0) if m.runtime == "pytorch" else speedups.get((m.target.name, m.runtime))
-        cells["speedup"] = "-" if speedup is None else f"{speedup[0]:.2f}x"
-        cells["speedup_min"] = "-" if speedup is None else f"{speedup[1]:.2f}x"
-        rows.append(cells)
-    return rows
-
-
-def _ratio_lines(measurements: Sequence[Measurement]) -> List[str]:
-    lines = []
-    for r in ratios(measurements):
-        if r["kind"] == "ours_vs_reference":
-            lines.append(
-                f"{r['model']} vs {r['reference']} ({r['runtime']}): reference latency / ours "
-                f"= {r['ratio']:.2f} median, {r['ratio_min']:.2f} min "
-                f"({'ours faster' if r['ratio_min'] > 1 else 'reference faster'})"
-            )
-    return lines
-
-
-def format_table(measurements: Sequence[Measurement]) -> str:
-    """A plain-text table, then the ours-vs-reference ratios.
-
-    Args:
-        measurements (Sequence[Measurement]): From :func:`run_benchmark`.
-
-    Returns:
-        str: The text.
-    """
-    rows = table_rows(measurements)
-    widths = {k: max(len(h), *(len(r[k]) for r in rows)) for k, h in COLUMNS}
-    line = "  ".join(h.ljust(widths[k]) for k, h in COLUMNS)
-    out = [line, "-" * len(line)]
-    out += ["  ".join(r[k].ljust(widths[k]) for k, _ in COLUMNS) for r in rows]
-    return "\n".join(out + [""] + _ratio_lines(measurements)).rstrip() + "\n"
-
-
-def format_markdown(measurements: Sequence[Measurement], machine: Dict[str, Any]) -> str:
-    """A Markdown table with the machine and the ratios (for the README).
-
-    Args:
-        measurements (Sequence[Measurement]): From :func:`run_benchmark`.
-        machine (dict): From :func:`machine_info`.
-
-    Returns:
-        str: The Markdown.
-    """
-    rows = table_rows(measurements)
-    out = [
-        "| " + " | ".join(h for _, h in COLUMNS) + " |",
-        "|" + "|".join("---" for _ in COLUMNS) + "|",
-    ]
-    out += ["| " + " | ".join(r[k] for k, _ in COLUMNS) + " |" for r in rows]
-    ratio_lines = [f"- {line}" for line in _ratio_lines(measurements)]
-    out += [""] + ratio_lines + ([""] if ratio_lines else [])
-    out.append(
-        f"Measured on {machine['cpu']} ({machine['logical_cpus']} logical CPUs), "
-        f"torch {machine['torch']}, onnxruntime {machine['onnxruntime']}; load average "
-        f"{machine['load_before']} before, {machine['load_after']} after. Peak memory: the "
-        "measuring process's peak RSS (VmHWM) in a fresh process per model and runtime."
-    )
-    return "\n".join(out) + "\n"
-
-
-def machine_info() -> Dict[str, Any]:
-    """CPU model, CPU count, library versions and the 1-minute load average."""
-    import onnxruntime
-
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        with open("/proc/cpuinfo") as f:
-            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
-        cpu = names[0] if names else cpu
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    return dict(
-        cpu=cpu,
-        logical_cpus=os.cpu_count(),
-        python=platform.python_version(),
-        torch=torch.__version__,
-        onnxruntime=onnxruntime.__version__,
-        load_before=None if load is None else round(load, 2),
-    )
 
 
 # --------------------------------------------------------------------------- command line

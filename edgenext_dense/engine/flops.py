@@ -59,7 +59,15 @@ class _InferenceForward(nn.Module):
         return self.model.encode_decode(image, [self.img_meta] * image.shape[0])
 
 
-def _test_pipeline(cfg: Config) -> List[Mapping[str, Any]]:
+def config_test_pipeline(cfg: Config) -> List[Mapping[str, Any]]:
+    """The transforms of a config's test dataset (through dataset wrappers), else ``test_pipeline``.
+
+    Args:
+        cfg (Config): A detection or segmentation config.
+
+    Returns:
+        list[Mapping]: The transform configs, possibly empty.
+    """
     dataset = (cfg.get("test_dataloader") or {}).get("dataset") or {}
     while isinstance(dataset.get("dataset"), Mapping):  # dataset wrappers
         dataset = dataset["dataset"]
@@ -79,7 +87,7 @@ def default_input_shape(cfg: Config, task: str) -> Tuple[Tuple[int, int], str]:
     Returns:
         tuple: ``((H, W), where it came from)``.
     """
-    for transform in _test_pipeline(cfg):
+    for transform in config_test_pipeline(cfg):
         if str(transform.get("type", "")).split(".")[-1] not in ("Resize", "FixShapeResize"):
             continue
         scale = transform.get("scale")

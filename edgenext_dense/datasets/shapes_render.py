@@ -1,0 +1,702 @@
+"""Scene description and rendering of the synthetic shape images.
+
+A scene is a background (flat colour, gradient, smooth colour noise or clutter lines) with up to
+a few coloured geometric shapes of :data:`SHAPE_CLASSES` on it, drawn with a per-pixel instance
+map. Each image is drawn from its own random stream (:func:`scene_rng`), so that a dataset is
+the same for the same arguments. The writers of the COCO and VOC layouts, which turn scenes
+into files, live in :mod:`edgenext_dense.datasets.synthetic`; its docstring lists the choices
+made about what the images hold.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Dict, List, Sequence, Tuple, Union
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+__all__ = [
+    "COCO_SCENE",
+    "MIN_IMAGE_SIDE",
+    "SHAPE_CLASSES",
+    "VOC_SCENE",
+    "ImageSize",
+    "Scene",
+    "SceneConfig",
+    "ShapeInstance",
+    "mask_to_polygons",
+    "render_scene",
+    "scene_rng",
+]
+
+#: Shape classes, in the order of their COCO category ids (1, 2, ...) by default.
+SHAPE_CLASSES: Tuple[str, ...] = ("circle", "rectangle", "triangle", "star", "cross")
+
+#: Smallest image side accepted, in pixels.
+MIN_IMAGE_SIDE = 32
+
+_SPLIT_CODES = {"train": 0, "val": 1}
+_KIND_CODES = {"coco": 1, "voc": 2}
+
+ImageSize = Union[int, Sequence[int]]
+
+# ---------------------------------------------------------------------------------------------
+# Scene description
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SceneConfig:
+    """How many shapes a scene holds, how large they are and how much they may overlap.
+
+    Args:
+        num_objects (tuple[int, int]): Inclusive range of the number of shapes placed per image.
+            Defaults to (1, 6).
+        size_range (tuple[float, float]): Range of the shape diameter as a fraction of the shorter
+            image side, sampled log-uniformly. Defaults to (0.15, 0.6).
+        max_occlusion (float): Largest fraction of an object's pixels that later shapes may hide.
+            Defaults to 0.35.
+        min_contrast (float): Smallest RGB distance between a shape's colour and what lies under
+            it. Defaults to 90.0.
+        noise_std (tuple[float, float]): Range of the standard deviation of the (uniform) pixel
+            noise added to the whole image. Defaults to (0.0, 6.0).
+    """
+
+    num_objects: Tuple[int, int] = (1, 6)
+    size_range: Tuple[float, float] = (0.15, 0.6)
+    max_occlusion: float = 0.35
+    min_contrast: float = 90.0
+    noise_std: Tuple[float, float] = (0.0, 6.0)
+
+    def __post_init__(self) -> None:
+        lo, hi = self.num_objects
+        if not 1 <= lo <= hi <= 254:
+            raise ValueError(f"num_objects={self.num_objects!r}: need 1 <= min <= max <= 254")
+        lo, hi = self.size_range
+        if not 0 < lo <= hi <= 1:
+            raise ValueError(f"size_range={self.size_range!r}: need 0 < min <= max <= 1")
+        if not 0 <= self.max_occlusion < 1:
+            raise ValueError(f"max_occlusion={self.max_occlusion!r}: need 0 <= value < 1")
+        lo, hi = self.noise_std
+        if not 0 <= lo <= hi:
+            raise ValueError(f"noise_std={self.noise_std!r}: need 0 <= min <= max")
+
+
+#: Detection scenes: 1-6 medium to large shapes.
+COCO_SCENE = SceneConfig()
+#: Segmentation scenes: 1-3 large shapes, little occlusion.
+VOC_SCENE = SceneConfig(num_objects=(1, 3), size_range=(0.3, 0.7), max_occlusion=0.25)
+
+
+@dataclass
+class ShapeInstance:
+    """One drawn shape.
+
+    Args:
+        label (str): Shape class, one of :data:`SHAPE_CLASSES`.
+        polygon (np.ndarray): (N, 2) integer vertices (x, y) in pixel-index coordinates, exactly
+            as rasterised (pixel ``(r, c)`` is filled when ``(c, r)`` lies in the polygon).
+        color (tuple[int, int, int]): RGB fill colour.
+        full_area (int): Number of pixels the shape covered when it was drawn.
+    """
+
+    label: str
+    polygon: np.ndarray
+    color: Tuple[int, int, int]
+    full_area: int
+
+
+@dataclass
+class Scene:
+    """A rendered image with its per-pixel instance map.
+
+    Args:
+        image (np.ndarray): (H, W, 3) uint8 RGB image.
+        instance_map (np.ndarray): (H, W) uint8 map; 0 is background and ``i + 1`` marks the
+            visible pixels of ``instances[i]``.
+        instances (list[ShapeInstance]): Shapes in drawing order (later ones on top).
+    """
+
+    image: np.ndarray
+    instance_map: np.ndarray
+    instances: List[ShapeInstance]
+
+
+# ---------------------------------------------------------------------------------------------
+# Argument checks
+# ---------------------------------------------------------------------------------------------
+
+
+def _normalize_size(img_size: ImageSize) -> Tuple[int, int]:
+    """Return ``(height, width)`` from an int or a pair, checking both are large enough.
+
+    Args:
+        img_size (int | Sequence[int]): Square side, or ``(height, width)``.
+
+    Returns:
+        tuple[int, int]: Height and width in pixels.
+    """
+    if isinstance(img_size, (int, np.integer)) and not isinstance(img_size, bool):
+        size = (int(img_size), int(img_size))
+    elif (
+        isinstance(img_size, Sequence)
+        and len(img_size) == 2
+        and all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in img_size)
+    ):
+        size = (int(img_size[0]), int(img_size[1]))
+    else:
+        raise ValueError(
+            f"img_size must be an int or a (height, width) pair of ints, got {img_size!r}"
+        )
+    if min(size) < MIN_IMAGE_SIDE:
+        raise ValueError(
+            f"img_size={img_size!r} is too small: both sides must be at least "
+            f"{MIN_IMAGE_SIDE} pixels for the shapes to be recognisable"
+        )
+    return size
+
+
+def _check_count(name: str, value: int) -> int:
+    """Check that an image count is a positive int.
+
+    Args:
+        name (str): Argument name, for the error message.
+        value (int): The count.
+
+    Returns:
+        int: The count.
+    """
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    return int(value)
+
+
+def _check_seed(seed: int) -> int:
+    """Check that a seed is a non-negative int.
+
+    Args:
+        seed (int): The seed.
+
+    Returns:
+        int: The seed.
+    """
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+    return int(seed)
+
+
+def _check_classes(classes: Sequence[str]) -> Tuple[str, ...]:
+    """Check that ``classes`` names distinct known shapes.
+
+    Args:
+        classes (Sequence[str]): Shape class names.
+
+    Returns:
+        tuple[str, ...]: The names, as a tuple.
+    """
+    if isinstance(classes, str):
+        raise ValueError(f"classes must be a sequence of shape names, got the string {classes!r}")
+    names = tuple(classes)
+    unknown = [c for c in names if c not in SHAPE_CLASSES]
+    if not names or unknown or len(set(names)) != len(names):
+        raise ValueError(
+            f"classes={names!r} is invalid: give one or more distinct names from {SHAPE_CLASSES}"
+            + (f" (unknown: {unknown})" if unknown else "")
+        )
+    return names
+
+
+# ---------------------------------------------------------------------------------------------
+# Geometry
+# ---------------------------------------------------------------------------------------------
+
+
+def _polar(radii: np.ndarray, angles: np.ndarray) -> np.ndarray:
+    """Return (N, 2) points at the given radii and angles (radians) around the origin.
+
+    Args:
+        radii (np.ndarray): (N,) distances from the origin.
+        angles (np.ndarray): (N,) angles in radians.
+
+    Returns:
+        np.ndarray: (N, 2) float points (x, y).
+    """
+    return np.stack([radii * np.cos(angles), radii * np.sin(angles)], axis=1)
+
+
+def _rotate(points: np.ndarray, angle: float) -> np.ndarray:
+    """Rotate (N, 2) points about the origin by ``angle`` radians.
+
+    Args:
+        points (np.ndarray): (N, 2) points.
+        angle (float): Rotation in radians.
+
+    Returns:
+        np.ndarray: The rotated points.
+    """
+    c, s = math.cos(angle), math.sin(angle)
+    return points @ np.array([[c, s], [-s, c]])
+
+
+def _shape_outline(label: str, radius: float, rng: np.random.Generator) -> np.ndarray:
+    """Return a random instance of a shape class, centred on the origin, within ``radius``.
+
+    Args:
+        label (str): Shape class, one of :data:`SHAPE_CLASSES`.
+        radius (float): Half of the shape's largest extent, in pixels.
+        rng (np.random.Generator): Random stream.
+
+    Returns:
+        np.ndarray: (N, 2) float polygon vertices.
+    """
+    if label == "circle":
+        n = int(np.clip(round(radius / 2), 16, 64))
+        return _polar(np.full(n, radius), np.linspace(0, 2 * math.pi, n, endpoint=False))
+    if label == "rectangle":
+        aspect = rng.uniform(0.45, 1.0)  # short side / long side; 1.0 is a square
+        half_long = radius / math.hypot(1.0, aspect)
+        hx, hy = half_long, half_long * aspect
+        if rng.random() < 0.5:  # upright instead of lying
+            hx, hy = hy, hx
+        corners = np.array([[-hx, -hy], [hx, -hy], [hx, hy], [-hx, hy]])
+        return _rotate(corners, rng.uniform(-0.3, 0.3))
+    if label == "triangle":
+        angles = np.array([0.0, 2.0, 4.0]) * math.pi / 3 + rng.uniform(-0.2, 0.2, 3)
+        radii = radius * rng.uniform(0.85, 1.0, 3)
+        return _polar(radii, angles + rng.uniform(0, 2 * math.pi))
+    if label == "star":
+        inner = rng.uniform(0.38, 0.5)
+        radii = radius * np.tile([1.0, inner], 5)
+        return _polar(radii, np.arange(10) * math.pi / 5 + rng.uniform(0, 2 * math.pi))
+    if label == "cross":
+        t = radius * rng.uniform(0.2, 0.3)  # half the arm width
+        h = math.sqrt(radius**2 - t**2)  # half the arm length
+        # The top arm's end and its inner corner, repeated for the four arms.
+        quarter = np.array([[-t, -h], [t, -h], [t, -t]])
+        pts = np.concatenate([_rotate(quarter, k * math.pi / 2) for k in range(4)])
+        return _rotate(pts, rng.uniform(-0.35, 0.35))
+    raise ValueError(f"unknown shape class {label!r}; expected one of {SHAPE_CLASSES}")
+
+
+def _rasterize(polygon: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Rasterise an integer polygon (pixel-index coordinates) into a boolean mask.
+
+    Args:
+        polygon (np.ndarray): (N, 2) integer vertices (x, y).
+        height (int): Mask height.
+        width (int): Mask width.
+
+    Returns:
+        np.ndarray: (height, width) boolean mask.
+    """
+    img = Image.new("L", (width, height), 0)
+    ImageDraw.Draw(img).polygon([tuple(p) for p in polygon.tolist()], fill=1)
+    return np.asarray(img, dtype=bool)
+
+
+def _polygon_area(loop: np.ndarray) -> float:
+    """Signed shoelace area of a closed polygon (positive when clockwise on screen, y down).
+
+    Args:
+        loop (np.ndarray): (N, 2) vertices.
+
+    Returns:
+        float: Signed area.
+    """
+    x, y = loop[:, 0].astype(np.float64), loop[:, 1].astype(np.float64)
+    return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y))
+
+
+# ---------------------------------------------------------------------------------------------
+# Mask outlines
+# ---------------------------------------------------------------------------------------------
+
+# Directions of unit boundary steps: east, south, west, north (clockwise on screen).
+_STEPS = np.array([[1, 0], [0, 1], [-1, 0], [0, -1]])
+
+
+def _boundary_loops(mask: np.ndarray) -> List[np.ndarray]:
+    """Trace the closed outlines of a boolean mask along pixel edges.
+
+    Vertices are pixel corners in COCO coordinates (pixel ``(r, c)`` spans ``[c, c+1) x [r, r+1)``).
+    Outer outlines run clockwise on screen (positive :func:`_polygon_area`), holes the other way.
+    Pixels touching only at a corner get separate outlines.
+
+    Args:
+        mask (np.ndarray): (H, W) boolean mask.
+
+    Returns:
+        list[np.ndarray]: (N, 2) integer loops with only the corner vertices kept.
+    """
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    if len(rows) == 0:
+        return []
+    # Trace within the mask's box (faster), then shift the corners back.
+    (r0, r1), (c0, c1) = rows[[0, -1]], cols[[0, -1]]
+    pad = np.pad(mask[r0 : r1 + 1, c0 : c1 + 1].astype(bool), 1)
+    inside = pad[1:-1, 1:-1]
+    starts, dirs = [], []
+    # For each pixel side facing outside: (neighbour outside, start corner offset, direction).
+    for outside, (ox, oy), d in (
+        (~pad[:-2, 1:-1], (0, 0), 0),  # top side, heading east
+        (~pad[1:-1, 2:], (1, 0), 1),  # right side, heading south
+        (~pad[2:, 1:-1], (1, 1), 2),  # bottom side, heading west
+        (~pad[1:-1, :-2], (0, 1), 3),  # left side, heading north
+    ):
+        r, c = np.nonzero(inside & outside)
+        starts.append(np.stack([c + c0 + ox, r + r0 + oy], axis=1))
+        dirs.append(np.full(len(r), d))
+    start = np.concatenate(starts)
+    direction = np.concatenate(dirs)
+    end = start + _STEPS[direction]
+    out: Dict[Tuple[int, int], List[int]] = {}
+    for i, key in enumerate(map(tuple, start.tolist())):
+        out.setdefault(key, []).append(i)
+    end_keys = list(map(tuple, end.tolist()))
+    dir_list = direction.tolist()
+
+    used = [False] * len(start)
+    loops = []
+    for first in range(len(start)):
+        if used[first]:
+            continue
+        edges = []
+        e = first
+        while not used[e]:
+            used[e] = True
+            edges.append(e)
+            choices = [i for i in out[end_keys[e]] if not used[i]]
+            if not choices:
+                break
+            # Where two outlines meet at a corner, turn right to stay on the same pixel.
+            right = (dir_list[e] + 1) % 4
+            e = next((i for i in choices if dir_list[i] == right), choices[0])
+        # Keep only the vertices where the outline turns.
+        idx = np.array(edges)
+        turns = direction[idx] != direction[np.roll(idx, 1)]
+        loops.append(start[idx[turns]])
+    return loops
+
+
+def _simplify_closed(loop: np.ndarray, tolerance: float) -> np.ndarray:
+    """Douglas-Peucker simplification of a closed polygon.
+
+    Args:
+        loop (np.ndarray): (N, 2) vertices, first not repeated at the end.
+        tolerance (float): Largest distance, in pixels, of a dropped vertex from the result.
+
+    Returns:
+        np.ndarray: The kept vertices, in order.
+    """
+    n = len(loop)
+    if n <= 4:
+        return loop
+    pts = loop.astype(np.float64)
+    far = int(np.argmax(np.hypot(*(pts - pts[0]).T)))
+    keep = np.zeros(n, dtype=bool)
+    keep[[0, far]] = True
+    closed = np.concatenate([pts, pts[:1]])
+    stack = [(0, far), (far, n)]
+    while stack:
+        a, b = stack.pop()
+        if b - a < 2:
+            continue
+        seg = closed[b] - closed[a]
+        rel = closed[a + 1 : b] - closed[a]
+        length = math.hypot(*seg)
+        if length == 0:
+            dist = np.hypot(rel[:, 0], rel[:, 1])
+        else:
+            dist = np.abs(seg[0] * rel[:, 1] - seg[1] * rel[:, 0]) / length
+        k = int(np.argmax(dist))
+        if dist[k] > tolerance:
+            keep[a + 1 + k] = True
+            stack.extend([(a, a + 1 + k), (a + 1 + k, b)])
+    return loop[keep]
+
+
+def mask_to_polygons(mask: np.ndarray, tolerance: float = 0.75) -> List[List[float]]:
+    """Outline the pieces of a boolean mask as COCO polygons (holes are not represented).
+
+    Args:
+        mask (np.ndarray): (H, W) boolean mask.
+        tolerance (float): Simplification tolerance in pixels. Defaults to 0.75.
+
+    Returns:
+        list[list[float]]: One flat ``[x1, y1, x2, y2, ...]`` list per outer outline, in COCO
+        coordinates.
+    """
+    polygons = []
+    for loop in _boundary_loops(mask):
+        if _polygon_area(loop) <= 0:  # a hole
+            continue
+        simple = _simplify_closed(loop, tolerance)
+        if len(simple) >= 3 and _polygon_area(simple) > 0:
+            polygons.append([float(v) for v in simple.reshape(-1)])
+    return polygons
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering
+# ---------------------------------------------------------------------------------------------
+
+
+def scene_rng(seed: int, kind: str, split: str, index: int) -> np.random.Generator:
+    """Return the random stream of one image.
+
+    Each image has its own stream, so images do not depend on how many others are generated.
+
+    Args:
+        seed (int): Dataset seed.
+        kind (str): ``'coco'`` or ``'voc'``.
+        split (str): ``'train'`` or ``'val'``.
+        index (int): Index of the image within its split (0-based).
+
+    Returns:
+        np.random.Generator: A PCG64 generator.
+    """
+    return np.random.default_rng([seed, _KIND_CODES[kind], _SPLIT_CODES[split], index])
+
+
+def _random_color(rng: np.random.Generator) -> np.ndarray:
+    """Return a uniformly random RGB colour as a float array."""
+    return rng.integers(0, 256, 3).astype(np.float32)
+
+
+def _uniform_noise(rng: np.random.Generator, shape: Tuple[int, ...], std: float) -> np.ndarray:
+    """Zero-mean uniform pixel noise (cheaper to draw than Gaussian noise).
+
+    Args:
+        rng (np.random.Generator): Random stream.
+        shape (tuple[int, ...]): Array shape.
+        std (float): Standard deviation.
+
+    Returns:
+        np.ndarray: float32 noise.
+    """
+    noise = rng.random(shape, dtype=np.float32) - np.float32(0.5)
+    return noise * np.float32(std * math.sqrt(12.0))
+
+
+def _gradient(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """A linear gradient between two random colours in a random direction.
+
+    Args:
+        rng (np.random.Generator): Random stream.
+        height (int): Image height.
+        width (int): Image width.
+
+    Returns:
+        np.ndarray: (H, W, 3) float32 image.
+    """
+    c0, c1 = _random_color(rng), _random_color(rng)
+    angle = rng.uniform(0, 2 * math.pi)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    t = xx * math.cos(angle) + yy * math.sin(angle)
+    t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
+    return c0 + t[..., None] * (c1 - c0)
+
+
+def _smooth_noise(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """Smooth colour blotches (a small random grid upsampled) plus fine grain.
+
+    Args:
+        rng (np.random.Generator): Random stream.
+        height (int): Image height.
+        width (int): Image width.
+
+    Returns:
+        np.ndarray: (H, W, 3) float32 image.
+    """
+    cells = int(rng.integers(3, 9))
+    grid = rng.integers(0, 256, (cells, cells, 3), dtype=np.uint8)
+    smooth = Image.fromarray(grid).resize((width, height), Image.BICUBIC)
+    grain = _uniform_noise(rng, (height, width, 3), rng.uniform(5.0, 20.0))
+    return np.asarray(smooth, dtype=np.float32) + grain
+
+
+def _clutter(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """Random thin lines over a flat colour or a gradient.
+
+    Args:
+        rng (np.random.Generator): Random stream.
+        height (int): Image height.
+        width (int): Image width.
+
+    Returns:
+        np.ndarray: (H, W, 3) float32 image.
+    """
+    if rng.random() < 0.5:
+        base = np.broadcast_to(_random_color(rng), (height, width, 3))
+    else:
+        base = _gradient(rng, height, width)
+    img = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(img)
+    max_width = max(1, min(height, width) // 100)
+    for _ in range(int(rng.integers(4, 15))):
+        xs = rng.uniform(0, width, 2)
+        ys = rng.uniform(0, height, 2)
+        color = tuple(int(v) for v in rng.integers(0, 256, 3))
+        draw.line(
+            [(xs[0], ys[0]), (xs[1], ys[1])], fill=color, width=int(rng.integers(1, max_width + 1))
+        )
+    return np.asarray(img, dtype=np.float32)
+
+
+def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """A random background: flat, gradient, smooth noise or clutter lines, equally likely.
+
+    Args:
+        rng (np.random.Generator): Random stream.
+        height (int): Image height.
+        width (int): Image width.
+
+    Returns:
+        np.ndarray: (H, W, 3) float32 image with values in [0, 255].
+    """
+    kind = int(rng.integers(0, 4))
+    if kind == 0:
+        bg = np.broadcast_to(_random_color(rng), (height, width, 3))
+    elif kind == 1:
+        bg = _gradient(rng, height, width)
+    elif kind == 2:
+        bg = _smooth_noise(rng, height, width)
+    else:
+        bg = _clutter(rng, height, width)
+    return np.clip(bg, 0, 255).astype(np.float32)
+
+
+def _contrasting_color(
+    rng: np.random.Generator, avoid: Sequence[np.ndarray], min_contrast: float
+) -> np.ndarray:
+    """Pick a random colour at least ``min_contrast`` away from every colour in ``avoid``.
+
+    Args:
+        rng (np.random.Generator): Random stream.
+        avoid (Sequence[np.ndarray]): RGB colours to keep away from.
+        min_contrast (float): Required RGB distance.
+
+    Returns:
+        np.ndarray: RGB colour (float32); the most distant of 32 tries if none is far enough.
+    """
+    best, best_dist = None, -1.0
+    for _ in range(32):
+        color = _random_color(rng)
+        dist = min(float(np.linalg.norm(color - a)) for a in avoid)
+        if dist >= min_contrast:
+            return color
+        if dist > best_dist:
+            best, best_dist = color, dist
+    return best
+
+
+def _place(
+    rng: np.random.Generator,
+    label: str,
+    height: int,
+    width: int,
+    config: SceneConfig,
+) -> np.ndarray:
+    """Draw a random shape of class ``label`` at a random place wholly inside the image.
+
+    Args:
+        rng (np.random.Generator): Random stream.
+        label (str): Shape class.
+        height (int): Image height.
+        width (int): Image width.
+        config (SceneConfig): Size range.
+
+    Returns:
+        np.ndarray: (N, 2) integer polygon in pixel-index coordinates.
+    """
+    lo, hi = config.size_range
+    diameter = min(height, width) * math.exp(rng.uniform(math.log(lo), math.log(hi)))
+    outline = _shape_outline(label, max(diameter / 2, 3.0), rng)
+    span = outline.max(0) - outline.min(0)
+    limit = np.array([width - 1, height - 1], dtype=np.float64)
+    outline = outline * min(1.0, float(np.min(limit / np.maximum(span, 1e-6))))
+    low = -outline.min(0)
+    high = limit - outline.max(0)
+    offset = rng.uniform(low, np.maximum(high, low))
+    return np.clip(np.floor(outline + offset + 0.5), 0, limit).astype(np.int64)
+
+
+def render_scene(
+    rng: np.random.Generator,
+    img_size: ImageSize,
+    classes: Sequence[str] = SHAPE_CLASSES,
+    config: SceneConfig = COCO_SCENE,
+) -> Scene:
+    """Render one image of random shapes with its instance map.
+
+    Args:
+        rng (np.random.Generator): Random stream (see :func:`scene_rng`).
+        img_size (int | Sequence[int]): Square side, or ``(height, width)``.
+        classes (Sequence[str]): Shape classes to draw from. Defaults to :data:`SHAPE_CLASSES`.
+        config (SceneConfig): Counts, sizes and overlap. Defaults to the detection settings.
+
+    Returns:
+        Scene: The image, its instance map and the shapes, at least one of them.
+    """
+    height, width = _normalize_size(img_size)
+    classes = _check_classes(classes)
+    canvas = _background(rng, height, width).copy()
+    background = canvas.copy()
+    instance_map = np.zeros((height, width), dtype=np.uint8)
+    instances: List[ShapeInstance] = []
+    wanted = int(rng.integers(config.num_objects[0], config.num_objects[1] + 1))
+    for _ in range(wanted):
+        label = classes[int(rng.integers(len(classes)))]
+        for _attempt in range(30):
+            polygon = _place(rng, label, height, width, config)
+            (x0, y0), (x1, y1) = polygon.min(0), polygon.max(0) + 1
+            local = _rasterize(polygon - [x0, y0], y1 - y0, x1 - x0)
+            under = instance_map[y0:y1, x0:x1][local]
+            if local.any() and _occlusion_ok(instance_map, instances, under, config):
+                break
+        else:
+            continue  # no room for this shape; the scene keeps fewer
+        region = (slice(y0, y1), slice(x0, x1))
+        avoid = [background[region][local].mean(0)]
+        avoid += [np.asarray(instances[i - 1].color, np.float32) for i in np.unique(under) if i]
+        color = _contrasting_color(rng, avoid, config.min_contrast)
+        canvas[region][local] = color
+        instance_map[region][local] = len(instances) + 1
+        instances.append(
+            ShapeInstance(label, polygon, tuple(int(v) for v in color), int(local.sum()))
+        )
+    canvas += _uniform_noise(rng, canvas.shape, rng.uniform(*config.noise_std))
+    image = np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
+    return Scene(image, instance_map, instances)
+
+
+def _occlusion_ok(
+    instance_map: np.ndarray,
+    instances: List[ShapeInstance],
+    under: np.ndarray,
+    config: SceneConfig,
+) -> bool:
+    """Whether a new shape drawn over ``under`` leaves every earlier shape visible enough.
+
+    Args:
+        instance_map (np.ndarray): Current instance map.
+        instances (list[ShapeInstance]): Shapes drawn so far.
+        under (np.ndarray): Instance ids under the new shape's pixels (0 for background).
+        config (SceneConfig): Occlusion limit.
+
+    Returns:
+        bool: True when each covered shape keeps ``1 - max_occlusion`` of its pixels, and none
+        is left with a hole.
+    """
+    ids, hidden = np.unique(under[under > 0], return_counts=True)
+    if len(ids) == 1 and len(under) == hidden[0]:
+        # NOTE: the new shape is connected, so it cuts a hole into a shape only when it lies
+        # wholly on it; otherwise what it uncovers joins the background around.
+        return False
+    for i, n_hidden in zip(ids.tolist(), hidden.tolist()):
+        visible = int(np.count_nonzero(instance_map == i))
+        if visible - n_hidden < (1 - config.max_occlusion) * instances[i - 1].full_area:
+            return False
+    return True

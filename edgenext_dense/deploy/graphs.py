@@ -1,0 +1,592 @@
+"""Deployable graphs of the classifier, the SSDLite detector and the DeepLabv3 segmentor.
+
+What :mod:`edgenext_dense.deploy.export` traces to ONNX and
+:mod:`edgenext_dense.deploy.benchmark` times. Each model is wrapped in a small graph module whose
+input is the normalised ``(B, 3, H, W)`` float32 RGB batch the model's data preprocessor makes
+(the runtime normalises in numpy, see :mod:`edgenext_dense.deploy.ort.preprocess`):
+
+- classifier (``CONFIG`` = ``classifier`` or ``classifier:ARCH``): ``logits (B, classes)``;
+- detector (``configs/det/*.py``): ``boxes (B, N, 4)``, the N priors' decoded boxes
+  (x1, y1, x2, y2 in input pixels, clipped to the input, as mmdet's ``DeltaXYWHBBoxCoder``
+  decodes them), and ``scores (B, N, num_classes)``, the per-class softmax scores without the
+  background column. Score filtering and per-class NMS are a numpy step applied by
+  ``tools/deploy/onnx_infer.py`` (:func:`edgenext_dense.deploy.ort.detection_postprocess`),
+  with the config's ``test_cfg`` stored in the file's metadata;
+- segmentor (``configs/seg/*.py``): ``seg_logits (B, classes, H, W)`` at the input size (mmseg's
+  ``encode_decode``); height and width are dynamic, since the test pipeline keeps the aspect
+  ratio.
+
+The configs are read here too: the task, the test pipeline's resize, the data preprocessor's
+normalisation and the dataset's class names and palette become the :class:`DeployModel`'s
+metadata (schema in :mod:`edgenext_dense.deploy.ort.metadata`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os.path as osp
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from mmengine.config import Config
+from torch import nn
+
+from edgenext_dense.engine.flops import config_test_pipeline
+
+CLASSIFIER_SPEC = "classifier"
+# test-pipeline steps that only load or pack data (nothing for the runtime to reproduce)
+_PASSIVE_STEPS = (
+    "LoadImageFromFile",
+    "LoadImageFromNDArray",
+    "LoadAnnotations",
+    "LoadCheckedAnnotations",
+    "PackDetInputs",
+    "PackSegInputs",
+)
+
+
+class ExportError(ValueError):
+    """A model that cannot be exported as asked; the message says why and what to do."""
+
+
+@dataclass
+class DeployModel:
+    """A model ready to export: the graph module and the metadata the runtime needs.
+
+    Args:
+        graph (nn.Module): Maps the normalised ``(B, 3, H, W)`` input to ``output_names``.
+        task (str): ``'det'``, ``'seg'``, ``'cls'`` or ``'backbone'``.
+        input_size (tuple[int, int]): ``(H, W)`` traced (the only size a fixed graph takes).
+        output_names (tuple[str, ...]): Names of the graph's outputs.
+        dynamic_hw (bool): Whether height and width are dynamic axes.
+        meta (dict): Metadata (see :mod:`edgenext_dense.deploy.ort.metadata`); the export
+            adds the input/output names and the dynamic axes.
+        model (nn.Module): The full PyTorch model (for ``predict`` comparisons).
+    """
+
+    graph: nn.Module
+    task: str
+    input_size: Tuple[int, int]
+    output_names: Tuple[str, ...]
+    dynamic_hw: bool
+    meta: Dict[str, Any] = field(default_factory=dict)
+    model: Optional[nn.Module] = None
+
+
+# --------------------------------------------------------------------------- graph modules
+class ClassifierGraph(nn.Module):
+    """``images -> logits``: :class:`~edgenext_dense.apis.EdgeNeXtClassifier` as is.
+
+    Args:
+        classifier (nn.Module): The classifier.
+    """
+
+    def __init__(self, classifier: nn.Module) -> None:
+        super().__init__()
+        self.classifier = classifier
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, num_classes)``."""
+        return self.classifier(images)
+
+
+class BackboneGraph(nn.Module):
+    """``images -> feature maps``: a backbone's outputs (for benchmarking).
+
+    Args:
+        backbone (nn.Module): A backbone returning a tuple of NCHW maps.
+    """
+
+    def __init__(self, backbone: nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, images: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """The backbone's maps."""
+        return tuple(self.backbone(images))
+
+
+class DetectorGraph(nn.Module):
+    """``images -> (boxes, scores)`` of an mmdet anchor-based single-stage detector.
+
+    The priors of the traced input size are computed once (the head's ``get_anchors``, after
+    one probe forward in eval mode for the feature-map sizes) and stored as a constant; the
+    deltas are decoded as mmdet's ``delta2bbox`` (same operations, so the same float results)
+    and the boxes clipped to the input.
+
+    Args:
+        detector (nn.Module): An mmdet ``SingleStageDetector`` whose head has a
+            ``DeltaXYWHBBoxCoder`` (SSD, SSDLite, RetinaNet...).
+        input_size (tuple[int, int]): ``(H, W)`` of the network input.
+
+    Raises:
+        ExportError: For a detector without ``bbox_head`` or with another box coder.
+    """
+
+    def __init__(self, detector: nn.Module, input_size: Tuple[int, int]) -> None:
+        super().__init__()
+        from mmdet.models.task_modules.coders import DeltaXYWHBBoxCoder
+        from mmdet.structures.bbox import get_box_tensor
+
+        head = getattr(detector, "bbox_head", None)
+        if head is None or not hasattr(head, "get_anchors"):
+            raise ExportError(
+                f"{type(detector).__name__} has no anchor-based bbox_head: only single-stage "
+                "anchor detectors (SSDLite, SSD, RetinaNet) export with decoded boxes"
+            )
+        if not isinstance(head.bbox_coder, DeltaXYWHBBoxCoder):
+            raise ExportError(
+                f"the head's box coder is {type(head.bbox_coder).__name__}; the export decodes "
+                "DeltaXYWHBBoxCoder deltas only"
+            )
+        self.detector = detector
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        coder = head.bbox_coder
+        self.means = tuple(float(m) for m in coder.means)
+        self.stds = tuple(float(s) for s in coder.stds)
+        self.clip_border = bool(coder.clip_border)
+        self.add_ctr_clamp = bool(coder.add_ctr_clamp)
+        self.ctr_clamp = float(coder.ctr_clamp)
+        self.max_ratio = float(np.abs(np.log(16 / 1000)))  # delta2bbox's wh_ratio_clip
+
+        h, w = self.input_size
+        detector.eval()  # the probe below must not update BN statistics
+        with torch.no_grad():
+            cls_scores, _ = head(detector.extract_feat(torch.zeros(1, 3, h, w)))
+        featmap_sizes = [tuple(s.shape[-2:]) for s in cls_scores]
+        shape = (h, w)
+        img_meta = dict(img_shape=shape, pad_shape=shape, batch_input_shape=shape)
+        anchors, _ = head.get_anchors(featmap_sizes, [img_meta], device="cpu")
+        level_priors = [get_box_tensor(a).float() for a in anchors[0]]
+        self.level_sizes: Tuple[int, ...] = tuple(int(p.shape[0]) for p in level_priors)
+        self.register_buffer("priors", torch.cat(level_priors), persistent=False)
+
+    def _decode(self, deltas: torch.Tensor) -> torch.Tensor:
+        """mmdet ``delta2bbox`` on ``(B, N, 4)`` deltas against the stored priors."""
+        means = deltas.new_tensor(self.means)
+        stds = deltas.new_tensor(self.stds)
+        denorm = deltas * stds + means
+        dxy, dwh = denorm[..., :2], denorm[..., 2:]
+        pxy = (self.priors[:, :2] + self.priors[:, 2:]) * 0.5
+        pwh = self.priors[:, 2:] - self.priors[:, :2]
+        dxy_wh = pwh * dxy
+        if self.add_ctr_clamp:
+            dxy_wh = torch.clamp(dxy_wh, max=self.ctr_clamp, min=-self.ctr_clamp)
+            dwh = torch.clamp(dwh, max=self.max_ratio)
+        else:
+            dwh = dwh.clamp(min=-self.max_ratio, max=self.max_ratio)
+        gxy = pxy + dxy_wh
+        gwh = pwh * dwh.exp()
+        boxes = torch.cat([gxy - gwh * 0.5, gxy + gwh * 0.5], dim=-1)
+        if self.clip_border:
+            h, w = self.input_size
+            upper = deltas.new_tensor([w, h, w, h])
+            boxes = torch.minimum(boxes.clamp(min=0), upper)
+        return boxes
+
+    def forward(self, images: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Decoded boxes ``(B, N, 4)`` and class scores ``(B, N, num_classes)``."""
+        head = self.detector.bbox_head
+        cls_scores, bbox_preds = head(self.detector.extract_feat(images))
+        batch = images.shape[0]
+        channels = head.cls_out_channels
+        logits = torch.cat(
+            [s.permute(0, 2, 3, 1).reshape(batch, -1, channels) for s in cls_scores], dim=1
+        )
+        deltas = torch.cat([d.permute(0, 2, 3, 1).reshape(batch, -1, 4) for d in bbox_preds], 1)
+        if head.use_sigmoid_cls:
+            scores = logits.sigmoid()
+        else:
+            scores = logits.softmax(-1)[..., :-1]
+        return self._decode(deltas), scores
+
+
+class SegmentorGraph(nn.Module):
+    """``images -> seg_logits`` at the input size: mmseg ``EncoderDecoder.encode_decode``.
+
+    Args:
+        segmentor (nn.Module): An mmseg ``EncoderDecoder``.
+    """
+
+    def __init__(self, segmentor: nn.Module) -> None:
+        super().__init__()
+        self.segmentor = segmentor
+        self.align_corners = bool(segmentor.decode_head.align_corners)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, num_classes, H, W)``."""
+        logits = self.segmentor.decode_head(self.segmentor.extract_feat(images))
+        return F.interpolate(
+            logits, size=images.shape[2:], mode="bilinear", align_corners=self.align_corners
+        )
+
+
+# --------------------------------------------------------------------------- configs
+def config_task(cfg: Config) -> str:
+    """``'det'`` or ``'seg'`` from a config's default scope and model.
+
+    Args:
+        cfg (Config): A detection or segmentation config.
+
+    Returns:
+        str: The task.
+
+    Raises:
+        ExportError: For any other config.
+    """
+    model = cfg.get("model", {})
+    if cfg.get("default_scope") == "mmdet" and "bbox_head" in model:
+        return "det"
+    if cfg.get("default_scope") == "mmseg" and "decode_head" in model:
+        return "seg"
+    raise ExportError(
+        f"{cfg.filename} is neither a detection config (default_scope 'mmdet' with a "
+        f"bbox_head) nor a segmentation config (default_scope 'mmseg' with a decode_head); "
+        f"got default_scope={cfg.get('default_scope')!r}. Use a config under configs/det or "
+        f"configs/seg, or '{CLASSIFIER_SPEC}' for an ImageNet checkpoint"
+    )
+
+
+def load_config(path: str) -> Config:
+    """Read a config; ``mmdet::`` / ``mmseg::`` prefixes name the packages' own configs.
+
+    Args:
+        path (str): A config file, or an installed package's config such as
+            ``'mmdet::ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py'``.
+
+    Returns:
+        Config: The config.
+
+    Raises:
+        FileNotFoundError: When the file does not exist.
+    """
+    if "::" in path:
+        from mmengine.utils import get_installed_path
+
+        package, rel = path.split("::", 1)
+        package = {"mmdet": "mmdet", "mmseg": "mmseg", "mmsegmentation": "mmseg"}.get(
+            package, package
+        )
+        path = osp.join(get_installed_path(package), ".mim", "configs", rel)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f"the config file {path} does not exist")
+    return Config.fromfile(path)
+
+
+def pipeline_resize(cfg: Config, task: str) -> Dict[str, Any]:
+    """The test pipeline's resize as runtime metadata (see ``ort.preprocess``).
+
+    Args:
+        cfg (Config): The config.
+        task (str): ``'det'`` or ``'seg'``.
+
+    Returns:
+        dict: ``{'type': 'stretch', 'size': [W, H], ...}``, ``{'type': 'keep_ratio',
+        'scale': [A, B], ...}`` or ``{'type': 'none'}``.
+
+    Raises:
+        ExportError: For a step the runtime cannot reproduce (flips, test-time augmentation,
+            padding, Pillow resizes...), or a detector whose input size varies per image.
+    """
+    steps = [dict(step) for step in config_test_pipeline(cfg)]
+    resizes = []
+    for step in steps:
+        kind = step.get("type")
+        if kind in _PASSIVE_STEPS:
+            continue
+        if kind == "Resize":
+            resizes.append(step)
+            continue
+        raise ExportError(
+            f"the test pipeline of {cfg.filename} has a {kind} step, which the ONNX runtime "
+            f"does not reproduce (it knows {', '.join(_PASSIVE_STEPS)} and one Resize); "
+            "export with a config whose test pipeline is a single Resize"
+        )
+    if len(resizes) > 1:
+        raise ExportError(f"the test pipeline of {cfg.filename} has {len(resizes)} Resize steps")
+    if not resizes:
+        if task == "det":
+            raise ExportError(
+                f"the detector config {cfg.filename} has no test-time Resize: the exported "
+                "graph needs one fixed input size (its priors are constants)"
+            )
+        return dict(type="none")
+    step = resizes[0]
+    scale = step.get("scale")
+    if scale is None:
+        raise ExportError(f"the Resize of {cfg.filename} has no 'scale' (scale_factor only)")
+    scale = [int(scale), int(scale)] if isinstance(scale, (int, float)) else [int(s) for s in scale]
+    interp = step.get("interpolation", "bilinear")
+    if step.get("backend", "cv2") != "cv2":
+        raise ExportError(
+            f"the Resize of {cfg.filename} uses backend {step['backend']!r}; "
+            "the runtime reproduces mmcv's cv2 backend only"
+        )
+    if step.get("keep_ratio", False):
+        if task == "det":
+            raise ExportError(
+                f"the detector config {cfg.filename} resizes with keep_ratio=True, so its input "
+                "size varies per image; the exported graph has fixed priors and needs "
+                "keep_ratio=False (SSDLite's 320x320)"
+            )
+        return dict(type="keep_ratio", scale=scale, interpolation=interp)
+    return dict(type="stretch", size=scale, interpolation=interp)
+
+
+def _data_preprocessor_meta(cfg: Config) -> Dict[str, Any]:
+    """``mean``, ``std`` and ``to_rgb`` of the config's data preprocessor."""
+    dp = cfg.model.get("data_preprocessor") or cfg.get("data_preprocessor") or {}
+    mean, std = dp.get("mean"), dp.get("std")
+    if mean is None or std is None:
+        raise ExportError(
+            f"the data_preprocessor of {cfg.filename} has no mean/std: the runtime needs them "
+            "to normalise images as the model was trained"
+        )
+    to_rgb = bool(dp.get("bgr_to_rgb", False) or dp.get("rgb_to_bgr", False))
+    return dict(mean=[float(m) for m in mean], std=[float(s) for s in std], to_rgb=to_rgb)
+
+
+def _config_input_size(cfg: Config, task: str, resize: Dict[str, Any]) -> Tuple[int, int]:
+    """The natural ``(H, W)``: det the resize size, seg the training crop (else 512)."""
+    if resize.get("type") == "stretch":
+        w, h = resize["size"]
+        return int(h), int(w)
+    crop = cfg.get("crop_size") or (cfg.model.get("data_preprocessor") or {}).get("size")
+    if crop:
+        return int(crop[0]), int(crop[1])
+    return 512, 512
+
+
+def _dataset_meta_from_config(cfg: Config, task: str, num_classes: int) -> Dict[str, Any]:
+    """Class names and palette of the config's test dataset (no checkpoint to read)."""
+    dataset = cfg.get("test_dataloader", {}).get("dataset", {})
+    meta = dict(dataset.get("metainfo") or {})
+    if "classes" not in meta and dataset.get("type"):
+        if task == "det":
+            from mmdet.registry import DATASETS
+        else:
+            from mmseg.registry import DATASETS
+        with contextlib.suppress(KeyError):
+            meta = dict(getattr(DATASETS.get(dataset["type"]), "METAINFO", {}) or {})
+    classes = [str(c) for c in (meta.get("classes") or [])]
+    if len(classes) != num_classes:
+        classes = [f"class {i}" for i in range(num_classes)]
+    palette = [[int(v) for v in c] for c in (meta.get("palette") or [])]
+    if len(palette) != num_classes:
+        palette = np.random.default_rng(42).integers(0, 256, (num_classes, 3)).tolist()
+    return dict(classes=classes, palette=palette)
+
+
+def build_model(cfg: Config, task: str) -> nn.Module:
+    """Build a config's model with random weights (no pretrained loading), in eval mode.
+
+    Args:
+        cfg (Config): A detection or segmentation config (not modified).
+        task (str): ``'det'`` or ``'seg'``.
+
+    Returns:
+        nn.Module: The model, SyncBN turned into BN.
+    """
+    from mmengine.model import revert_sync_batchnorm
+    from mmengine.registry import init_default_scope
+
+    cfg = copy.deepcopy(cfg)
+    cfg.model.backbone.init_cfg = None
+    if task == "seg":
+        cfg.model.pretrained = None
+        cfg.model.auxiliary_head = None
+        cfg.model.train_cfg = None
+    init_default_scope("mmdet" if task == "det" else "mmseg")
+    if task == "det":
+        from mmdet.registry import MODELS
+    else:
+        from mmseg.registry import MODELS
+    return revert_sync_batchnorm(MODELS.build(cfg.model)).eval()
+
+
+def _load_trained(cfg: Config, task: str, checkpoint: str) -> nn.Module:
+    """A trained detector/segmentor, through the demos' loaders (task and fit checks)."""
+    if task == "det":
+        from edgenext_dense.apis.det_demo import load_detector
+
+        return load_detector(cfg, checkpoint)
+    from edgenext_dense.apis.seg_demo import init_segmentor
+
+    return init_segmentor(cfg, checkpoint)
+
+
+def deploy_from_config(
+    config: Union[str, Config],
+    checkpoint: Optional[str] = None,
+    input_size: Optional[Sequence[int]] = None,
+    cfg_options: Optional[Dict[str, Any]] = None,
+) -> DeployModel:
+    """Wrap a detector or segmentor config's model for export.
+
+    Args:
+        config (str | Config): ``configs/det/*.py`` or ``configs/seg/*.py`` (or an
+            ``mmdet::``/``mmseg::`` config).
+        checkpoint (str, optional): A checkpoint saved by ``tools/train.py``; None keeps random
+            weights (for benchmarks). Defaults to None.
+        input_size (Sequence[int], optional): ``(H, W)`` to trace; None takes the test
+            pipeline's (detectors) or the training crop (segmentors). Defaults to None.
+        cfg_options (dict, optional): Config overrides. Defaults to None.
+
+    Returns:
+        DeployModel: The graph and its metadata.
+
+    Raises:
+        ExportError: For a config of another kind or a test pipeline the runtime cannot
+            reproduce.
+        PreflightError: When the checkpoint is missing or holds another kind of model.
+    """
+    cfg = load_config(config) if isinstance(config, str) else config.copy()
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    task = config_task(cfg)
+    resize = pipeline_resize(cfg, task)
+    natural = _config_input_size(cfg, task, resize)
+    size = natural if input_size is None else (int(input_size[0]), int(input_size[1]))
+    if task == "det" and size != natural:
+        warnings.warn(
+            f"exporting {cfg.filename} at {size[0]}x{size[1]} while its test pipeline resizes "
+            f"to {natural[0]}x{natural[1]}: images will be resized to the exported size",
+            stacklevel=2,
+        )
+        resize = dict(resize, size=[size[1], size[0]])
+    if checkpoint is None:
+        model = build_model(cfg, task)
+        num_classes = (
+            model.bbox_head.num_classes if task == "det" else model.decode_head.num_classes
+        )
+        dataset_meta = _dataset_meta_from_config(cfg, task, num_classes)
+    else:
+        model = _load_trained(cfg, task, checkpoint)
+        dataset_meta = dict(model.dataset_meta)
+    preprocess = dict(_data_preprocessor_meta(cfg), resize=resize)
+    meta: Dict[str, Any] = dict(
+        task=task,
+        model=str(cfg.filename),
+        checkpoint=None if checkpoint is None else str(checkpoint),
+        classes=[str(c) for c in dataset_meta["classes"]],
+        palette=[[int(v) for v in c] for c in dataset_meta["palette"]],
+        preprocess=preprocess,
+    )
+    if task == "det":
+        graph: nn.Module = DetectorGraph(model, size)
+        test_cfg = cfg.model.get("test_cfg") or {}
+        nms = test_cfg.get("nms") or {}
+        if nms.get("type", "nms") != "nms":
+            raise ExportError(
+                f"{cfg.filename} uses {nms.get('type')!r} in test_cfg.nms; the runtime's "
+                "post-processing implements mmcv's plain 'nms' only"
+            )
+        meta["postprocess"] = dict(
+            score_thr=float(test_cfg.get("score_thr", 0.0)),
+            nms_pre=int(test_cfg.get("nms_pre", -1)),
+            iou_threshold=float(nms.get("iou_threshold", 0.5)),
+            max_per_img=int(test_cfg.get("max_per_img", 100)),
+            min_bbox_size=float(test_cfg.get("min_bbox_size", -1)),
+            level_sizes=list(graph.level_sizes),
+        )
+        return DeployModel(graph, "det", size, ("boxes", "scores"), False, meta, model)
+    graph = SegmentorGraph(model)
+    meta["postprocess"] = dict(
+        align_corners=graph.align_corners,
+        threshold=float(getattr(model.decode_head, "threshold", None) or 0.3),
+    )
+    return DeployModel(graph, "seg", size, ("seg_logits",), True, meta, model)
+
+
+def deploy_classifier(
+    spec: str, checkpoint: str, input_size: Optional[Sequence[int]] = None
+) -> DeployModel:
+    """Wrap an ImageNet EdgeNeXt classifier for export.
+
+    Args:
+        spec (str): ``'classifier'`` (arch read from the checkpoint) or ``'classifier:ARCH'``.
+        checkpoint (str): A classification checkpoint (any public layout) or model-zoo name.
+        input_size (Sequence[int], optional): A square ``(S, S)`` crop; the short-side resize
+            keeps its ratio to the crop (292/256). None keeps the model zoo's 256 crop.
+            Defaults to None.
+
+    Returns:
+        DeployModel: The graph and its metadata.
+
+    Raises:
+        ExportError: For a non-square size, or a checkpoint that is not an ImageNet classifier
+            (a detector, a segmentor, a backbone without its head), saying what it is.
+    """
+    from edgenext_dense.apis.classification import imagenet_classes, init_classifier
+    from edgenext_dense.checkpoint import CheckpointError
+    from edgenext_dense.model_zoo import IMAGENET_MEAN, IMAGENET_STD
+
+    arch = spec.split(":", 1)[1] if ":" in spec else None
+    try:
+        model = init_classifier(checkpoint, arch=arch)
+    except (CheckpointError, ValueError, KeyError) as err:
+        raise ExportError(
+            f"cannot export {checkpoint} as a classifier: {err}. For a detector or segmentor "
+            "checkpoint pass its config (configs/det/*.py or configs/seg/*.py) instead of "
+            f"'{CLASSIFIER_SPEC}'"
+        ) from err
+    crop, short = int(model.crop_size), int(model.resize_short)
+    if input_size is not None:
+        if int(input_size[0]) != int(input_size[1]):
+            raise ExportError(f"the classifier takes a square crop; got --shape {input_size}")
+        short = int(round(short * int(input_size[0]) / crop))
+        crop = int(input_size[0])
+    num_classes = int(model.head.out_features)
+    classes = (
+        list(imagenet_classes())
+        if num_classes == 1000
+        else [f"class {i}" for i in range(num_classes)]
+    )
+    meta: Dict[str, Any] = dict(
+        task="cls",
+        model=spec,
+        checkpoint=str(checkpoint),
+        classes=classes,
+        palette=[],
+        preprocess=dict(
+            mean=list(IMAGENET_MEAN),
+            std=list(IMAGENET_STD),
+            to_rgb=True,
+            resize=dict(
+                type="short_side_crop",
+                short_side=short,
+                crop_size=crop,
+                interpolation="bicubic",
+                backend="pillow",
+            ),
+        ),
+        postprocess=dict(topk=5),
+    )
+    return DeployModel(ClassifierGraph(model), "cls", (crop, crop), ("logits",), False, meta, model)
+
+
+def load_deploy_model(
+    config: str,
+    checkpoint: Optional[str] = None,
+    input_size: Optional[Sequence[int]] = None,
+) -> DeployModel:
+    """Wrap what ``export_onnx.py CONFIG CHECKPOINT`` names: a classifier or a config's model.
+
+    Args:
+        config (str): ``'classifier'``, ``'classifier:ARCH'``, or a det/seg config path.
+        checkpoint (str, optional): The weights (required for the classifier). Defaults to None.
+        input_size (Sequence[int], optional): ``(H, W)``. Defaults to None (the model's own).
+
+    Returns:
+        DeployModel: The graph and its metadata.
+    """
+    if config == CLASSIFIER_SPEC or config.startswith(CLASSIFIER_SPEC + ":"):
+        if checkpoint is None:
+            raise ExportError("exporting a classifier needs its ImageNet checkpoint")
+        return deploy_classifier(config, checkpoint, input_size)
+    return deploy_from_config(config, checkpoint, input_size)
