@@ -16,18 +16,26 @@ per-output LayerNorms, ``frozen_stages`` and strict pretrained loading through `
 
 from __future__ import annotations
 
-import math
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import torch
-import torch.nn.functional as F
-from mmcv.cnn.bricks import DropPath
 from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from torch import nn
 
 from edgenext_dense.registry import MODELS
+
+from .edgenext_blocks import (  # noqa: F401  (LN_EPS, the blocks: part of this module's API)
+    LN_EPS,
+    XCA,
+    ConvEncoder,
+    LayerNorm2d,
+    PositionalEncodingFourier,
+    ResolutionKeepingConv2d,
+    SDTAEncoder,
+    _downsample_conv,
+)
 
 ARCH_SETTINGS: Dict[str, Dict[str, Tuple[int, ...]]] = {
     "xx_small": dict(channels=(24, 48, 88, 168), depths=(2, 2, 6, 2), num_heads=(4, 4, 4, 4)),
@@ -54,7 +62,6 @@ KERNEL_SIZES = (3, 5, 7, 9)
 GLOBAL_BLOCKS = (0, 1, 1, 1)
 SDTA_SCALES = (2, 2, 3, 4)
 SDTA_POS_EMBED = (False, True, False, False)
-LN_EPS = 1e-6
 
 
 def resolve_arch(arch: str) -> str:
@@ -73,306 +80,6 @@ def resolve_arch(arch: str) -> str:
         spellings = sorted(set(ARCH_SETTINGS) | set(ARCH_ALIASES))
         raise ValueError(f"unknown EdgeNeXt arch {arch!r}; expected one of {spellings} or a dict")
     return key
-
-
-class LayerNorm2d(nn.LayerNorm):
-    """LayerNorm over the channels of an NCHW tensor (the official ``channels_first`` LN)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.permute(0, 2, 3, 1)
-        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
-        return x.permute(0, 3, 1, 2)
-
-
-class ResolutionKeepingConv2d(nn.Conv2d):
-    """A 2x2 stride-1 convolution that replaces a stride-2 downsampling and keeps resolution.
-
-    NOTE: output pixel ``i`` sees input pixels ``i`` and ``i + dilation``, as the strided
-    convolution's output ``i // 2`` saw ``2i`` and ``2i + 1``: the right/bottom edge is padded by
-    the dilation so the size is unchanged. Same weights as the strided layer it replaces.
-    """
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pad = self.dilation[0] * (self.kernel_size[0] - 1)
-        return super().forward(F.pad(x, (0, pad, 0, pad)))
-
-
-def _downsample_conv(in_channels: int, out_channels: int, dilation: int) -> nn.Conv2d:
-    """2x2 stride-2 patch merging, or its resolution-keeping twin when ``dilation > 0``."""
-    if dilation == 0:
-        return nn.Conv2d(in_channels, out_channels, kernel_size=2, stride=2)
-    return ResolutionKeepingConv2d(in_channels, out_channels, kernel_size=2, dilation=dilation)
-
-
-class ConvEncoder(nn.Module):
-    """Conv. encoder (paper Sec. 3.1): a ConvNeXt-style depth-wise conv + inverted bottleneck.
-
-    Args:
-        dim (int): Channels.
-        kernel_size (int): Depth-wise kernel size. Defaults to 7.
-        dilation (int): Depth-wise dilation (> 1 only below output stride 32). Defaults to 1.
-        expan_ratio (int): Hidden width of the bottleneck over ``dim``. Defaults to 4.
-        drop_path (float): Stochastic depth rate. Defaults to 0.
-        layer_scale_init_value (float): Initial layer scale; 0 disables it. Defaults to 1e-6.
-    """
-
-    def __init__(
-        self,
-        dim: int,
-        kernel_size: int = 7,
-        dilation: int = 1,
-        expan_ratio: int = 4,
-        drop_path: float = 0.0,
-        layer_scale_init_value: float = 1e-6,
-    ) -> None:
-        super().__init__()
-        self.dwconv = nn.Conv2d(
-            dim,
-            dim,
-            kernel_size=kernel_size,
-            padding=dilation * (kernel_size // 2),
-            dilation=dilation,
-            groups=dim,
-        )
-        self.norm = nn.LayerNorm(dim, eps=LN_EPS)
-        self.pwconv1 = nn.Linear(dim, expan_ratio * dim)
-        self.act = nn.GELU()
-        self.pwconv2 = nn.Linear(expan_ratio * dim, dim)
-        self.gamma = (
-            nn.Parameter(layer_scale_init_value * torch.ones(dim))
-            if layer_scale_init_value > 0
-            else None
-        )
-        self.drop_path = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shortcut = x
-        # NOTE: with channels-last activations (see EdgeNeXt.forward) these permutes are views,
-        # so the linears read contiguous (N*H*W, C) rows without a copy.
-        x = self.dwconv(x).permute(0, 2, 3, 1)  # NCHW -> NHWC
-        x = self.pwconv2(self.act(self.pwconv1(self.norm(x))))
-        if self.gamma is not None:
-            x = self.gamma * x
-        return shortcut + self.drop_path(x.permute(0, 3, 1, 2))
-
-    @torch.no_grad()
-    def fuse(self) -> None:
-        """Fold the LayerNorm affine into ``pwconv1`` and layer scale into ``pwconv2``."""
-        _fold_norm_affine(self.norm, self.pwconv1)
-        self.gamma = _fold_scale(self.gamma, self.pwconv2)
-
-
-class PositionalEncodingFourier(nn.Module):
-    """Fourier positional encoding (DETR-style sine/cosine of normalised coordinates).
-
-    The sine/cosine grid depends only on the map size, so it is computed once per size, device
-    and dtype and cached; only the 1x1 projection runs on every call.
-
-    Args:
-        dim (int): Output channels.
-        hidden_dim (int): Frequencies per axis. Defaults to 32.
-        temperature (float): Frequency base. Defaults to 10000.
-    """
-
-    def __init__(self, dim: int, hidden_dim: int = 32, temperature: float = 10000.0) -> None:
-        super().__init__()
-        self.token_projection = nn.Conv2d(hidden_dim * 2, dim, kernel_size=1)
-        self.hidden_dim = hidden_dim
-        self.temperature = temperature
-        self._grids: Dict[Tuple[int, int, torch.device, torch.dtype], torch.Tensor] = {}
-
-    def fourier_grid(self, height: int, width: int) -> torch.Tensor:
-        """The ``(1, 2 * hidden_dim, H, W)`` sine/cosine features before the projection."""
-        weight = self.token_projection.weight
-        if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
-            # NOTE: a cached grid would enter an exported graph as a constant of one size
-            return self._compute_grid(height, width, weight.device).to(weight.dtype)
-        key = (height, width, weight.device, weight.dtype)
-        if key not in self._grids:
-            self._grids[key] = self._compute_grid(height, width, weight.device).to(weight.dtype)
-        return self._grids[key]
-
-    def _compute_grid(self, height: int, width: int, device: torch.device) -> torch.Tensor:
-        eps, scale = 1e-6, 2 * math.pi
-        # The official code takes cumsums of an all-ones mask: these are the same 1..N ramps.
-        y = torch.arange(1, height + 1, dtype=torch.float32, device=device)
-        x = torch.arange(1, width + 1, dtype=torch.float32, device=device)
-        y = (y / (height + eps) * scale)[:, None].expand(height, width)
-        x = (x / (width + eps) * scale)[None, :].expand(height, width)
-        dim_t = torch.arange(self.hidden_dim, dtype=torch.float32, device=device)
-        dim_t = self.temperature ** (
-            2 * torch.div(dim_t, 2, rounding_mode="floor") / self.hidden_dim
-        )
-        pos_x = x[:, :, None] / dim_t
-        pos_y = y[:, :, None] / dim_t
-        pos_x = torch.stack((pos_x[:, :, 0::2].sin(), pos_x[:, :, 1::2].cos()), dim=3).flatten(2)
-        pos_y = torch.stack((pos_y[:, :, 0::2].sin(), pos_y[:, :, 1::2].cos()), dim=3).flatten(2)
-        grid = torch.cat((pos_y, pos_x), dim=2).permute(2, 0, 1)[None]
-        return grid.contiguous(memory_format=torch.channels_last)
-
-    def forward(self, batch: int, height: int, width: int) -> torch.Tensor:
-        pos = self.token_projection(self.fourier_grid(height, width))
-        return pos.expand(batch, -1, -1, -1)
-
-
-class XCA(nn.Module):
-    """Cross-covariance ("transposed") attention with a learnable temperature per head.
-
-    NOTE: this is channel attention: each head attends over a (C/h x C/h) map built from
-    L2-normalised queries and keys along the token axis, so its cost is linear in H*W.
-
-    Args:
-        dim (int): Channels.
-        num_heads (int): Heads. Defaults to 8.
-        qkv_bias (bool): Bias in the qkv projection. Defaults to True.
-        attn_drop (float): Attention dropout. Defaults to 0.
-        proj_drop (float): Output dropout. Defaults to 0.
-    """
-
-    def __init__(
-        self,
-        dim: int,
-        num_heads: int = 8,
-        qkv_bias: bool = True,
-        attn_drop: float = 0.0,
-        proj_drop: float = 0.0,
-    ) -> None:
-        super().__init__()
-        self.num_heads = num_heads
-        self.temperature = nn.Parameter(torch.ones(num_heads, 1, 1))
-        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
-        self.attn_drop = nn.Dropout(attn_drop)
-        self.proj = nn.Linear(dim, dim)
-        self.proj_drop = nn.Dropout(proj_drop)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, n, c = x.shape
-        qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, c // self.num_heads)
-        q, k, v = qkv.permute(2, 0, 3, 4, 1).unbind(0)  # each (B, heads, C/heads, N)
-        q = F.normalize(q, dim=-1)
-        k = F.normalize(k, dim=-1)
-        attn = (q @ k.transpose(-2, -1)) * self.temperature
-        attn = self.attn_drop(attn.softmax(dim=-1))
-        x = (attn @ v).permute(0, 3, 1, 2).reshape(b, n, c)
-        return self.proj_drop(self.proj(x))
-
-
-class SDTAEncoder(nn.Module):
-    """Split depth-wise transpose attention encoder (paper Sec. 3.2).
-
-    The channels are split into ``scales`` groups; all but the last go through a cascade of
-    3x3 depth-wise convolutions (each group adds the previous group's output), then XCA and an
-    inverted bottleneck follow, each with layer scale and a residual.
-
-    Args:
-        dim (int): Channels.
-        num_heads (int): XCA heads. Defaults to 8.
-        scales (int): Channel groups. Defaults to 1.
-        use_pos_emb (bool): Add Fourier positional encoding before XCA. Defaults to False.
-        dilation (int): Dilation of the split convolutions. Defaults to 1.
-        expan_ratio (int): Bottleneck width over ``dim``. Defaults to 4.
-        drop_path (float): Stochastic depth rate. Defaults to 0.
-        layer_scale_init_value (float): Initial layer scale; 0 disables it. Defaults to 1e-6.
-    """
-
-    def __init__(
-        self,
-        dim: int,
-        num_heads: int = 8,
-        scales: int = 1,
-        use_pos_emb: bool = False,
-        dilation: int = 1,
-        expan_ratio: int = 4,
-        drop_path: float = 0.0,
-        layer_scale_init_value: float = 1e-6,
-    ) -> None:
-        super().__init__()
-        self.width = max(int(math.ceil(dim / scales)), int(math.floor(dim // scales)))
-        self.nums = 1 if scales == 1 else scales - 1
-        self.convs = nn.ModuleList(
-            nn.Conv2d(
-                self.width,
-                self.width,
-                kernel_size=3,
-                padding=dilation,
-                dilation=dilation,
-                groups=self.width,
-            )
-            for _ in range(self.nums)
-        )
-        self.pos_embd = PositionalEncodingFourier(dim=dim) if use_pos_emb else None
-        self.norm_xca = nn.LayerNorm(dim, eps=LN_EPS)
-        self.gamma_xca = (
-            nn.Parameter(layer_scale_init_value * torch.ones(dim))
-            if layer_scale_init_value > 0
-            else None
-        )
-        self.xca = XCA(dim, num_heads=num_heads)
-        self.norm = nn.LayerNorm(dim, eps=LN_EPS)
-        self.pwconv1 = nn.Linear(dim, expan_ratio * dim)
-        self.act = nn.GELU()
-        self.pwconv2 = nn.Linear(expan_ratio * dim, dim)
-        self.gamma = (
-            nn.Parameter(layer_scale_init_value * torch.ones(dim))
-            if layer_scale_init_value > 0
-            else None
-        )
-        self.drop_path = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
-
-    def _split_convs(self, x: torch.Tensor) -> torch.Tensor:
-        splits = torch.split(x, self.width, dim=1)
-        outs = []
-        sp = splits[0]
-        for i, conv in enumerate(self.convs):
-            sp = conv(sp if i == 0 else sp + splits[i])
-            outs.append(sp)
-        outs.extend(splits[self.nums :])
-        return torch.cat(outs, dim=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shortcut = x
-        x = self._split_convs(x)
-        b, c, h, w = x.shape
-        x = x.flatten(2).transpose(1, 2)  # (B, HW, C)
-        if self.pos_embd is not None:
-            x = x + self.pos_embd(b, h, w).flatten(2).transpose(1, 2)
-        attn = self.xca(self.norm_xca(x))
-        if self.gamma_xca is not None:
-            attn = self.gamma_xca * attn
-        x = x + self.drop_path(attn)
-        x = self.pwconv2(self.act(self.pwconv1(self.norm(x))))
-        if self.gamma is not None:
-            x = self.gamma * x
-        x = x.transpose(1, 2).reshape(b, c, h, w)
-        return shortcut + self.drop_path(x)
-
-    @torch.no_grad()
-    def fuse(self) -> None:
-        """Fold LayerNorm affines into the following linears and layer scales into the
-        preceding ones."""
-        _fold_norm_affine(self.norm_xca, self.xca.qkv)
-        _fold_norm_affine(self.norm, self.pwconv1)
-        self.gamma_xca = _fold_scale(self.gamma_xca, self.xca.proj)
-        self.gamma = _fold_scale(self.gamma, self.pwconv2)
-
-
-def _fold_norm_affine(norm: nn.LayerNorm, linear: nn.Linear) -> None:
-    """Make ``linear(norm(x))`` one affine-free LayerNorm and an adjusted linear."""
-    if norm.weight is None:
-        return
-    linear.bias.add_(linear.weight @ norm.bias)
-    linear.weight.mul_(norm.weight[None, :])
-    norm.weight = None
-    norm.bias = None
-    norm.elementwise_affine = False
-
-
-def _fold_scale(gamma: Optional[nn.Parameter], linear: nn.Linear) -> None:
-    """Multiply ``linear``'s outputs by ``gamma`` in its weights; returns None (gamma's slot)."""
-    if gamma is not None:
-        linear.weight.mul_(gamma[:, None])
-        linear.bias.mul_(gamma)
-    return None
 
 
 @MODELS.register_module()
