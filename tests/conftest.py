@@ -38,3 +38,16 @@ def synthetic_checkpoints(tmp_path_factory):
         return cache[key]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def shapes_pretrained(tmp_path_factory) -> Path:
+    """A (barely trained) shapes classifier in the published layout, as
+    ``tools/pretrain_shapes.py`` writes it: what the shapes demo configs initialise from."""
+    from edgenext_dense.apis.shapes_pretrain import pretrain_shapes_classifier
+
+    path = tmp_path_factory.mktemp("shapes_pretrained") / "edgenext_xx_small_shapes.pth"
+    pretrain_shapes_classifier(
+        path, iters=1, batch_size=2, img_size=32, num_train=1, num_val=1, log=None
+    )
+    return path

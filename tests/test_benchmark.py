@@ -24,8 +24,8 @@ from edgenext_dense.deploy.benchmark import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-DET_CONFIG = REPO / "configs/det/ssdlite_edgenext-xxs_1xb16-8e_shapes-256.py"
-SEG_CONFIG = REPO / "configs/seg/deeplabv3_edgenext-xxs_1xb8-2k_shapesvoc-192.py"
+DET_CONFIG = REPO / "configs/det/ssdlite_edgenext-xxs_1xb16-16e_shapes-256.py"
+SEG_CONFIG = REPO / "configs/seg/deeplabv3_edgenext-xxs_1xb8-1k_shapesvoc-192.py"
 HEADER = [h for _, h in COLUMNS]
 
 

@@ -156,6 +156,23 @@ def test_missing_pretrained_checkpoint_message(tmp_path) -> None:
     check_pretrained_checkpoints(cfg)
 
 
+def test_missing_shapes_checkpoint_names_the_command_that_makes_it(tmp_path: Path) -> None:
+    # the shapes demo configs say how their backbone file is made
+    cfg = Config.fromfile(
+        str(
+            Path(__file__).resolve().parents[1]
+            / "configs/seg/deeplabv3_edgenext-xxs_1xb8-1k_shapesvoc-192.py"
+        )
+    )
+    cfg.model.backbone.init_cfg.checkpoint = str(tmp_path / "none.pth")
+    with pytest.raises(
+        PreflightError,
+        match=r"none\.pth does not exist \(model\.backbone\.init_cfg\); "
+        r"make it with: python tools/pretrain_shapes\.py --out ",
+    ):
+        check_pretrained_checkpoints(cfg)
+
+
 def test_pretrained_in_init_cfg_list_and_urls() -> None:
     cfg = Config(
         dict(

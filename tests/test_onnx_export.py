@@ -38,7 +38,7 @@ from edgenext_dense.deploy.ort import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-DET_CONFIG = REPO / "configs/det/ssdlite_edgenext-xxs_1xb16-8e_shapes-256.py"
+DET_CONFIG = REPO / "configs/det/ssdlite_edgenext-xxs_1xb16-16e_shapes-256.py"
 SEG_CONFIG = REPO / "configs/seg/deeplabv3_edgenext-xxs_4xb32-50e_voc12aug-512.py"
 FORBIDDEN_IMPORTS = ("torch", "mmdet", "mmseg", "mmengine", "mmcv", "edgenext_dense")
 
@@ -63,8 +63,13 @@ def det_checkpoint(tmp_path_factory) -> Path:
     from edgenext_dense.deploy.export import build_model
 
     torch.manual_seed(0)
-    model = build_model(Config.fromfile(str(DET_CONFIG)), "det")
-    model.init_weights()  # cvnets' Xavier head: scores spread, boxes of many sizes
+    cfg = Config.fromfile(str(DET_CONFIG))
+    # random weights, no file to read; cvnets' Xavier head (the COCO configs' default) spreads
+    # the scores and box sizes (the demo's Normal(0.001) start would tie every score at 1/6)
+    cfg.model.backbone.init_cfg = None
+    cfg.model.bbox_head.init_cfg = None
+    model = build_model(cfg, "det")
+    model.init_weights()
     return _save_trained_like(model, tmp_path_factory.mktemp("det") / "epoch_8.pth", SHAPE_CLASSES)
 
 

@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 SEG_CONFIGS = sorted((REPO / "configs" / "seg").glob("*.py"))
 PAPER_CONFIG = REPO / "configs/seg/deeplabv3_edgenext-s_4xb32-50e_voc12aug-512.py"
 SHORT_CONFIG = REPO / "configs/seg/deeplabv3_edgenext_voc.py"
-SHAPES_CONFIG = REPO / "configs/seg/deeplabv3_edgenext-xxs_1xb8-2k_shapesvoc-192.py"
+SHAPES_CONFIG = REPO / "configs/seg/deeplabv3_edgenext-xxs_1xb8-1k_shapesvoc-192.py"
 ARCH_OF_NAME = {"xxs": "xx_small", "xs": "x_small", "s": "small", "b": "base"}
 CHANNELS_OF_ARCH = {"xx_small": 168, "x_small": 192, "small": 304, "base": 584}
 NAME_RE = re.compile(
@@ -219,7 +219,9 @@ def test_shapes_config_reads_the_generated_dataset(shapes_voc):
     cfg = _load(SHAPES_CONFIG)
     # the generator's default output directory is the config's data root
     assert cfg.train_dataloader.dataset.data_root == "data/shapes_voc/VOC2012"
-    assert cfg.model.backbone.init_cfg is None  # nothing to download
+    # nothing to download: the backbone starts from tools/pretrain_shapes.py's default file
+    assert cfg.model.backbone.init_cfg == dict(type="Pretrained", checkpoint=cfg.checkpoint)
+    assert cfg.pretrain_command == f"python tools/pretrain_shapes.py --out {cfg.checkpoint}"
     # whole images at one scale in training and test (random colours: only outlines tell)
     test_resize = next(t for t in cfg.test_pipeline if t.type == "Resize")
     assert tuple(test_resize.scale) == tuple(cfg.crop_size)

@@ -25,7 +25,7 @@ from edgenext_dense.datasets.synthetic import make_voc_shapes
 from edgenext_dense.engine.preflight import PreflightError
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG = REPO / "configs/seg/deeplabv3_edgenext-xxs_1xb8-2k_shapesvoc-192.py"
+CONFIG = REPO / "configs/seg/deeplabv3_edgenext-xxs_1xb8-1k_shapesvoc-192.py"
 VOC_META = dict(
     classes=list(PascalVOCDataset.METAINFO["classes"]),
     palette=[list(c) for c in PascalVOCDataset.METAINFO["palette"]],

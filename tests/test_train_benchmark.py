@@ -34,8 +34,8 @@ from edgenext_dense.engine.train_benchmark import (
 
 REPO = Path(__file__).resolve().parents[1]
 TOOL = REPO / "tools/analysis/train_benchmark.py"
-DET_CONFIG = REPO / "configs/det/ssdlite_edgenext-xxs_1xb16-8e_shapes-256.py"
-SEG_CONFIG = REPO / "configs/seg/deeplabv3_edgenext-xxs_1xb8-2k_shapesvoc-192.py"
+DET_CONFIG = REPO / "configs/det/ssdlite_edgenext-xxs_1xb16-16e_shapes-256.py"
+SEG_CONFIG = REPO / "configs/seg/deeplabv3_edgenext-xxs_1xb8-1k_shapesvoc-192.py"
 DET_METRICS = ("coco/bbox_mAP_50", "coco/bbox_mAP", "coco/bbox_mAP_75")
 SEG_METRICS = ("mIoU", "mAcc", "aAcc")
 # Single-process loading and batch 2, whatever the demo configs say.
@@ -228,12 +228,13 @@ def _metric_row(stdout: str, metrics: tuple) -> List[List[str]]:
     return rows
 
 
-def test_det_cli_reports_each_epoch_and_images_per_second(data) -> None:
+def test_det_cli_reports_each_epoch_and_images_per_second(data, shapes_pretrained) -> None:
     out = data["root"] / "det.json"
     proc = _run(
         str(DET_CONFIG), "--work-dir", str(data["root"] / "work_det"), "--val-interval", "1",
         "--warmup-iters", "1", "--json", str(out),
         "--cfg-options", *_det_options(data["coco"]),
+        f"model.backbone.init_cfg.checkpoint={shapes_pretrained}",
         cwd=data["root"],
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -251,7 +252,7 @@ def test_det_cli_reports_each_epoch_and_images_per_second(data) -> None:
 
 
 @pytest.mark.slow
-def test_seg_cli_validates_by_iteration_and_compares_with_mmseg(data) -> None:
+def test_seg_cli_validates_by_iteration_and_compares_with_mmseg(data, shapes_pretrained) -> None:
     out = data["root"] / "seg.json"
     root = data["voc"]
     proc = _run(
@@ -259,6 +260,7 @@ def test_seg_cli_validates_by_iteration_and_compares_with_mmseg(data) -> None:
         "--compare", "--compare-iters", "2", "--json", str(out),
         "--cfg-options", f"train_dataloader.dataset.data_root={root}",
         f"val_dataloader.dataset.data_root={root}", "train_cfg.max_iters=3", *LOADER_OPTIONS,
+        f"model.backbone.init_cfg.checkpoint={shapes_pretrained}",
         cwd=data["root"],
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -38,7 +38,7 @@ SHAPE_CLASSES: Tuple[str, ...] = ("circle", "rectangle", "triangle", "star", "cr
 MIN_IMAGE_SIDE = 32
 
 _SPLIT_CODES = {"train": 0, "val": 1}
-_KIND_CODES = {"coco": 1, "voc": 2}
+_KIND_CODES = {"coco": 1, "voc": 2, "cls": 3}
 
 ImageSize = Union[int, Sequence[int]]
 
@@ -450,13 +450,19 @@ def scene_rng(seed: int, kind: str, split: str, index: int) -> np.random.Generat
 
     Args:
         seed (int): Dataset seed.
-        kind (str): ``'coco'`` or ``'voc'``.
+        kind (str): ``'coco'``, ``'voc'`` or ``'cls'`` (the single-shape classification
+            images of :mod:`edgenext_dense.apis.shapes_pretrain`).
         split (str): ``'train'`` or ``'val'``.
         index (int): Index of the image within its split (0-based).
 
     Returns:
         np.random.Generator: A PCG64 generator.
     """
+    if kind not in _KIND_CODES or split not in _SPLIT_CODES:
+        raise ValueError(
+            f"unknown kind {kind!r} or split {split!r}: kinds are {sorted(_KIND_CODES)}, "
+            f"splits {sorted(_SPLIT_CODES)}"
+        )
     return np.random.default_rng([seed, _KIND_CODES[kind], _SPLIT_CODES[split], index])
 
 

@@ -184,6 +184,9 @@ def _iter_pretrained(node: Any, key: str) -> Iterator[Tuple[str, str]]:
 def check_pretrained_checkpoints(cfg: Config) -> None:
     """Stop when an ``init_cfg=dict(type='Pretrained', checkpoint=PATH)`` file is missing.
 
+    The message says how to get the file: the config's ``pretrain_command`` when it has one
+    (the shapes demos: ``tools/pretrain_shapes.py``), else where the ImageNet weights are.
+
     Args:
         cfg (Config): The full config; ``cfg.model`` is searched at any depth.
 
@@ -192,10 +195,16 @@ def check_pretrained_checkpoints(cfg: Config) -> None:
     """
     for key, path in _iter_pretrained(cfg.get("model"), "model"):
         if _is_local(path) and not osp.isfile(osp.expanduser(path)):
+            make = cfg.get("pretrain_command")
+            how = (
+                f"make it with: {make}"
+                if make
+                else "download the EdgeNeXt ImageNet checkpoint (see README 'Pretrained "
+                "weights') and put it there"
+            )
             raise PreflightError(
-                f"the classification checkpoint {path} does not exist ({key}); download the "
-                "EdgeNeXt ImageNet checkpoint (see README 'Pretrained weights') and put it "
-                f"there, or set --cfg-options {key}=None to train from scratch"
+                f"the classification checkpoint {path} does not exist ({key}); {how}, or set "
+                f"--cfg-options {key}=None to train from scratch"
             )
 
 

@@ -7,7 +7,7 @@
     # the no-download detection demo, validating after every epoch, beside mmdet's
     # SSDLite-MobileNetV2 on the same batches
     python tools/analysis/train_benchmark.py \
-        configs/det/ssdlite_edgenext-xxs_1xb16-8e_shapes-256.py \
+        configs/det/ssdlite_edgenext-xxs_1xb16-16e_shapes-256.py \
         --val-interval 1 --compare --json work_dirs/train_benchmark/det.json
 
 Trains exactly as tools/train.py does (work dir: work_dirs/train_benchmark/<config name>);

@@ -1,29 +1,36 @@
-# DeepLabv3 with EdgeNeXt-XXS on the generated shapes dataset (VOC layout), trained from
-# scratch: the no-download demo for 2 CPU cores. Generate the data first (seconds):
+# DeepLabv3 with EdgeNeXt-XXS on the generated shapes dataset (VOC layout): the no-download
+# demo for 2 CPU cores. Generate the data and the pretrained backbone first (about a minute):
 #   python tools/dataset_converters/make_shapes_dataset.py seg data/shapes_voc
-#   python tools/train.py configs/seg/deeplabv3_edgenext-xxs_1xb8-2k_shapesvoc-192.py
+#   python tools/pretrain_shapes.py --out checkpoints/edgenext_xx_small_shapes.pth
+#   python tools/train.py configs/seg/deeplabv3_edgenext-xxs_1xb8-1k_shapesvoc-192.py
 # The model is the paper's (output stride 16, 128-channel cvnets ASPP head); what differs from
 # the VOC recipe, and why:
+# - the backbone starts from an EdgeNeXt-XXS classifier trained on rendered shape crops
+#   (tools/pretrain_shapes.py, about a minute), the stand-in for the ImageNet checkpoint; from
+#   scratch, even 2,000 iterations reach only 47 mIoU: background is found (IoU 91) but the
+#   shapes are told apart late (IoU 21-49);
 # - whole images at 192 px (256 px generated, resized x0.75..1.25, 192 crops), also at test:
 #   the shapes have random colours, so only their outline tells shape from background and one
 #   class from another, and a crop that cuts a shape hides it;
 # - ASPP rates 2/4/6: at 12x12 feature maps, rates 6/12/18 would sample mostly padding in
 #   training and image pixels at test;
-# - layer scale 1.0 instead of 1e-6: from scratch, 1e-6 keeps the blocks near identity for the
-#   first thousand iterations (a pretrained backbone does not care);
-# - no pretrained backbone, one learning rate (the x10 head rate is for a pretrained
-#   backbone), AdamW 2e-3, cosine over 2,000 iterations of batch 8, BN, no EMA.
+# - one learning rate (the x10 head rate suits a backbone pretrained on a million images),
+#   AdamW 2e-3, cosine over 1,000 iterations of batch 8, BN, no EMA.
 _base_ = "./deeplabv3_edgenext-xxs_4xb32-50e_voc12aug-512.py"
 
 data_root = "data/shapes_voc/VOC2012"
 img_scale = (192, 192)
 crop_size = img_scale
 num_classes = 21  # the shapes are written as VOC labels (aeroplane, bicycle, tvmonitor)
-max_iters = 2000
+max_iters = 1000
+
+# what tools/pretrain_shapes.py writes by default; the missing-file message quotes the command
+checkpoint = "checkpoints/edgenext_xx_small_shapes.pth"
+pretrain_command = f"python tools/pretrain_shapes.py --out {checkpoint}"
 
 model = dict(
     data_preprocessor=dict(size=crop_size),
-    backbone=dict(layer_scale_init_value=1.0, init_cfg=None),
+    backbone=dict(init_cfg=dict(type="Pretrained", checkpoint=checkpoint)),
     decode_head=dict(dilations=(1, 2, 4, 6), norm_cfg=dict(type="BN", requires_grad=True)),
 )
 

@@ -1,0 +1,114 @@
+"""Shapes classification pretraining (the no-download demos' ImageNet stand-in).
+
+Through the public function and ``tools/pretrain_shapes.py``: the crops are deterministic and
+labelled, a short run writes a backbone checkpoint in the published layout that the
+backbone's ``init_cfg=Pretrained`` loads, and bad arguments are refused.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from edgenext_dense.apis import init_classifier
+from edgenext_dense.apis.shapes_pretrain import pretrain_shapes_classifier, render_shape_crops
+from edgenext_dense.checkpoint import read_edgenext_checkpoint
+from edgenext_dense.datasets.shapes_render import SHAPE_CLASSES, scene_rng
+from edgenext_dense.models.backbones.edgenext import EdgeNeXt
+
+REPO = Path(__file__).resolve().parents[1]
+TOOL = REPO / "tools/pretrain_shapes.py"
+TINY = dict(iters=2, batch_size=4, img_size=32, num_train=2, num_val=1, log=None)
+
+
+def test_crops_are_deterministic_labelled_and_split_apart():
+    crops, labels = render_shape_crops(3, 32, "train", seed=0)
+    again, labels_again = render_shape_crops(3, 32, "train", seed=0)
+    val, _ = render_shape_crops(3, 32, "val", seed=0)
+    assert crops.dtype == np.uint8 and crops.shape[1:] == (32, 32, 3)
+    assert len(crops) == len(labels) >= 3  # every scene holds at least one visible shape
+    assert labels.dtype == np.int64 and 0 <= labels.min() and labels.max() < len(SHAPE_CLASSES)
+    np.testing.assert_array_equal(crops, again)
+    np.testing.assert_array_equal(labels, labels_again)
+    assert not np.array_equal(crops[: len(val)], val[: len(crops)])
+
+
+def test_crops_refuse_bad_arguments():
+    with pytest.raises(ValueError, match="at least one scene"):
+        render_shape_crops(0, 32, "train", seed=0)
+    with pytest.raises(ValueError, match="unknown kind .* or split 'test'"):
+        scene_rng(0, "cls", "test", 0)
+
+
+def test_pretraining_writes_a_published_layout_checkpoint(tmp_path):
+    out = tmp_path / "shapes.pth"
+    result = pretrain_shapes_classifier(out, arch="xxs", **TINY)
+    assert result.path == str(out) and result.arch == "xx_small"
+    assert result.classes == SHAPE_CLASSES and 0.0 <= result.val_accuracy <= 1.0
+
+    source = read_edgenext_checkpoint(out)
+    assert source.format == "official" and source.arch == "xx_small"
+    assert not any(k.startswith(("head.", "norm.")) for k in source.state_dict)  # backbone only
+    meta = torch.load(out, map_location="cpu", weights_only=True)["meta"]
+    assert meta["classes"] == list(SHAPE_CLASSES) and meta["iters"] == 2
+    assert meta["val_accuracy"] == round(result.val_accuracy, 4)
+
+    # the dense configs' path: the backbone's init_cfg loads every backbone tensor
+    backbone = EdgeNeXt(
+        arch="xx_small", out_indices=(2, 3), init_cfg=dict(type="Pretrained", checkpoint=str(out))
+    )
+    backbone.init_weights()
+    assert backbone.state_dict().keys() == source.state_dict.keys()
+    for name, tensor in backbone.state_dict().items():
+        torch.testing.assert_close(tensor, source.state_dict[name], rtol=0, atol=0)
+
+    # not a classifier: the classification API says so instead of inventing a head
+    with pytest.raises(ValueError, match="no classifier tensors"):
+        init_classifier(str(out))
+
+
+def test_pretraining_is_deterministic(tmp_path):
+    first = pretrain_shapes_classifier(tmp_path / "a.pth", **TINY)
+    second = pretrain_shapes_classifier(tmp_path / "b.pth", **TINY)
+    a = torch.load(first.path, weights_only=True)["state_dict"]
+    b = torch.load(second.path, weights_only=True)["state_dict"]
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+
+
+def test_pretraining_refuses_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="iters > 0"):
+        pretrain_shapes_classifier(tmp_path / "x.pth", **{**TINY, "iters": 0})
+    with pytest.raises(ValueError, match="unknown EdgeNeXt arch|arch"):
+        pretrain_shapes_classifier(tmp_path / "x.pth", **{**TINY, "arch": "huge"})
+    assert not (tmp_path / "x.pth").exists()
+
+
+def _tool(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(TOOL), *args], capture_output=True, text=True, cwd=REPO, timeout=300
+    )
+
+
+@pytest.mark.slow
+def test_tool_trains_keeps_an_existing_file_and_reports_bad_input(tmp_path):
+    out = tmp_path / "ckpt" / "shapes.pth"
+    tiny = ["--iters", "2", "--batch-size", "4", "--img-size", "32"]
+    tiny += ["--num-train", "2", "--num-val", "1", "--threads", "1"]
+    run = _tool("--out", str(out), *tiny)
+    assert run.returncode == 0, run.stderr
+    assert "val accuracy" in run.stdout and out.is_file()
+    written = out.stat().st_mtime_ns
+
+    again = _tool("--out", str(out), *tiny)
+    assert again.returncode == 0 and "keeping it" in again.stdout
+    assert out.stat().st_mtime_ns == written
+
+    bad = _tool("--out", str(tmp_path / "bad.pth"), "--iters", "0")
+    assert bad.returncode == 2 and "iters > 0" in bad.stderr
