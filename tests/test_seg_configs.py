@@ -35,7 +35,11 @@ NAME_RE = re.compile(
     r"(?P<gpus>\d+)xb(?P<batch>\d+)-(?P<sched>\d+(e|k|it))_(?P<data>[a-z0-9-]+?)-(?P<size>\d+)$"
 )
 
-init_default_scope("mmseg")
+
+@pytest.fixture(autouse=True)
+def _mmseg_scope() -> None:
+    """mmseg's registries for every test here, whatever scope the tests before it left."""
+    init_default_scope("mmseg")
 
 
 def _load(path: Path) -> Config:

@@ -12,7 +12,12 @@ from mmseg.structures import SegDataSample
 
 from edgenext_dense.models.decode_heads import CvnetsASPPHead
 
-init_default_scope("mmseg")
+
+@pytest.fixture(autouse=True)
+def _mmseg_scope() -> None:
+    """mmseg's registries for every test here, whatever scope the tests before it left."""
+    init_default_scope("mmseg")
+
 
 # The issue's numbers: published EdgeNeXt-S backbone without its classifier, and the head.
 EDGENEXT_S_BACKBONE = 5_281_224
