@@ -317,7 +317,7 @@ def test_incomplete_dataset_is_regenerated(tmp_path):
 
 
 def test_interrupted_generation_is_redone(tmp_path, monkeypatch):
-    import edgenext_dense.datasets.synthetic as synthetic
+    import edgenext_dense.datasets.voc_shapes as voc_shapes
 
     calls = []
 
@@ -327,8 +327,8 @@ def test_interrupted_generation_is_redone(tmp_path, monkeypatch):
         calls.append(path)
         return save_jpeg(image, path)
 
-    save_jpeg = synthetic._save_jpeg
-    monkeypatch.setattr(synthetic, "_save_jpeg", crash_after_two)
+    save_jpeg = voc_shapes._save_jpeg
+    monkeypatch.setattr(voc_shapes, "_save_jpeg", crash_after_two)
     with pytest.raises(KeyboardInterrupt):
         make_voc_shapes(tmp_path, num_train=3, num_val=1, img_size=64)
     monkeypatch.undo()

@@ -33,12 +33,10 @@ from edgenext_dense.datasets.shapes_render import (
     render_scene,
     scene_rng,
 )
+from edgenext_dense.model_zoo import IMAGENET_MEAN, IMAGENET_STD
 from edgenext_dense.models.backbones.edgenext import EdgeNeXt, resolve_arch
 
 __all__ = ["PretrainResult", "pretrain_shapes_classifier", "render_shape_crops"]
-# ImageNet mean/std (RGB), what the dense configs normalise with
-_MEAN = (123.675, 116.28, 103.53)
-_STD = (58.395, 57.12, 57.375)
 
 
 @dataclass
@@ -114,8 +112,9 @@ def render_shape_crops(
 def _to_tensor(images: np.ndarray) -> torch.Tensor:
     """uint8 NHWC RGB -> normalised float NCHW."""
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
-    mean = torch.tensor(_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(_STD).view(1, 3, 1, 1)
+    # ImageNet mean/std (RGB), what the dense configs normalise with
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     return (x - mean) / std
 
 

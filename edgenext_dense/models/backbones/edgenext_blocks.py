@@ -47,7 +47,34 @@ def _downsample_conv(in_channels: int, out_channels: int, dilation: int) -> nn.C
     return ResolutionKeepingConv2d(in_channels, out_channels, kernel_size=2, dilation=dilation)
 
 
-class ConvEncoder(nn.Module):
+def _layer_scale(dim: int, value: float) -> Optional[nn.Parameter]:
+    """A per-channel layer scale starting at ``value``, or None when ``value`` is 0."""
+    return nn.Parameter(value * torch.ones(dim)) if value > 0 else None
+
+
+class _BottleneckMixin:
+    """The inverted bottleneck closing both encoders: LN, linear, GELU, linear, layer scale.
+
+    Attribute names (``norm``, ``pwconv1``, ``pwconv2``, ``gamma``) are the authors'.
+    """
+
+    def _build_bottleneck(
+        self, dim: int, expan_ratio: int, drop_path: float, layer_scale_init_value: float
+    ) -> None:
+        self.norm = nn.LayerNorm(dim, eps=LN_EPS)
+        self.pwconv1 = nn.Linear(dim, expan_ratio * dim)
+        self.act = nn.GELU()
+        self.pwconv2 = nn.Linear(expan_ratio * dim, dim)
+        self.gamma = _layer_scale(dim, layer_scale_init_value)
+        self.drop_path = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
+
+    def _bottleneck(self, x: torch.Tensor) -> torch.Tensor:
+        """The scaled bottleneck output of channels-last ``x`` (before the residual)."""
+        x = self.pwconv2(self.act(self.pwconv1(self.norm(x))))
+        return x if self.gamma is None else self.gamma * x
+
+
+class ConvEncoder(_BottleneckMixin, nn.Module):
     """Conv. encoder (paper Sec. 3.1): a ConvNeXt-style depth-wise conv + inverted bottleneck.
 
     Args:
@@ -77,25 +104,14 @@ class ConvEncoder(nn.Module):
             dilation=dilation,
             groups=dim,
         )
-        self.norm = nn.LayerNorm(dim, eps=LN_EPS)
-        self.pwconv1 = nn.Linear(dim, expan_ratio * dim)
-        self.act = nn.GELU()
-        self.pwconv2 = nn.Linear(expan_ratio * dim, dim)
-        self.gamma = (
-            nn.Parameter(layer_scale_init_value * torch.ones(dim))
-            if layer_scale_init_value > 0
-            else None
-        )
-        self.drop_path = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
+        self._build_bottleneck(dim, expan_ratio, drop_path, layer_scale_init_value)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x
         # NOTE: with channels-last activations (see EdgeNeXt.forward) these permutes are views,
         # so the linears read contiguous (N*H*W, C) rows without a copy.
         x = self.dwconv(x).permute(0, 2, 3, 1)  # NCHW -> NHWC
-        x = self.pwconv2(self.act(self.pwconv1(self.norm(x))))
-        if self.gamma is not None:
-            x = self.gamma * x
+        x = self._bottleneck(x)
         return shortcut + self.drop_path(x.permute(0, 3, 1, 2))
 
     @torch.no_grad()
@@ -200,7 +216,7 @@ class XCA(nn.Module):
         return self.proj_drop(self.proj(x))
 
 
-class SDTAEncoder(nn.Module):
+class SDTAEncoder(_BottleneckMixin, nn.Module):
     """Split depth-wise transpose attention encoder (paper Sec. 3.2).
 
     The channels are split into ``scales`` groups; all but the last go through a cascade of
@@ -245,22 +261,9 @@ class SDTAEncoder(nn.Module):
         )
         self.pos_embd = PositionalEncodingFourier(dim=dim) if use_pos_emb else None
         self.norm_xca = nn.LayerNorm(dim, eps=LN_EPS)
-        self.gamma_xca = (
-            nn.Parameter(layer_scale_init_value * torch.ones(dim))
-            if layer_scale_init_value > 0
-            else None
-        )
+        self.gamma_xca = _layer_scale(dim, layer_scale_init_value)
         self.xca = XCA(dim, num_heads=num_heads)
-        self.norm = nn.LayerNorm(dim, eps=LN_EPS)
-        self.pwconv1 = nn.Linear(dim, expan_ratio * dim)
-        self.act = nn.GELU()
-        self.pwconv2 = nn.Linear(expan_ratio * dim, dim)
-        self.gamma = (
-            nn.Parameter(layer_scale_init_value * torch.ones(dim))
-            if layer_scale_init_value > 0
-            else None
-        )
-        self.drop_path = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
+        self._build_bottleneck(dim, expan_ratio, drop_path, layer_scale_init_value)
 
     def _split_convs(self, x: torch.Tensor) -> torch.Tensor:
         splits = torch.split(x, self.width, dim=1)
@@ -283,9 +286,7 @@ class SDTAEncoder(nn.Module):
         if self.gamma_xca is not None:
             attn = self.gamma_xca * attn
         x = x + self.drop_path(attn)
-        x = self.pwconv2(self.act(self.pwconv1(self.norm(x))))
-        if self.gamma is not None:
-            x = self.gamma * x
+        x = self._bottleneck(x)
         x = x.transpose(1, 2).reshape(b, c, h, w)
         return shortcut + self.drop_path(x)
 
