@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import sys
 from pathlib import Path
+from unittest.mock import Mock
 
 import pytest
 
 from edgenext_dense.deploy.benchmark import (
     COLUMNS,
     backbone_target,
+    build_deploy,
     config_target,
     format_table,
     main,
@@ -22,6 +26,7 @@ from edgenext_dense.deploy.benchmark import (
     reference_targets,
     run_benchmark,
 )
+from edgenext_dense.deploy.mmpretrain_reference import mmpretrain_available
 
 REPO = Path(__file__).resolve().parents[1]
 DET_CONFIG = REPO / "configs/det/ssdlite_edgenext-xxs_1xb16-16e_shapes-256.py"
@@ -121,9 +126,45 @@ def test_compare_adds_the_mmdet_and_mmseg_references_with_ratios() -> None:
     assert "vs DeepLabv3 MobileNetV2-D8 (mmseg) (onnxruntime)" in format_table(measurements)
 
 
-def test_compare_without_a_dense_model_and_an_empty_run_are_refused(capsys) -> None:
-    assert main(["--backbone", "xx_small", "--compare", "--no-isolate"]) == 1
-    assert "--compare needs a detection or segmentation config" in capsys.readouterr().err
+@pytest.mark.skipif(
+    not mmpretrain_available() and not os.environ.get("CI"),
+    reason="the reference (mmpretrain 1.2.0, installed --no-deps by tools/setup.sh) is absent",
+)
+def test_compare_sets_each_backbone_beside_mmpretrains(capsys) -> None:
+    code = main(
+        [
+            "--backbone", "xx_small", "--shape", "64", "64", "--runs", "2", "--warmup", "1",
+            "--compare", "--no-isolate", "--runtimes", "pytorch",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "EdgeNeXt-XXS (mmpretrain)  pytorch" in printed
+    assert "EdgeNeXt-XXS backbone vs EdgeNeXt-XXS (mmpretrain) (pytorch)" in printed
+    # the reference is the same network: same parameter count as ours
+    ours = build_deploy(backbone_target("xx_small")).graph
+    (ref_target,) = reference_targets([backbone_target("xx_small")])
+    ref = build_deploy(ref_target).graph
+    assert ref_target.kind == "mmpretrain" and ref_target.group == "backbone:xx_small"
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(ours) == count(ref)
+    # the stubs mmpretrain's import needed are gone again
+    assert "torchvision" not in sys.modules or not isinstance(sys.modules["torchvision"], Mock)
+
+
+def test_compare_without_mmpretrain_says_how_to_install_it(monkeypatch) -> None:
+    import edgenext_dense.deploy.mmpretrain_reference as reference
+
+    monkeypatch.setattr(reference, "mmpretrain_available", lambda: False)
+    with pytest.raises(ValueError, match="pip install --no-deps mmpretrain"):
+        reference_targets([backbone_target("small")])
+    with pytest.raises(ImportError, match="pip install --no-deps mmpretrain"):
+        reference.build_mmpretrain_edgenext("small")
+
+
+def test_compare_without_a_model_and_an_empty_run_are_refused(capsys) -> None:
+    with pytest.raises(ValueError, match="--compare needs a backbone or a detection"):
+        reference_targets([])
     with pytest.raises(SystemExit):
         main([])
     assert "give at least one config or --backbone" in capsys.readouterr().err

@@ -362,3 +362,96 @@ def test_int8_quantisation_keeps_the_metadata_and_the_predictions(
     (got,) = OnnxModel(int8).forward(batch)
     cosine = float((ref * got).sum() / np.linalg.norm(ref) / np.linalg.norm(got))
     assert cosine > 0.99
+
+
+# --------------------------------------------------------------------------- scoring on a set
+@pytest.fixture(scope="module")
+def shapes_coco(tmp_path_factory) -> Path:
+    from edgenext_dense.datasets.synthetic import make_coco_shapes
+
+    root = tmp_path_factory.mktemp("coco") / "shapes_coco"
+    make_coco_shapes(root, num_train=1, num_val=3, img_size=(120, 160), seed=3)
+    return root
+
+
+def _coco_options(root: Path) -> dict:
+    return {
+        "test_dataloader.dataset.data_root": f"{root}/",
+        "test_evaluator.ann_file": f"{root}/annotations/instances_val2017.json",
+    }
+
+
+def test_scoring_ground_truth_as_predictions_gives_a_perfect_score(
+    shapes_coco, det_onnx, monkeypatch
+) -> None:
+    """The wiring (original-image pixels, image ids, label order) as CocoMetric reads it."""
+    from edgenext_dense.deploy import evaluate
+
+    coco = json.loads((shapes_coco / "annotations/instances_val2017.json").read_text())
+    label_of = {c["id"]: i for i, c in enumerate(sorted(coco["categories"], key=lambda c: c["id"]))}
+    truth = {}
+    for image in coco["images"]:
+        anns = [a for a in coco["annotations"] if a["image_id"] == image["id"]]
+        boxes = np.array([[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in anns)])
+        truth[str(shapes_coco / "val2017" / image["file_name"])] = dict(
+            bboxes=boxes.astype(np.float32).reshape(-1, 4),
+            scores=np.ones(len(anns), np.float32),
+            labels=np.array([label_of[a["category_id"]] for a in anns], np.int64),
+        )
+    monkeypatch.setattr(evaluate, "read_image", lambda path: path)
+    monkeypatch.setattr(OnnxModel, "predict", lambda self, path: truth[path])
+    result = evaluate.evaluate_onnx(
+        str(DET_CONFIG), str(det_onnx), cfg_options=_coco_options(shapes_coco)
+    )
+    assert result["images"] == 3 and sum(len(t["labels"]) for t in truth.values()) > 3
+    assert result["metrics"]["coco/bbox_mAP"] == pytest.approx(1.0)
+    assert result["metrics"]["coco/bbox_mAP_50"] == pytest.approx(1.0)
+
+
+def test_onnx_eval_scores_exported_models_with_the_configs_metric(
+    shapes_coco, det_onnx, seg_export, tmp_path, capsys
+) -> None:
+    from edgenext_dense.deploy.evaluate import main as eval_main
+
+    out = tmp_path / "scores.json"
+    options = [f"{k}={v}" for k, v in _coco_options(shapes_coco).items()]
+    code = eval_main(
+        [str(DET_CONFIG), str(det_onnx), "--json", str(out), "--cfg-options", *options]
+    )
+    assert code == 0
+    (result,) = json.loads(out.read_text()).values()
+    assert result["images"] == 3 and result["seconds"] > 0
+    # random weights: a real but poor score, in CocoMetric's range and keys
+    assert set(result["metrics"]) >= {"coco/bbox_mAP", "coco/bbox_mAP_50", "coco/bbox_mAP_l"}
+    assert 0.0 <= result["metrics"]["coco/bbox_mAP_50"] < 0.5
+    assert "coco/bbox_mAP:" in capsys.readouterr().out
+
+    # a segmentation model with a detection config, and a bad --limit, are refused
+    _, seg_onnx = seg_export
+    code = eval_main([str(DET_CONFIG), str(seg_onnx), "--cfg-options", *options])
+    assert code == 1
+    assert "is a 'seg' model but" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        eval_main([str(DET_CONFIG), str(det_onnx), "--limit", "0"])
+
+
+def test_scoring_segmentation_ground_truth_gives_100_miou(seg_export, tmp_path, monkeypatch):
+    from PIL import Image
+
+    from edgenext_dense.datasets.synthetic import make_voc_shapes
+    from edgenext_dense.deploy import evaluate
+
+    info = make_voc_shapes(tmp_path / "voc", num_train=1, num_val=2, img_size=96, seed=0)
+    root = Path(info["data_root"])
+    truth = {
+        str(root / "JPEGImages" / f"{mask.stem}.jpg"): dict(labels=np.array(Image.open(mask)))
+        for mask in (root / "SegmentationClass").glob("*.png")
+    }
+    monkeypatch.setattr(evaluate, "read_image", lambda path: path)
+    monkeypatch.setattr(OnnxModel, "predict", lambda self, path: truth[path])
+    _, seg_onnx = seg_export
+    result = evaluate.evaluate_onnx(
+        str(SEG_CONFIG), str(seg_onnx), cfg_options={"test_dataloader.dataset.data_root": str(root)}
+    )
+    assert result["images"] == 2
+    assert result["metrics"]["mIoU"] == pytest.approx(100.0)

@@ -26,7 +26,9 @@ Behind ``tools/analysis/benchmark.py``. What is measured, for each model and run
   ``rss_before_mb`` is the resident size after the imports, before the model is built. On
   CUDA, PyTorch reports ``torch.cuda.max_memory_allocated`` instead.
 
-The ratios and tables are made in :mod:`edgenext_dense.deploy.report`.
+What is measured (the targets, and the references ``--compare`` adds) is defined in
+:mod:`edgenext_dense.deploy.bench_targets`; the ratios and tables are made in
+:mod:`edgenext_dense.deploy.report`.
 """
 
 from __future__ import annotations
@@ -46,14 +48,17 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from edgenext_dense.deploy.export import export_onnx, fuse_for_inference
-from edgenext_dense.deploy.graphs import (
-    BackboneGraph,
-    DeployModel,
-    config_task,
-    deploy_from_config,
-    load_config,
+from edgenext_dense.deploy.bench_targets import (
+    MMDET_SSDLITE,
+    MMSEG_DEEPLABV3,
+    Target,
+    backbone_target,
+    build_deploy,
+    config_target,
+    reference_targets,
 )
+from edgenext_dense.deploy.export import export_onnx, fuse_for_inference
+from edgenext_dense.deploy.graphs import DeployModel
 from edgenext_dense.deploy.ort import timing
 from edgenext_dense.deploy.quantize import quantize_dynamic_int8
 from edgenext_dense.deploy.report import (
@@ -66,8 +71,6 @@ from edgenext_dense.deploy.report import (
 )
 
 RUNTIMES = ("pytorch", "pytorch-fused", "onnxruntime", "onnxruntime-int8")
-MMDET_SSDLITE = "mmdet::ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py"
-MMSEG_DEEPLABV3 = "mmseg::mobilenet_v2/mobilenet-v2-d8_deeplabv3_4xb4-160k_ade20k-512x512.py"
 ORT_DIR = Path(__file__).resolve().parent / "ort"
 # Runs edgenext_dense/deploy/ort as a stand-alone package: the measured process never imports
 # torch (edgenext_dense/__init__.py does).
@@ -82,8 +85,8 @@ _ORT_WORKER = (
     "sys.exit(timing.worker_main(sys.argv[3]))\n"
 )
 
-# The reporting names live in deploy/report.py and are re-exported here, where callers
-# (tests, engine/train_benchmark.py) have always found them.
+# The target and reporting names live in deploy/bench_targets.py and deploy/report.py and are
+# re-exported here, where callers (tests, engine/train_benchmark.py) have always found them.
 __all__ = [
     "COLUMNS",
     "MMDET_SSDLITE",
@@ -105,32 +108,6 @@ __all__ = [
     "table_rows",
     "time_pytorch",
 ]
-
-
-@dataclass(frozen=True)
-class Target:
-    """One model to measure.
-
-    Args:
-        name (str): Display name.
-        kind (str): ``'backbone'`` (``source`` is an EdgeNeXt arch) or ``'config'``
-            (``source`` is a det/seg config, ``mmdet::``/``mmseg::`` prefixes allowed).
-        source (str): The arch or config.
-        input_size (tuple[int, int]): ``(H, W)``.
-        group (str): ``'backbone'``, ``'det'`` or ``'seg'``: references are compared with our
-            model of the same group.
-        role (str): ``'ours'`` or ``'reference'``. Defaults to ``'ours'``.
-        cfg_options (tuple[tuple[str, Any], ...]): Config overrides as ``(key, value)`` pairs
-            (e.g. the reference's number of classes). Defaults to ``()``.
-    """
-
-    name: str
-    kind: str
-    source: str
-    input_size: Tuple[int, int]
-    group: str
-    role: str = "ours"
-    cfg_options: Tuple[Tuple[str, Any], ...] = ()
 
 
 @dataclass
@@ -199,119 +176,6 @@ class Measurement:
             round_medians_ms=[round(t, 3) for t in self.round_medians_ms],
             spread=None if self.spread is None else round(self.spread, 4),
         )
-
-
-# --------------------------------------------------------------------------- targets
-def _arch_label(arch: str) -> str:
-    from edgenext_dense.models.backbones.edgenext import resolve_arch
-
-    short = {"xx_small": "XXS", "x_small": "XS", "small": "S", "base": "B"}
-    return f"EdgeNeXt-{short.get(resolve_arch(arch), arch)}"
-
-
-def backbone_target(arch: str, input_size: Optional[Sequence[int]] = None) -> Target:
-    """An EdgeNeXt backbone (classification setting: the last stage's map), 256x256 by default.
-
-    Args:
-        arch (str): EdgeNeXt arch (``'small'``, ``'xx_small'``, ``'s'``...).
-        input_size (Sequence[int], optional): ``(H, W)``. Defaults to None (256x256).
-
-    Returns:
-        Target: The target.
-    """
-    size = (256, 256) if input_size is None else (int(input_size[0]), int(input_size[1]))
-    return Target(f"{_arch_label(arch)} backbone", "backbone", arch, size, "backbone")
-
-
-def config_target(
-    config: str,
-    input_size: Optional[Sequence[int]] = None,
-    role: str = "ours",
-    name: Optional[str] = None,
-    cfg_options: Optional[Dict[str, Any]] = None,
-) -> Target:
-    """A detector or segmentor config, at its test size unless given.
-
-    Args:
-        config (str): Config path (or ``mmdet::``/``mmseg::`` config).
-        input_size (Sequence[int], optional): ``(H, W)``; None takes the detector's test
-            resize or the segmentor's training crop. Defaults to None.
-        role (str): ``'ours'`` or ``'reference'``. Defaults to ``'ours'``.
-        name (str, optional): Display name; None uses the file name. Defaults to None.
-        cfg_options (dict, optional): Config overrides. Defaults to None.
-
-    Returns:
-        Target: The target.
-    """
-    from edgenext_dense.deploy.graphs import _config_input_size, pipeline_resize
-
-    cfg = load_config(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    task = config_task(cfg)
-    if input_size is None:
-        size = _config_input_size(cfg, task, pipeline_resize(cfg, task))
-    else:
-        size = (int(input_size[0]), int(input_size[1]))
-    label = name or osp.splitext(osp.basename(config.split("::")[-1]))[0]
-    options = tuple(sorted((cfg_options or {}).items()))
-    return Target(label, "config", config, size, task, role, options)
-
-
-def reference_targets(targets: Sequence[Target]) -> List[Target]:
-    """What a user would pick instead: mmdet's SSDLite-MobileNetV2 and mmseg's DeepLabv3
-    with MobileNetV2 (21 classes), at the input size of our detector / segmentor.
-
-    Args:
-        targets (Sequence[Target]): Our det/seg targets.
-
-    Returns:
-        list[Target]: One reference per det or seg group present.
-
-    Raises:
-        ValueError: When no det or seg config is among ``targets``.
-    """
-    refs = []
-    for group, config, name, options in (
-        ("det", MMDET_SSDLITE, "SSDLite MobileNetV2 (mmdet)", {}),
-        (
-            "seg",
-            MMSEG_DEEPLABV3,
-            "DeepLabv3 MobileNetV2-D8 (mmseg)",
-            {"model.decode_head.num_classes": 21, "model.auxiliary_head.num_classes": 21},
-        ),
-    ):
-        ours = next((t for t in targets if t.group == group and t.role == "ours"), None)
-        if ours is not None:
-            refs.append(config_target(config, ours.input_size, "reference", name, options))
-    if not refs:
-        raise ValueError(
-            "--compare needs a detection or segmentation config to set beside mmdet's "
-            "SSDLite-MobileNetV2 / mmseg's DeepLabv3-MobileNetV2 (got only backbones)"
-        )
-    return refs
-
-
-def build_deploy(target: Target) -> DeployModel:
-    """Build ``target``'s graph with random weights (seeded), in eval mode.
-
-    Args:
-        target (Target): What to build.
-
-    Returns:
-        DeployModel: The graph to time and export.
-    """
-    torch.manual_seed(0)
-    if target.kind == "backbone":
-        from edgenext_dense.models.backbones.edgenext import EdgeNeXt
-
-        backbone = EdgeNeXt(arch=target.source, out_indices=(3,)).eval()
-        return DeployModel(
-            BackboneGraph(backbone).eval(), "backbone", target.input_size, ("feat3",), False
-        )
-    with contextlib.redirect_stdout(sys.stderr):
-        options = dict(target.cfg_options) or None
-        return deploy_from_config(target.source, None, target.input_size, options)
 
 
 # --------------------------------------------------------------------------- measuring
@@ -519,7 +383,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Latency (median/min/max), images/s and peak memory of detection and "
         "segmentation configs and EdgeNeXt backbones, in eager PyTorch and ONNX Runtime; "
-        "--compare adds mmdet's SSDLite-MobileNetV2 and mmseg's DeepLabv3-MobileNetV2."
+        "--compare adds mmpretrain's EdgeNeXt, mmdet's SSDLite-MobileNetV2 and mmseg's "
+        "DeepLabv3-MobileNetV2."
     )
     parser.add_argument("configs", nargs="*", help="configs/det/*.py or configs/seg/*.py")
     parser.add_argument(
@@ -558,8 +423,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         "--compare",
         action="store_true",
-        help="also measure mmdet's SSDLite-MobileNetV2 / mmseg's DeepLabv3-MobileNetV2-D8 at "
-        "the same input size and print the latency ratios",
+        help="also measure what a user would pick instead, at the same input size, and print "
+        "the latency ratios: mmpretrain's EdgeNeXt beside each backbone, mmdet's "
+        "SSDLite-MobileNetV2 beside a detector, mmseg's DeepLabv3-MobileNetV2-D8 beside a "
+        "segmentor",
     )
     parser.add_argument(
         "--no-isolate",

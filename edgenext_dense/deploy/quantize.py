@@ -2,20 +2,87 @@
 
 Dynamic quantisation of the matrix multiplications only: the weights of ``MatMul``/``Gemm``
 (EdgeNeXt's point-wise linears and attention projections, over half of its time) are stored
-as int8 and their inputs quantised per call; convolutions stay float32. ``ConvInteger``, what
-quantising the convolutions too gives, made the models 2x slower than float32 on the AVX-512
-CPUs we measured, and static QDQ quantisation (which needs calibration images) gained less
-than the dynamic MatMul quantisation. The ``edgenext_dense`` metadata is kept, so
-``tools/deploy/onnx_infer.py`` runs the quantised file unchanged.
+as int8 and their inputs quantised per call; the other convolutions stay float32. The
+float graph computes the point-wise linears as 1x1 convolutions (faster in float32), so they
+are first rewritten as ``Transpose -> MatMul -> Transpose`` (:func:`pointwise_convs_to_matmuls`,
+same function): ``ConvInteger``, what quantising the convolutions directly gives, made
+EdgeNeXt-S 7x slower than float32 on the AVX-512 CPU we measured, and static QDQ quantisation
+(which needs calibration images) gained less than the dynamic MatMul quantisation. The
+``edgenext_dense`` metadata is kept, so ``tools/deploy/onnx_infer.py`` runs the quantised file
+unchanged.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import tempfile
-from typing import Sequence, Union
+from typing import Any, List, Sequence, Union
 
 QUANTIZED_OPS = ("MatMul", "Gemm")
+
+
+def _is_pointwise_conv(node: Any, weights: dict) -> bool:
+    """A plain 1x1 ``Conv`` (stride 1, no padding, one group) with a constant weight."""
+    if node.op_type != "Conv" or node.domain not in ("", "ai.onnx"):
+        return False
+    weight = weights.get(node.input[1])
+    if weight is None or len(weight.dims) != 4 or list(weight.dims[2:]) != [1, 1]:
+        return False
+    attrs = {a.name: a for a in node.attribute}
+    group = attrs["group"].i if "group" in attrs else 1
+    strides = list(attrs["strides"].ints) if "strides" in attrs else [1, 1]
+    pads = list(attrs["pads"].ints) if "pads" in attrs else [0, 0, 0, 0]
+    auto_pad = attrs["auto_pad"].s.decode() if "auto_pad" in attrs else "NOTSET"
+    return group == 1 and set(strides) == {1} and set(pads) <= {0} and auto_pad == "NOTSET"
+
+
+def pointwise_convs_to_matmuls(model: Any) -> Any:
+    """Rewrite every 1x1 convolution as ``Transpose -> MatMul (-> Add) -> Transpose``.
+
+    A pure function of the graph: the result computes the same values (the same sums of
+    products), with the weight as a ``(in, out)`` MatMul constant that dynamic quantisation
+    stores as int8. ONNX Runtime's transpose optimiser cancels the transposes between
+    consecutive rewritten layers.
+
+    Args:
+        model (onnx.ModelProto): A model whose convolutions' weights are initializers.
+
+    Returns:
+        onnx.ModelProto: A rewritten copy (``model`` is not modified).
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = copy.deepcopy(model)
+    graph = model.graph
+    weights = {init.name: init for init in graph.initializer}
+    nodes: List[Any] = []
+    for index, node in enumerate(graph.node):
+        if not _is_pointwise_conv(node, weights):
+            nodes.append(node)
+            continue
+        name = node.name or f"conv_{index}"
+        kernel = numpy_helper.to_array(weights[node.input[1]])
+        matrix = numpy_helper.from_array(kernel[:, :, 0, 0].T.copy(), name=f"{name}_matmul_weight")
+        graph.initializer.append(matrix)
+        nhwc = f"{name}_nhwc"
+        nodes.append(helper.make_node("Transpose", [node.input[0]], [nhwc], perm=[0, 2, 3, 1]))
+        product = f"{name}_matmul"
+        nodes.append(helper.make_node("MatMul", [nhwc, matrix.name], [product], name=product))
+        if len(node.input) > 2 and node.input[2]:
+            biased = f"{name}_bias_add"
+            nodes.append(helper.make_node("Add", [product, node.input[2]], [biased]))
+            product = biased
+        nodes.append(helper.make_node("Transpose", [product], node.output, perm=[0, 3, 1, 2]))
+    del graph.node[:]
+    graph.node.extend(nodes)
+    used = {i for n in graph.node for i in n.input}
+    kept = [init for init in graph.initializer if init.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    onnx.checker.check_model(model)
+    return model
 
 
 def quantize_dynamic_int8(
@@ -38,10 +105,13 @@ def quantize_dynamic_int8(
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     src, dst = os.fspath(src), os.fspath(dst)
-    metadata = [(p.key, p.value) for p in onnx.load(src, load_external_data=False).metadata_props]
+    source = onnx.load(src)
+    metadata = [(p.key, p.value) for p in source.metadata_props]
     with tempfile.TemporaryDirectory(prefix="quant_") as tmp:
+        rewritten = os.path.join(tmp, "matmuls.onnx")
+        onnx.save(pointwise_convs_to_matmuls(source), rewritten)
         prepared = os.path.join(tmp, "prepared.onnx")
-        quant_pre_process(src, prepared)
+        quant_pre_process(rewritten, prepared)
         quantize_dynamic(
             prepared, dst, weight_type=QuantType.QInt8, op_types_to_quantize=list(op_types)
         )

@@ -4,49 +4,29 @@
 
 With ``--features`` OUT.pt holds the four raw stage outputs (strides 4-32) instead of logits.
 
-Runs in its own process: mmpretrain is installed without its dependencies (torchvision does not
-install beside this torch), so the few modules its package ``__init__`` imports but the EdgeNeXt
-backbone never uses are stubbed here, and the stubs never reach the test process.
+Runs in its own process, so that mmpretrain (installed without its dependencies; see
+:mod:`edgenext_dense.deploy.mmpretrain_reference`) never enters the test process.
 """
 
-import importlib.abc
-import importlib.machinery
 import sys
-from unittest import mock
 
 import torch
 import torch.nn.functional as F
 
-STUBBED = ("torchvision", "mat4py", "modelindex")
-
-
-class _StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    def find_spec(self, name, path, target=None):
-        if name.split(".")[0] in STUBBED:
-            return importlib.machinery.ModuleSpec(name, self, is_package=True)
-        return None
-
-    def create_module(self, spec):
-        module = mock.MagicMock(name=spec.name)
-        module.__path__, module.__spec__ = [], spec
-        return module
-
-    def exec_module(self, module):
-        pass
+from edgenext_dense.deploy.mmpretrain_reference import (
+    build_mmpretrain_edgenext,
+    mmpretrain_edgenext_class,
+)
 
 
 def main() -> None:
     arch, ckpt, inputs, out = sys.argv[1:5]
     features_only = "--features" in sys.argv[5:]
-    sys.meta_path.insert(0, _StubFinder())
-    from mmpretrain.models.backbones.edgenext import EdgeNeXt
-
     state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
-    if features_only:
-        backbone = EdgeNeXt(arch=arch, out_indices=(0, 1, 2, 3), gap_before_final_norm=False)
-        for i in range(4):  # raw stage outputs: no output norms
-            setattr(backbone, f"norm{i}", torch.nn.Identity())
+    if features_only:  # raw stage outputs: no output norms
+        backbone = build_mmpretrain_edgenext(arch, out_indices=(0, 1, 2, 3))
     else:
+        EdgeNeXt = mmpretrain_edgenext_class()
         backbone = EdgeNeXt(arch=arch, out_indices=-1, gap_before_final_norm=True)
     tensors = {k[len("backbone.") :]: v for k, v in state.items() if k.startswith("backbone.")}
     if features_only:

@@ -146,6 +146,6 @@ def write_json(path: str, record: Dict[str, Any]) -> None:
         path (str): The ``.json`` file.
         record (dict): JSON-ready data.
     """
-    os.makedirs(osp.dirname(path), exist_ok=True)
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
         json.dump(record, f, indent=2)

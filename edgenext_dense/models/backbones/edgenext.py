@@ -103,6 +103,10 @@ class EdgeNeXt(BaseModule):
         drop_path_rate (float): Stochastic depth rate, increased linearly over the blocks.
             Defaults to 0.
         layer_scale_init_value (float): Initial layer scale. Defaults to 1e-6.
+        cpu_fused_kernels (bool): In inference on CPU (float32, no autograd, not traced), run
+            each bottleneck's expansion linear and GELU as one oneDNN kernel; the outputs
+            equal the plain computation up to float rounding. False always computes them
+            apart. Training, CUDA and export never use it. Defaults to True.
         init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=PATH)`` loads any
             public EdgeNeXt checkpoint layout strictly (see :mod:`edgenext_dense.checkpoint`);
             None initialises from scratch. Defaults to None.
@@ -118,6 +122,7 @@ class EdgeNeXt(BaseModule):
         frozen_stages: int = -1,
         drop_path_rate: float = 0.0,
         layer_scale_init_value: float = 1e-6,
+        cpu_fused_kernels: bool = True,
         init_cfg: Optional[Dict[str, Any]] = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -167,6 +172,9 @@ class EdgeNeXt(BaseModule):
                 for j in range(depth)
             ]
             self.stages.append(nn.Sequential(*blocks))
+        for block in self.stages.modules():
+            if isinstance(block, (ConvEncoder, SDTAEncoder)):
+                block.cpu_fused_kernels = bool(cpu_fused_kernels)
 
         self.out_norms = (
             nn.ModuleList(LayerNorm2d(self.channels[i], eps=LN_EPS) for i in self.out_indices)
@@ -244,8 +252,8 @@ class EdgeNeXt(BaseModule):
             raise ValueError(
                 f"EdgeNeXt expects an (N, C, H, W) tensor with H, W >= 32, got {tuple(x.shape)}"
             )
-        # NOTE: channels-last activations: depth-wise convs run natively on them, and the
-        # NHWC views the LayerNorms and pointwise linears take need no copies.
+        # NOTE: channels-last activations: depth-wise and 1x1 convs run natively on them, and
+        # the NHWC views the LayerNorms take need no copies (see edgenext_blocks).
         x = x.contiguous(memory_format=torch.channels_last)
         outs = []
         last = self.out_indices[-1]

@@ -1,0 +1,176 @@
+"""Score an exported model on a config's test set, with the config's own mmdet/mmseg metric.
+
+Behind ``tools/deploy/onnx_eval.py``. Each test image is read from its file and predicted by
+:class:`~edgenext_dense.deploy.ort.OnnxModel` exactly as ``tools/deploy/onnx_infer.py`` does
+(numpy preprocessing, ONNX Runtime, numpy post-processing); the predictions are handed to the
+config's ``test_evaluator`` (``CocoMetric``, ``IoUMetric``...) beside the ground truth that the
+config's test pipeline loads, so the figures compare one to one with ``tools/test.py``'s. This
+is how the accuracy cost of int8 quantisation is measured (float32 and int8 files, same set).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any, Callable, Dict, Optional, Sequence
+
+import torch
+from mmengine.config import Config, DictAction
+
+from edgenext_dense.deploy.graphs import ExportError, config_task, load_config
+from edgenext_dense.deploy.ort import OnnxModel
+from edgenext_dense.deploy.ort.images import read_image, write_json
+
+__all__ = ["evaluate_onnx", "main", "parse_args"]
+
+
+def _attach_prediction(sample: Any, pred: Dict[str, Any], task: str) -> Any:
+    """Put an :meth:`OnnxModel.predict` result on the data sample, as the PyTorch model would."""
+    from mmengine.structures import InstanceData, PixelData
+
+    if task == "det":
+        sample.pred_instances = InstanceData(
+            bboxes=torch.from_numpy(pred["bboxes"]).float().reshape(-1, 4),
+            scores=torch.from_numpy(pred["scores"]).float(),
+            labels=torch.from_numpy(pred["labels"]).long(),
+        )
+    else:
+        sample.pred_sem_seg = PixelData(data=torch.from_numpy(pred["labels"]).long()[None])
+    return sample
+
+
+def evaluate_onnx(
+    config: str,
+    model_path: str,
+    threads: Optional[int] = None,
+    limit: Optional[int] = None,
+    log: Optional[Callable[[str], None]] = None,
+    cfg_options: Optional[Dict[str, Any]] = None,
+) -> Dict[str, Any]:
+    """Predict every image of ``config``'s test set with ONNX Runtime and score it.
+
+    Args:
+        config (str): The detection/segmentation config the model was exported from.
+        model_path (str): The ``.onnx`` file (float32 or int8).
+        threads (int, optional): ONNX Runtime intra-op threads. Defaults to None.
+        limit (int, optional): Score only the first ``limit`` images. Defaults to None (all).
+        log (Callable[[str], None], optional): Progress messages. Defaults to None.
+        cfg_options (dict, optional): Config overrides (``--cfg-options``), e.g. another
+            ``test_dataloader.dataset.data_root``. Defaults to None.
+
+    Returns:
+        dict: ``metrics`` (the evaluator's, e.g. ``coco/bbox_mAP`` or ``mIoU``), ``images``
+        and ``seconds`` (prediction only).
+
+    Raises:
+        ExportError: When the model's task is not the config's.
+        ValueError: For a ``limit`` below 1.
+    """
+    from mmengine.evaluator import Evaluator
+    from mmengine.registry import DATASETS, init_default_scope
+
+    cfg: Config = load_config(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    task = config_task(cfg)
+    model = OnnxModel(model_path, threads=threads)
+    if model.task != task:
+        raise ExportError(
+            f"{model_path} is a {model.task!r} model but {config} is a {task!r} config: "
+            "evaluate a model with the config it was exported from"
+        )
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    init_default_scope(cfg.default_scope)
+    dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    evaluator = Evaluator(cfg.test_evaluator)
+    evaluator.dataset_meta = dataset.metainfo
+    count = len(dataset) if limit is None else min(limit, len(dataset))
+    seconds = 0.0
+    for index in range(count):
+        sample = dataset[index]["data_samples"]
+        image = read_image(sample.img_path)
+        start = time.perf_counter()
+        pred = model.predict(image)
+        seconds += time.perf_counter() - start
+        evaluator.process([_attach_prediction(sample, pred, task)])
+        if log is not None and (index + 1) % 50 == 0:
+            log(f"{index + 1}/{count} images")
+    metrics = {k: _plain(v) for k, v in evaluator.evaluate(count).items()}
+    return dict(metrics=metrics, images=count, seconds=round(seconds, 3))
+
+
+def _plain(value: Any) -> Any:
+    """A metric as a JSON-ready value: numpy and torch scalars become floats."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def _number(value: Any) -> str:
+    """A metric as printed: 4 significant digits for numbers, else as is."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Parse ``tools/deploy/onnx_eval.py``'s command line.
+
+    Args:
+        argv (Sequence[str], optional): Arguments; ``sys.argv[1:]`` when None.
+
+    Returns:
+        argparse.Namespace: The parsed arguments.
+    """
+    parser = argparse.ArgumentParser(
+        description="Score an exported .onnx model (float32 or int8) on its config's test set "
+        "with the config's own metric, predicting with ONNX Runtime as onnx_infer.py does."
+    )
+    parser.add_argument("config", help="the det/seg config the models were exported from")
+    parser.add_argument("model", nargs="+", help="one or more .onnx files to score")
+    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    parser.add_argument("--limit", type=int, default=None, help="score the first N images only")
+    parser.add_argument("--json", help="write {model: result} as JSON here")
+    parser.add_argument(
+        "--cfg-options",
+        nargs="+",
+        action=DictAction,
+        help="config overrides KEY=VALUE, e.g. test_dataloader.dataset.data_root=DIR",
+    )
+    args = parser.parse_args(argv)
+    if args.limit is not None and args.limit < 1:
+        parser.error("--limit must be at least 1")
+    return args
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the evaluation from the command line.
+
+    Args:
+        argv (Sequence[str], optional): Arguments; ``sys.argv[1:]`` when None.
+
+    Returns:
+        int: 0 on success, 1 on an error.
+    """
+    args = parse_args(argv)
+    results = {}
+    for path in args.model:
+        try:
+            result = evaluate_onnx(
+                args.config,
+                path,
+                args.threads,
+                args.limit,
+                lambda m: print(m, file=sys.stderr),
+                args.cfg_options,
+            )
+        except (ExportError, FileNotFoundError, ValueError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        results[path] = result
+        shown = ", ".join(f"{k}: {_number(v)}" for k, v in result["metrics"].items())
+        print(f"{path} ({result['images']} images, {result['seconds']:.1f} s): {shown}")
+    if args.json:
+        write_json(args.json, results)
+    return 0

@@ -1,0 +1,164 @@
+"""The fast EdgeNeXt computation against a plain one, as the authors wrote it, on random weights.
+
+The backbone runs the point-wise linears as 1x1 convolutions on channels-last maps and, in CPU
+inference, the expansion and GELU as one oneDNN kernel (``edgenext_blocks``). The reference
+here is the authors' formulation, written out: contiguous NCHW maps, ``F.linear`` on
+``(B, H, W, C)`` / ``(B, N, C)`` tokens, the explicit mean/variance channels-first LayerNorm.
+"""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from edgenext_dense.models.backbones import EdgeNeXt
+from edgenext_dense.models.backbones.edgenext_blocks import (
+    ConvEncoder,
+    LayerNorm2d,
+    SDTAEncoder,
+)
+
+
+def _channels_first_norm(norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
+    u = x.mean(1, keepdim=True)
+    s = (x - u).pow(2).mean(1, keepdim=True)
+    x = (x - u) / torch.sqrt(s + norm.eps)
+    if norm.weight is None:
+        return x
+    return norm.weight[:, None, None] * x + norm.bias[:, None, None]
+
+
+def _tokens_norm(norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
+    return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+
+
+def _mlp(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    x = F.linear(_tokens_norm(block.norm, x), block.pwconv1.weight, block.pwconv1.bias)
+    x = F.linear(F.gelu(x), block.pwconv2.weight, block.pwconv2.bias)
+    return x if block.gamma is None else block.gamma * x
+
+
+def _conv_encoder(block: ConvEncoder, x: torch.Tensor) -> torch.Tensor:
+    return x + _mlp(block, block.dwconv(x).permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+def _xca(xca: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    b, n, c = x.shape
+    qkv = F.linear(x, xca.qkv.weight, xca.qkv.bias).reshape(b, n, 3, xca.num_heads, -1)
+    q, k, v = qkv.permute(2, 0, 3, 1, 4)
+    q, k, v = (t.transpose(-2, -1) for t in (q, k, v))
+    q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
+    attn = ((q @ k.transpose(-2, -1)) * xca.temperature).softmax(dim=-1)
+    x = (attn @ v).permute(0, 3, 1, 2).reshape(b, n, c)
+    return F.linear(x, xca.proj.weight, xca.proj.bias)
+
+
+def _sdta_encoder(block: SDTAEncoder, x: torch.Tensor) -> torch.Tensor:
+    shortcut = x
+    splits = torch.split(x, block.width, dim=1)
+    outs, sp = [], splits[0]
+    for i, conv in enumerate(block.convs):
+        sp = conv(sp if i == 0 else sp + splits[i])
+        outs.append(sp)
+    x = torch.cat(outs + list(splits[block.nums :]), dim=1)
+    b, c, h, w = x.shape
+    x = x.reshape(b, c, h * w).permute(0, 2, 1)
+    if block.pos_embd is not None:
+        pos = block.pos_embd.token_projection(block.pos_embd._compute_grid(h, w, x.device))
+        x = x + pos.reshape(1, c, h * w).permute(0, 2, 1)
+    attn = _xca(block.xca, _tokens_norm(block.norm_xca, x))
+    x = x + (attn if block.gamma_xca is None else block.gamma_xca * attn)
+    x = _mlp(block, x)
+    return shortcut + x.permute(0, 2, 1).reshape(b, c, h, w)
+
+
+def plain_forward(model: EdgeNeXt, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+    """The authors' computation of ``model``'s stage outputs, with its parameters."""
+    outs = []
+    for i in range(4):
+        for layer in model.downsample_layers[i]:
+            if isinstance(layer, LayerNorm2d):
+                x = _channels_first_norm(layer, x)
+            else:
+                x = layer(x.contiguous())
+        for block in model.stages[i]:
+            x = (
+                _conv_encoder(block, x)
+                if isinstance(block, ConvEncoder)
+                else _sdta_encoder(block, x)
+            )
+        if i in model.out_indices:
+            outs.append(x)
+    return tuple(outs)
+
+
+def _random_model(output_stride: int = 32, **kwargs) -> EdgeNeXt:
+    torch.manual_seed(0)
+    model = EdgeNeXt("xx_small", output_stride=output_stride, **kwargs)
+    for p in model.parameters():  # layer scales and LN affines far from their 1e-6 / 1 / 0 init
+        p.data.add_(0.2 * torch.randn_like(p))
+    return model.eval()
+
+
+def _assert_outputs_close(got, expected) -> None:
+    assert len(got) == len(expected)
+    for a, b in zip(got, expected):
+        assert a.shape == b.shape
+        scale = float(b.abs().max())
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5 * scale)
+
+
+def _profiled_ops(model: nn.Module, x: torch.Tensor) -> set:
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        model(x)
+    return {event.key for event in prof.key_averages()}
+
+
+@pytest.mark.parametrize("output_stride", (32, 16))
+def test_inference_paths_equal_the_plain_computation(output_stride):
+    model = _random_model(output_stride)
+    x = torch.randn(2, 3, 97, 130)
+    with torch.no_grad():
+        expected = plain_forward(model, x)
+        fused_kernels = model(x)
+        assert "mkldnn::_convolution_pointwise" in _profiled_ops(model, x)
+    _assert_outputs_close(fused_kernels, expected)
+    with torch.enable_grad():  # autograd on: the plain 1x1 convolutions, no fused kernel
+        _assert_outputs_close(model(x), expected)
+    plain = _random_model(output_stride, cpu_fused_kernels=False)
+    with torch.no_grad():
+        assert "mkldnn::_convolution_pointwise" not in _profiled_ops(plain, x)
+        _assert_outputs_close(plain(x), expected)
+        _assert_outputs_close(model.fuse()(x), expected)  # folded constants + fused kernels
+
+
+def test_training_gradients_equal_the_plain_computation():
+    model = _random_model(drop_path_rate=0.0).train()
+    x = torch.randn(2, 3, 64, 96)
+    weights = [torch.randn_like(o) for o in plain_forward(model, x)]
+
+    def grads(outputs):
+        model.zero_grad()
+        sum((o * w).sum() for o, w in zip(outputs, weights)).backward()
+        return {n: p.grad.clone() for n, p in model.named_parameters()}
+
+    expected, got = grads(plain_forward(model, x)), grads(model(x))
+    assert set(got) == set(expected)
+    for name, grad in expected.items():
+        scale = float(grad.abs().max()) + 1e-12
+        torch.testing.assert_close(got[name], grad, rtol=1e-3, atol=1e-4 * scale, msg=name)
+    # the linears keep the published (out, in) shapes: the 1x1 convolutions are views
+    assert got["stages.0.0.pwconv1.weight"].shape == (96, 24)
+
+
+def test_fused_kernels_are_never_traced():
+    model = _random_model()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        traced = torch.jit.trace(model, x, check_trace=False)
+    assert "_convolution_pointwise" not in str(traced.inlined_graph)
+    _assert_outputs_close(traced(x), plain_forward(model, x))
