@@ -34,7 +34,7 @@ def parse_args(argv: List[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--out", default="checkpoints/edgenext_xx_small_shapes.pth")
     parser.add_argument("--arch", default="xx_small", help="EdgeNeXt arch (default xx_small)")
-    parser.add_argument("--iters", type=int, default=800, help="iterations (default 800)")
+    parser.add_argument("--iters", type=int, default=1600, help="iterations (default 1600)")
     parser.add_argument("--batch-size", type=int, default=64, help="images per iteration")
     parser.add_argument("--img-size", type=int, default=64, help="image side (default 64)")
     parser.add_argument("--lr", type=float, default=2e-3, help="AdamW learning rate (2e-3)")

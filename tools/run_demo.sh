@@ -21,7 +21,7 @@ step() { printf '\n\033[1m[demo] %s\033[0m\n' "$*"; }
 step "1/5 synthetic COCO-format shapes dataset in $DATA"
 $PY tools/dataset_converters/make_shapes_dataset.py det "$DATA"
 
-step "2/5 EdgeNeXt-XXS classifier pretrained on rendered shape crops: $PRETRAINED (about a minute)"
+step "2/5 EdgeNeXt-XXS classifier pretrained on rendered shape crops: $PRETRAINED (about two minutes)"
 $PY tools/pretrain_shapes.py --out "$PRETRAINED"
 
 step "3/5 training $CFG on the CPU (a few minutes; log and curves.png in $WORK)"

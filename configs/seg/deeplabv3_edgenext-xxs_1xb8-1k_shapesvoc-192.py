@@ -1,12 +1,12 @@
 # DeepLabv3 with EdgeNeXt-XXS on the generated shapes dataset (VOC layout): the no-download
-# demo for 2 CPU cores. Generate the data and the pretrained backbone first (about a minute):
+# demo for 2 CPU cores. Generate the data and the pretrained backbone first (about two minutes):
 #   python tools/dataset_converters/make_shapes_dataset.py seg data/shapes_voc
 #   python tools/pretrain_shapes.py --out checkpoints/edgenext_xx_small_shapes.pth
 #   python tools/train.py configs/seg/deeplabv3_edgenext-xxs_1xb8-1k_shapesvoc-192.py
 # The model is the paper's (output stride 16, 128-channel cvnets ASPP head); what differs from
 # the VOC recipe, and why:
 # - the backbone starts from an EdgeNeXt-XXS classifier trained on rendered shape crops
-#   (tools/pretrain_shapes.py, about a minute), the stand-in for the ImageNet checkpoint; from
+#   (tools/pretrain_shapes.py, about two minutes), the stand-in for the ImageNet checkpoint; from
 #   scratch, even 2,000 iterations reach only 47 mIoU: background is found (IoU 91) but the
 #   shapes are told apart late (IoU 21-49);
 # - whole images at 192 px (256 px generated, resized x0.75..1.25, 192 crops), also at test:

@@ -149,7 +149,7 @@ def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 def pretrain_shapes_classifier(
     out: Union[str, os.PathLike],
     arch: str = "xx_small",
-    iters: int = 800,
+    iters: int = 1600,
     batch_size: int = 64,
     img_size: int = 64,
     lr: float = 2e-3,
@@ -171,7 +171,7 @@ def pretrain_shapes_classifier(
         out (str | os.PathLike): Checkpoint to write (``{'state_dict': official names,
             'meta': {...}}``).
         arch (str): Backbone arch, any spelling. Defaults to ``'xx_small'``.
-        iters (int): Training iterations. Defaults to 800.
+        iters (int): Training iterations. Defaults to 1600.
         batch_size (int): Images per iteration. Defaults to 64.
         img_size (int): Crop side in pixels. Defaults to 64.
         lr (float): Learning rate. Defaults to 2e-3.
