@@ -21,11 +21,11 @@ from edgenext_dense.deploy.benchmark import (
     build_deploy,
     config_target,
     format_table,
-    main,
     ratios,
     reference_targets,
     run_benchmark,
 )
+from edgenext_dense.deploy.benchmark_cli import main
 from edgenext_dense.deploy.mmpretrain_reference import mmpretrain_available
 
 REPO = Path(__file__).resolve().parents[1]

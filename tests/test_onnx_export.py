@@ -397,6 +397,7 @@ def test_scoring_ground_truth_as_predictions_gives_a_perfect_score(
             bboxes=boxes.astype(np.float32).reshape(-1, 4),
             scores=np.ones(len(anns), np.float32),
             labels=np.array([label_of[a["category_id"]] for a in anns], np.int64),
+            ori_shape=(image["height"], image["width"]),
         )
     monkeypatch.setattr(evaluate, "read_image", lambda path: path)
     monkeypatch.setattr(OnnxModel, "predict", lambda self, path: truth[path])
@@ -435,6 +436,11 @@ def test_onnx_eval_scores_exported_models_with_the_configs_metric(
         eval_main([str(DET_CONFIG), str(det_onnx), "--limit", "0"])
 
 
+def _labels_and_shape(labels: np.ndarray) -> dict:
+    """What ``OnnxModel.predict`` returns for a segmentor: labels and the original size."""
+    return dict(labels=labels, ori_shape=labels.shape)
+
+
 def test_scoring_segmentation_ground_truth_gives_100_miou(seg_export, tmp_path, monkeypatch):
     from PIL import Image
 
@@ -444,7 +450,7 @@ def test_scoring_segmentation_ground_truth_gives_100_miou(seg_export, tmp_path, 
     info = make_voc_shapes(tmp_path / "voc", num_train=1, num_val=2, img_size=96, seed=0)
     root = Path(info["data_root"])
     truth = {
-        str(root / "JPEGImages" / f"{mask.stem}.jpg"): dict(labels=np.array(Image.open(mask)))
+        str(root / "JPEGImages" / f"{mask.stem}.jpg"): _labels_and_shape(np.array(Image.open(mask)))
         for mask in (root / "SegmentationClass").glob("*.png")
     }
     monkeypatch.setattr(evaluate, "read_image", lambda path: path)

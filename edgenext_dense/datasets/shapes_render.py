@@ -3,7 +3,8 @@
 A scene is a background (flat colour, gradient, smooth colour noise or clutter lines) with up to
 a few coloured geometric shapes of :data:`SHAPE_CLASSES` on it, drawn with a per-pixel instance
 map. Each image is drawn from its own random stream (:func:`scene_rng`), so that a dataset is
-the same for the same arguments. Mask outlines as COCO polygons are in
+the same for the same arguments. The pixel-level drawing (outlines, colours, backgrounds) is in
+:mod:`edgenext_dense.datasets.shapes_drawing`. Mask outlines as COCO polygons are in
 :mod:`edgenext_dense.datasets.mask_polygons`. The writers of the COCO and VOC layouts, which
 turn scenes into files, live in :mod:`edgenext_dense.datasets.synthetic`; its docstring lists
 the choices made about what the images hold.
@@ -16,9 +17,16 @@ from dataclasses import dataclass
 from typing import List, Sequence, Tuple, Union
 
 import numpy as np
-from PIL import Image, ImageDraw
 
 from edgenext_dense.datasets.mask_polygons import mask_to_polygons
+from edgenext_dense.datasets.shapes_drawing import (
+    SHAPE_CLASSES,
+    contrasting_color,
+    paint_background,
+    rasterize,
+    shape_outline,
+    uniform_noise,
+)
 
 __all__ = [
     "COCO_SCENE",
@@ -34,8 +42,6 @@ __all__ = [
     "scene_rng",
 ]
 
-#: Shape classes, in the order of their COCO category ids (1, 2, ...) by default.
-SHAPE_CLASSES: Tuple[str, ...] = ("circle", "rectangle", "triangle", "star", "cross")
 
 #: Smallest image side accepted, in pixels.
 MIN_IMAGE_SIDE = 32
@@ -212,94 +218,6 @@ def _check_classes(classes: Sequence[str]) -> Tuple[str, ...]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Geometry
-# ---------------------------------------------------------------------------------------------
-
-
-def _polar(radii: np.ndarray, angles: np.ndarray) -> np.ndarray:
-    """Return (N, 2) points at the given radii and angles (radians) around the origin.
-
-    Args:
-        radii (np.ndarray): (N,) distances from the origin.
-        angles (np.ndarray): (N,) angles in radians.
-
-    Returns:
-        np.ndarray: (N, 2) float points (x, y).
-    """
-    return np.stack([radii * np.cos(angles), radii * np.sin(angles)], axis=1)
-
-
-def _rotate(points: np.ndarray, angle: float) -> np.ndarray:
-    """Rotate (N, 2) points about the origin by ``angle`` radians.
-
-    Args:
-        points (np.ndarray): (N, 2) points.
-        angle (float): Rotation in radians.
-
-    Returns:
-        np.ndarray: The rotated points.
-    """
-    c, s = math.cos(angle), math.sin(angle)
-    return points @ np.array([[c, s], [-s, c]])
-
-
-def _shape_outline(label: str, radius: float, rng: np.random.Generator) -> np.ndarray:
-    """Return a random instance of a shape class, centred on the origin, within ``radius``.
-
-    Args:
-        label (str): Shape class, one of :data:`SHAPE_CLASSES`.
-        radius (float): Half of the shape's largest extent, in pixels.
-        rng (np.random.Generator): Random stream.
-
-    Returns:
-        np.ndarray: (N, 2) float polygon vertices.
-    """
-    if label == "circle":
-        n = int(np.clip(round(radius / 2), 16, 64))
-        return _polar(np.full(n, radius), np.linspace(0, 2 * math.pi, n, endpoint=False))
-    if label == "rectangle":
-        aspect = rng.uniform(0.45, 1.0)  # short side / long side; 1.0 is a square
-        half_long = radius / math.hypot(1.0, aspect)
-        hx, hy = half_long, half_long * aspect
-        if rng.random() < 0.5:  # upright instead of lying
-            hx, hy = hy, hx
-        corners = np.array([[-hx, -hy], [hx, -hy], [hx, hy], [-hx, hy]])
-        return _rotate(corners, rng.uniform(-0.3, 0.3))
-    if label == "triangle":
-        angles = np.array([0.0, 2.0, 4.0]) * math.pi / 3 + rng.uniform(-0.2, 0.2, 3)
-        radii = radius * rng.uniform(0.85, 1.0, 3)
-        return _polar(radii, angles + rng.uniform(0, 2 * math.pi))
-    if label == "star":
-        inner = rng.uniform(0.38, 0.5)
-        radii = radius * np.tile([1.0, inner], 5)
-        return _polar(radii, np.arange(10) * math.pi / 5 + rng.uniform(0, 2 * math.pi))
-    if label == "cross":
-        t = radius * rng.uniform(0.2, 0.3)  # half the arm width
-        h = math.sqrt(radius**2 - t**2)  # half the arm length
-        # The top arm's end and its inner corner, repeated for the four arms.
-        quarter = np.array([[-t, -h], [t, -h], [t, -t]])
-        pts = np.concatenate([_rotate(quarter, k * math.pi / 2) for k in range(4)])
-        return _rotate(pts, rng.uniform(-0.35, 0.35))
-    raise ValueError(f"unknown shape class {label!r}; expected one of {SHAPE_CLASSES}")
-
-
-def _rasterize(polygon: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Rasterise an integer polygon (pixel-index coordinates) into a boolean mask.
-
-    Args:
-        polygon (np.ndarray): (N, 2) integer vertices (x, y).
-        height (int): Mask height.
-        width (int): Mask width.
-
-    Returns:
-        np.ndarray: (height, width) boolean mask.
-    """
-    img = Image.new("L", (width, height), 0)
-    ImageDraw.Draw(img).polygon([tuple(p) for p in polygon.tolist()], fill=1)
-    return np.asarray(img, dtype=bool)
-
-
-# ---------------------------------------------------------------------------------------------
 # Rendering
 # ---------------------------------------------------------------------------------------------
 
@@ -327,138 +245,6 @@ def scene_rng(seed: int, kind: str, split: str, index: int) -> np.random.Generat
     return np.random.default_rng([seed, _KIND_CODES[kind], _SPLIT_CODES[split], index])
 
 
-def _random_color(rng: np.random.Generator) -> np.ndarray:
-    """Return a uniformly random RGB colour as a float array."""
-    return rng.integers(0, 256, 3).astype(np.float32)
-
-
-def _uniform_noise(rng: np.random.Generator, shape: Tuple[int, ...], std: float) -> np.ndarray:
-    """Zero-mean uniform pixel noise (cheaper to draw than Gaussian noise).
-
-    Args:
-        rng (np.random.Generator): Random stream.
-        shape (tuple[int, ...]): Array shape.
-        std (float): Standard deviation.
-
-    Returns:
-        np.ndarray: float32 noise.
-    """
-    noise = rng.random(shape, dtype=np.float32) - np.float32(0.5)
-    return noise * np.float32(std * math.sqrt(12.0))
-
-
-def _gradient(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    """A linear gradient between two random colours in a random direction.
-
-    Args:
-        rng (np.random.Generator): Random stream.
-        height (int): Image height.
-        width (int): Image width.
-
-    Returns:
-        np.ndarray: (H, W, 3) float32 image.
-    """
-    c0, c1 = _random_color(rng), _random_color(rng)
-    angle = rng.uniform(0, 2 * math.pi)
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    t = xx * math.cos(angle) + yy * math.sin(angle)
-    t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
-    return c0 + t[..., None] * (c1 - c0)
-
-
-def _smooth_noise(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    """Smooth colour blotches (a small random grid upsampled) plus fine grain.
-
-    Args:
-        rng (np.random.Generator): Random stream.
-        height (int): Image height.
-        width (int): Image width.
-
-    Returns:
-        np.ndarray: (H, W, 3) float32 image.
-    """
-    cells = int(rng.integers(3, 9))
-    grid = rng.integers(0, 256, (cells, cells, 3), dtype=np.uint8)
-    smooth = Image.fromarray(grid).resize((width, height), Image.BICUBIC)
-    grain = _uniform_noise(rng, (height, width, 3), rng.uniform(5.0, 20.0))
-    return np.asarray(smooth, dtype=np.float32) + grain
-
-
-def _clutter(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    """Random thin lines over a flat colour or a gradient.
-
-    Args:
-        rng (np.random.Generator): Random stream.
-        height (int): Image height.
-        width (int): Image width.
-
-    Returns:
-        np.ndarray: (H, W, 3) float32 image.
-    """
-    if rng.random() < 0.5:
-        base = np.broadcast_to(_random_color(rng), (height, width, 3))
-    else:
-        base = _gradient(rng, height, width)
-    img = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8))
-    draw = ImageDraw.Draw(img)
-    max_width = max(1, min(height, width) // 100)
-    for _ in range(int(rng.integers(4, 15))):
-        xs = rng.uniform(0, width, 2)
-        ys = rng.uniform(0, height, 2)
-        color = tuple(int(v) for v in rng.integers(0, 256, 3))
-        draw.line(
-            [(xs[0], ys[0]), (xs[1], ys[1])], fill=color, width=int(rng.integers(1, max_width + 1))
-        )
-    return np.asarray(img, dtype=np.float32)
-
-
-def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    """A random background: flat, gradient, smooth noise or clutter lines, equally likely.
-
-    Args:
-        rng (np.random.Generator): Random stream.
-        height (int): Image height.
-        width (int): Image width.
-
-    Returns:
-        np.ndarray: (H, W, 3) float32 image with values in [0, 255].
-    """
-    kind = int(rng.integers(0, 4))
-    if kind == 0:
-        bg = np.broadcast_to(_random_color(rng), (height, width, 3))
-    elif kind == 1:
-        bg = _gradient(rng, height, width)
-    elif kind == 2:
-        bg = _smooth_noise(rng, height, width)
-    else:
-        bg = _clutter(rng, height, width)
-    return np.clip(bg, 0, 255).astype(np.float32)
-
-
-def _contrasting_color(
-    rng: np.random.Generator, avoid: Sequence[np.ndarray], min_contrast: float
-) -> np.ndarray:
-    """Pick a random colour at least ``min_contrast`` away from every colour in ``avoid``.
-
-    Args:
-        rng (np.random.Generator): Random stream.
-        avoid (Sequence[np.ndarray]): RGB colours to keep away from.
-        min_contrast (float): Required RGB distance.
-
-    Returns:
-        np.ndarray: RGB colour (float32); the most distant of 32 tries if none is far enough.
-    """
-    best, best_dist = None, -1.0
-    for _ in range(32):
-        color = _random_color(rng)
-        dist = min(float(np.linalg.norm(color - a)) for a in avoid)
-        if dist >= min_contrast:
-            return color
-        if dist > best_dist:
-            best, best_dist = color, dist
-    return best
-
-
 def _place(
     rng: np.random.Generator,
     label: str,
@@ -480,7 +266,7 @@ def _place(
     """
     lo, hi = config.size_range
     diameter = min(height, width) * math.exp(rng.uniform(math.log(lo), math.log(hi)))
-    outline = _shape_outline(label, max(diameter / 2, 3.0), rng)
+    outline = shape_outline(label, max(diameter / 2, 3.0), rng)
     span = outline.max(0) - outline.min(0)
     limit = np.array([width - 1, height - 1], dtype=np.float64)
     outline = outline * min(1.0, float(np.min(limit / np.maximum(span, 1e-6))))
@@ -509,7 +295,7 @@ def render_scene(
     """
     height, width = _normalize_size(img_size)
     classes = _check_classes(classes)
-    canvas = _background(rng, height, width).copy()
+    canvas = paint_background(rng, height, width).copy()
     background = canvas.copy()
     instance_map = np.zeros((height, width), dtype=np.uint8)
     instances: List[ShapeInstance] = []
@@ -519,7 +305,7 @@ def render_scene(
         for _attempt in range(30):
             polygon = _place(rng, label, height, width, config)
             (x0, y0), (x1, y1) = polygon.min(0), polygon.max(0) + 1
-            local = _rasterize(polygon - [x0, y0], y1 - y0, x1 - x0)
+            local = rasterize(polygon - [x0, y0], y1 - y0, x1 - x0)
             under = instance_map[y0:y1, x0:x1][local]
             if local.any() and _occlusion_ok(instance_map, instances, under, config):
                 break
@@ -528,13 +314,13 @@ def render_scene(
         region = (slice(y0, y1), slice(x0, x1))
         avoid = [background[region][local].mean(0)]
         avoid += [np.asarray(instances[i - 1].color, np.float32) for i in np.unique(under) if i]
-        color = _contrasting_color(rng, avoid, config.min_contrast)
+        color = contrasting_color(rng, avoid, config.min_contrast)
         canvas[region][local] = color
         instance_map[region][local] = len(instances) + 1
         instances.append(
             ShapeInstance(label, polygon, tuple(int(v) for v in color), int(local.sum()))
         )
-    canvas += _uniform_noise(rng, canvas.shape, rng.uniform(*config.noise_std))
+    canvas += uniform_noise(rng, canvas.shape, rng.uniform(*config.noise_std))
     image = np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
     return Scene(image, instance_map, instances)
 

@@ -11,6 +11,7 @@ is how the accuracy cost of int8 quantisation is measured (float32 and int8 file
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 import time
 from typing import Any, Callable, Dict, Optional, Sequence
@@ -23,6 +24,9 @@ from edgenext_dense.deploy.ort import OnnxModel
 from edgenext_dense.deploy.ort.images import read_image, write_json
 
 __all__ = ["evaluate_onnx", "main", "parse_args"]
+
+# test-pipeline steps the runtime does itself (OnnxModel.predict reads and resizes the image)
+_IMAGE_STEPS = ("LoadImageFromFile", "LoadImageFromNDArray", "Resize")
 
 
 def _attach_prediction(sample: Any, pred: Dict[str, Any], task: str) -> Any:
@@ -83,7 +87,13 @@ def evaluate_onnx(
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
     init_default_scope(cfg.default_scope)
-    dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    # NOTE: the runtime reads and resizes each image itself; the dataset only loads the ground
+    # truth and packs the sample (image loading and resizing would be done twice otherwise).
+    dataset_cfg = copy.deepcopy(cfg.test_dataloader.dataset)
+    dataset_cfg.pipeline = [
+        step for step in dataset_cfg.pipeline if step["type"] not in _IMAGE_STEPS
+    ]
+    dataset = DATASETS.build(dataset_cfg)
     evaluator = Evaluator(cfg.test_evaluator)
     evaluator.dataset_meta = dataset.metainfo
     count = len(dataset) if limit is None else min(limit, len(dataset))
@@ -94,6 +104,7 @@ def evaluate_onnx(
         start = time.perf_counter()
         pred = model.predict(image)
         seconds += time.perf_counter() - start
+        sample.set_metainfo(dict(ori_shape=tuple(pred["ori_shape"])))
         evaluator.process([_attach_prediction(sample, pred, task)])
         if log is not None and (index + 1) % 50 == 0:
             log(f"{index + 1}/{count} images")

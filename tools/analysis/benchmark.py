@@ -14,7 +14,7 @@ measured: ``edgenext_dense/deploy/benchmark.py``.
 
 import sys
 
-from edgenext_dense.deploy.benchmark import main
+from edgenext_dense.deploy.benchmark_cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

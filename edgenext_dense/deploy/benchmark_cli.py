@@ -1,0 +1,172 @@
+"""``tools/analysis/benchmark.py``'s command line: parse, measure, print and write the table.
+
+The measuring is :func:`edgenext_dense.deploy.benchmark.run_benchmark` (what is measured and how
+is in that module's docstring); the targets are in :mod:`edgenext_dense.deploy.bench_targets`,
+the tables in :mod:`edgenext_dense.deploy.report`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+from typing import Optional, Sequence
+
+import torch
+
+from edgenext_dense.deploy.bench_targets import (
+    backbone_target,
+    config_target,
+    reference_targets,
+)
+from edgenext_dense.deploy.benchmark import RUNTIMES, run_benchmark
+from edgenext_dense.deploy.report import format_markdown, format_table, machine_info, ratios
+
+__all__ = ["main", "parse_args"]
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Parse ``tools/analysis/benchmark.py``'s command line.
+
+    Args:
+        argv (Sequence[str], optional): Arguments; ``sys.argv[1:]`` when None.
+
+    Returns:
+        argparse.Namespace: The parsed arguments.
+    """
+    parser = argparse.ArgumentParser(
+        description="Latency (median/min/max), images/s and peak memory of detection and "
+        "segmentation configs and EdgeNeXt backbones, in eager PyTorch and ONNX Runtime; "
+        "--compare adds mmpretrain's EdgeNeXt, mmdet's SSDLite-MobileNetV2 and mmseg's "
+        "DeepLabv3-MobileNetV2."
+    )
+    parser.add_argument("configs", nargs="*", help="configs/det/*.py or configs/seg/*.py")
+    parser.add_argument(
+        "--backbone",
+        nargs="+",
+        default=[],
+        metavar="ARCH",
+        help="EdgeNeXt backbones to measure (xx_small, x_small, small, base)",
+    )
+    parser.add_argument(
+        "--shape",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        help="input size for every model (default: backbones 256x256, detectors their test "
+        "resize, segmentors their training crop)",
+    )
+    parser.add_argument("--batch-size", type=int, default=1, help="images per call (default 1)")
+    parser.add_argument("--threads", type=int, default=2, help="threads per runtime (default 2)")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="default cpu")
+    parser.add_argument(
+        "--runtimes",
+        nargs="+",
+        default=["pytorch", "onnxruntime"],
+        choices=RUNTIMES,
+        help="default: pytorch onnxruntime",
+    )
+    parser.add_argument("--warmup", type=int, default=5, help="untimed calls (default 5)")
+    parser.add_argument("--runs", type=int, default=20, help="timed calls per round (default 20)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure every model/runtime this many times, interleaved (default 1)",
+    )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="also measure what a user would pick instead, at the same input size, and print "
+        "the latency ratios: mmpretrain's EdgeNeXt beside each backbone, mmdet's "
+        "SSDLite-MobileNetV2 beside a detector, mmseg's DeepLabv3-MobileNetV2-D8 beside a "
+        "segmentor",
+    )
+    parser.add_argument(
+        "--no-isolate",
+        action="store_true",
+        help="measure in this process (faster to run; no peak-memory figure)",
+    )
+    parser.add_argument("--json", help="write the results as JSON here")
+    parser.add_argument("--markdown", help="write the table as Markdown here")
+    args = parser.parse_args(argv)
+    if not args.configs and not args.backbone:
+        parser.error("give at least one config or --backbone ARCH")
+    for name in ("batch_size", "threads", "runs", "rounds"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device is available to torch here")
+    return args
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the benchmark from the command line.
+
+    Args:
+        argv (Sequence[str], optional): Arguments; ``sys.argv[1:]`` when None.
+
+    Returns:
+        int: 0 on success, 1 on an error.
+    """
+    args = parse_args(argv)
+    try:
+        targets = [backbone_target(a, args.shape) for a in args.backbone]
+        targets += [config_target(c, args.shape) for c in args.configs]
+        if args.compare:
+            targets += reference_targets(targets)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    machine = machine_info()
+    measurements = run_benchmark(
+        targets,
+        runtimes=args.runtimes,
+        batch_size=args.batch_size,
+        threads=args.threads,
+        device=args.device,
+        warmup=args.warmup,
+        runs=args.runs,
+        rounds=args.rounds,
+        isolate=not args.no_isolate,
+        log=lambda msg: print(msg, file=sys.stderr),
+    )
+    machine["load_after"] = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+    print(format_table(measurements), end="")
+    memory = (
+        "peak RSS (VmHWM) of a fresh process per measurement"
+        if not args.no_isolate and args.device == "cpu"
+        else "torch.cuda.max_memory_allocated (PyTorch only)"
+        if args.device == "cuda"
+        else "not measured (--no-isolate)"
+    )
+    print(f"peak memory: {memory}")
+    if args.json:
+        os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(
+                dict(
+                    machine=machine,
+                    settings=dict(
+                        batch_size=args.batch_size,
+                        threads=args.threads,
+                        device=args.device,
+                        warmup=args.warmup,
+                        runs=args.runs,
+                        rounds=args.rounds,
+                        isolated=not args.no_isolate,
+                        memory=memory,
+                    ),
+                    results=[m.row() for m in measurements],
+                    ratios=ratios(measurements),
+                ),
+                f,
+                indent=2,
+            )
+    if args.markdown:
+        os.makedirs(osp.dirname(osp.abspath(args.markdown)), exist_ok=True)
+        with open(args.markdown, "w") as f:
+            f.write(format_markdown(measurements, machine))
+    return 0
