@@ -146,6 +146,7 @@ def test_compare_sets_each_backbone_beside_mmpretrains(capsys) -> None:
     (ref_target,) = reference_targets([backbone_target("xx_small")])
     ref = build_deploy(ref_target).graph
     assert ref_target.kind == "mmpretrain" and ref_target.group == "backbone:xx_small"
+    assert type(ref.backbone).__module__ == "mmpretrain.models.backbones.edgenext"
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     assert count(ours) == count(ref)
     # the stubs mmpretrain's import needed are gone again
