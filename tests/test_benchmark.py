@@ -14,6 +14,7 @@ from pathlib import Path
 from unittest.mock import Mock
 
 import pytest
+import torch
 
 from edgenext_dense.deploy.benchmark import (
     COLUMNS,
@@ -24,6 +25,7 @@ from edgenext_dense.deploy.benchmark import (
     ratios,
     reference_targets,
     run_benchmark,
+    time_pytorch,
 )
 from edgenext_dense.deploy.benchmark_cli import main
 from edgenext_dense.deploy.mmpretrain_reference import mmpretrain_available
@@ -63,6 +65,29 @@ def test_one_row_per_model_and_runtime_with_sane_numbers() -> None:
     assert lines[2].startswith("EdgeNeXt-XXS backbone  pytorch")
     assert lines[3].startswith("EdgeNeXt-XXS backbone  onnxruntime")
     assert lines[2].rstrip().endswith("1.00x") and lines[3].rstrip().endswith("x")
+
+
+@pytest.mark.parametrize("amp, dtype", [(False, torch.float32), (True, torch.bfloat16)])
+def test_amp_runtime_runs_the_convolutions_in_reduced_precision(amp, dtype) -> None:
+    deploy = build_deploy(backbone_target("xx_small", (64, 64)))
+    seen = []
+    stem = deploy.graph.backbone.downsample_layers[0][0]
+    stem.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    result = time_pytorch(deploy, batch_size=1, threads=2, warmup=0, runs=2, amp=amp)
+    assert len(result["times_ms"]) == 2 and seen == [dtype, dtype]
+    # weights stay float32: autocast casts per op, as in mixed-precision serving
+    assert stem.weight.dtype == torch.float32
+
+
+def test_amp_runtime_is_a_row_with_its_speedup_over_eager() -> None:
+    target = backbone_target("xx_small", (64, 64))
+    measurements = run_benchmark(
+        [target], runtimes=("pytorch", "pytorch-amp"), runs=2, warmup=1, isolate=False
+    )
+    assert [m.runtime for m in measurements] == ["pytorch", "pytorch-amp"]
+    (speedup,) = ratios(measurements)
+    assert speedup["kind"] == "pytorch-amp_speedup" and speedup["ratio"] > 0
+    assert "pytorch-amp" in format_table(measurements)
 
 
 def test_command_line_writes_json_and_markdown(tmp_path, capsys) -> None:

@@ -13,8 +13,9 @@ Behind ``tools/analysis/benchmark.py`` (its command line is
   round, the pairs in a rotated order, so that load from other jobs on a shared machine falls
   on all of them alike; ``spread`` is the range of the per-round medians over their median.
 - **runtimes**: ``pytorch`` (eager, as trained), ``pytorch-fused`` (after
-  ``EdgeNeXt.fuse()``), ``onnxruntime`` (the exported float32 graph) and ``onnxruntime-int8``
-  (its dynamic int8 quantisation, :mod:`edgenext_dense.deploy.quantize`).
+  ``EdgeNeXt.fuse()``), ``pytorch-amp`` (eager under ``torch.autocast``: float16 on CUDA,
+  bfloat16 on CPU; :func:`amp_dtype`), ``onnxruntime`` (the exported float32 graph) and
+  ``onnxruntime-int8`` (its dynamic int8 quantisation, :mod:`edgenext_dense.deploy.quantize`).
 - **threads**: ``torch.set_num_threads(threads)`` (and ``OMP_NUM_THREADS``) for PyTorch,
   ``intra_op_num_threads=threads`` (one inter-op thread, sequential execution) for ONNX
   Runtime.
@@ -70,7 +71,7 @@ from edgenext_dense.deploy.report import (
     table_rows,
 )
 
-RUNTIMES = ("pytorch", "pytorch-fused", "onnxruntime", "onnxruntime-int8")
+RUNTIMES = ("pytorch", "pytorch-fused", "pytorch-amp", "onnxruntime", "onnxruntime-int8")
 ORT_DIR = Path(__file__).resolve().parent / "ort"
 # Runs edgenext_dense/deploy/ort as a stand-alone package: the measured process never imports
 # torch (edgenext_dense/__init__.py does).
@@ -92,6 +93,7 @@ __all__ = [
     "MMDET_SSDLITE",
     "MMSEG_DEEPLABV3",
     "RUNTIMES",
+    "amp_dtype",
     "Measurement",
     "Target",
     "backbone_target",
@@ -177,6 +179,19 @@ class Measurement:
 
 
 # --------------------------------------------------------------------------- measuring
+def amp_dtype(device: str) -> torch.dtype:
+    """The autocast dtype of the ``pytorch-amp`` runtime on ``device``.
+
+    Args:
+        device (str): ``'cpu'`` or ``'cuda'`` (``'cuda:N'``).
+
+    Returns:
+        torch.dtype: ``torch.float16`` on CUDA (what mixed-precision inference there uses),
+        ``torch.bfloat16`` on CPU (the only reduced precision CPU autocast runs).
+    """
+    return torch.float16 if device.startswith("cuda") else torch.bfloat16
+
+
 def time_pytorch(
     deploy: DeployModel,
     batch_size: int,
@@ -185,6 +200,7 @@ def time_pytorch(
     runs: int,
     device: str = "cpu",
     fuse: bool = False,
+    amp: bool = False,
 ) -> Dict[str, Any]:
     """Time the eager graph on a random batch (in this process).
 
@@ -197,6 +213,8 @@ def time_pytorch(
         device (str): ``'cpu'`` or ``'cuda'``. Defaults to ``'cpu'``.
         fuse (bool): Fold EdgeNeXt's inference constants first (``EdgeNeXt.fuse``).
             Defaults to False.
+        amp (bool): Run under ``torch.autocast`` with :func:`amp_dtype` (weights and input
+            stay float32, as in mixed-precision training and serving). Defaults to False.
 
     Returns:
         dict: ``times_ms`` and, on CUDA, ``peak_memory_mb`` (``max_memory_allocated``).
@@ -209,7 +227,9 @@ def time_pytorch(
     sync = torch.cuda.synchronize if device.startswith("cuda") else None
     if sync is not None:
         torch.cuda.reset_peak_memory_stats()
-    with torch.inference_mode():
+    device_type = torch.device(device).type
+    autocast = torch.autocast(device_type, dtype=amp_dtype(device), enabled=amp)
+    with torch.inference_mode(), autocast:
         times = timing.time_callable(lambda: graph(x), warmup, runs, sync)
     result: Dict[str, Any] = dict(times_ms=times)
     if sync is not None:
@@ -253,12 +273,12 @@ def _measure_once(
             json.dumps(request),
         ]
         return _run_worker(command, settings["threads"])
-    fuse = runtime == "pytorch-fused"
+    flags = dict(fuse=runtime == "pytorch-fused", amp=runtime == "pytorch-amp")
     if not isolate:
         if target not in cache:
             cache[target] = build_deploy(target)
-        return time_pytorch(cache[target], fuse=fuse, **common)
-    request = dict(target=asdict(target), fuse=fuse, **common)
+        return time_pytorch(cache[target], **flags, **common)
+    request = dict(target=asdict(target), **flags, **common)
     command = [
         sys.executable,
         "-m",

@@ -66,7 +66,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         nargs="+",
         default=["pytorch", "onnxruntime"],
         choices=RUNTIMES,
-        help="default: pytorch onnxruntime",
+        help="default: pytorch onnxruntime; pytorch-amp runs eager under torch.autocast "
+        "(float16 on CUDA, bfloat16 on CPU)",
     )
     parser.add_argument("--warmup", type=int, default=5, help="untimed calls (default 5)")
     parser.add_argument("--runs", type=int, default=20, help="timed calls per round (default 20)")

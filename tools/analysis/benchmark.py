@@ -7,9 +7,10 @@
         --threads 2 --compare --rounds 3 --json bench.json --markdown bench.md
 
 Options: ``--shape H W``, ``--batch-size``, ``--threads``, ``--device cpu|cuda``,
-``--runtimes pytorch [pytorch-fused] onnxruntime``, ``--warmup``, ``--runs``, ``--rounds``
-(interleaved repeats on a shared machine), ``--no-isolate``. What is timed and how memory is
-measured: ``edgenext_dense/deploy/benchmark.py``.
+``--runtimes pytorch [pytorch-fused pytorch-amp onnxruntime-int8] onnxruntime``
+(``pytorch-amp``: autocast, float16 on CUDA, bfloat16 on CPU), ``--warmup``, ``--runs``,
+``--rounds`` (interleaved repeats on a shared machine), ``--no-isolate``. What is timed and how
+memory is measured: ``edgenext_dense/deploy/benchmark.py``.
 """
 
 import sys
