@@ -16,8 +16,13 @@ import pytest
 import torch
 
 from edgenext_dense.apis import init_classifier
-from edgenext_dense.apis.shapes_pretrain import pretrain_shapes_classifier, render_shape_crops
-from edgenext_dense.checkpoint import read_edgenext_checkpoint
+from edgenext_dense.apis.shapes_pretrain import (
+    RECIPE_VERSION,
+    pretrain_shapes_classifier,
+    recipe_mismatch,
+    render_shape_crops,
+)
+from edgenext_dense.checkpoint import read_edgenext_checkpoint, save_official
 from edgenext_dense.datasets.shapes_render import SHAPE_CLASSES, scene_rng
 from edgenext_dense.models.backbones.edgenext import EdgeNeXt
 
@@ -96,6 +101,41 @@ def _tool(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+def test_recipe_mismatch_names_what_differs(tmp_path):
+    path = tmp_path / "s.pth"
+    pretrain_shapes_classifier(path, seed=3, **TINY)
+    tiny = {k: v for k, v in TINY.items() if k != "log"}
+    assert recipe_mismatch(path, seed=3, **tiny) is None
+    assert recipe_mismatch(path, seed=3, **dict(tiny, arch="xxsmall")) is None  # any spelling
+    assert recipe_mismatch(path, seed=4, **tiny) == "seed 3 (now 4)"
+    assert recipe_mismatch(path, **dict(tiny, iters=5)) == "iters 2 (now 5), seed 3 (now 0)"
+    meta = torch.load(path, weights_only=True)["meta"]
+    assert meta["recipe"] == RECIPE_VERSION and meta["source_format"] == "shapes-pretrain"
+    with pytest.raises(TypeError, match="unknown settings"):
+        recipe_mismatch(path, epochs=3)
+
+
+def test_recipe_mismatch_flags_files_of_an_older_recipe(tmp_path):
+    """What the 800-iteration pretraining of an earlier version wrote: no recipe, fewer keys."""
+    path = tmp_path / "old.pth"
+    old_meta = dict(arch="xx_small", source_format="shapes-pretrain", iters=800, seed=0)
+    save_official({}, path, meta=dict(old_meta, img_size=64, val_accuracy=0.8955))
+    differs = recipe_mismatch(path)
+    assert differs.startswith("iters 800 (now 1600), batch_size unrecorded (now 64)")
+    assert f"recipe unrecorded (now {RECIPE_VERSION})" in differs
+
+
+def test_recipe_mismatch_refuses_unreadable_and_foreign_files(tmp_path):
+    broken = tmp_path / "broken.pth"
+    broken.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="pass --force to overwrite it"):
+        recipe_mismatch(broken)
+    foreign = tmp_path / "imagenet.pth"
+    save_official({}, foreign, meta=dict(source_format="official"))
+    with pytest.raises(ValueError, match="source_format='official'"):
+        recipe_mismatch(foreign)
+
+
 @pytest.mark.slow
 def test_tool_trains_keeps_an_existing_file_and_reports_bad_input(tmp_path):
     out = tmp_path / "ckpt" / "shapes.pth"
@@ -109,6 +149,23 @@ def test_tool_trains_keeps_an_existing_file_and_reports_bad_input(tmp_path):
     again = _tool("--out", str(out), *tiny)
     assert again.returncode == 0 and "keeping it" in again.stdout
     assert out.stat().st_mtime_ns == written
+
+    # other settings than the file's: retrained, and the tool says why
+    changed = _tool("--out", str(out), *tiny, "--seed", "1")
+    assert changed.returncode == 0, changed.stderr
+    assert "trained differently (seed 0 (now 1)); retraining" in changed.stdout
+    assert torch.load(out, weights_only=True)["meta"]["seed"] == 1
+
+    # a file the tool did not write is never overwritten without --force
+    foreign = tmp_path / "foreign.pth"
+    save_official({}, foreign, meta=dict(source_format="official"))
+    refused = _tool("--out", str(foreign), *tiny)
+    assert (
+        refused.returncode == 2 and "not a checkpoint of tools/pretrain_shapes.py" in refused.stderr
+    )
+    assert torch.load(foreign, weights_only=True)["meta"] == dict(source_format="official")
+    forced = _tool("--out", str(foreign), *tiny, "--force")
+    assert forced.returncode == 0 and "val accuracy" in forced.stdout
 
     bad = _tool("--out", str(tmp_path / "bad.pth"), "--iters", "0")
     assert bad.returncode == 2 and "iters > 0" in bad.stderr

@@ -211,3 +211,37 @@ def test_predictions_are_in_original_image_pixels(cfg, monkeypatch) -> None:
     assert pred.labels.tolist() == [7]
     # prior (72, 40, 104, 72) in the 320x320 input; x * 640/320, y * 480/320
     torch.testing.assert_close(pred.bboxes[0], torch.tensor([144.0, 60.0, 208.0, 108.0]))
+
+
+def test_mixed_precision_test_step_decodes_in_float32(cfg) -> None:
+    """``test_cfg.fp16=True`` (mmengine's autocast: bfloat16 on CPU) gives float32 detections
+    close to the float32 run's (mmcv's CPU NMS refused bfloat16 before)."""
+    from mmengine.runner.amp import autocast
+
+    model = build_detector(cfg).eval()
+    batch = make_batch([(240, 320)], np.random.default_rng(0), with_boxes=False)
+    with torch.no_grad():
+        (full,) = model.test_step(copy.deepcopy(batch))
+        with autocast(enabled=True):
+            (mixed,) = model.test_step(copy.deepcopy(batch))
+            # the head really ran in bfloat16
+            cls_scores, _ = model.bbox_head(model.extract_feat(torch.zeros(1, 3, 320, 320)))
+    assert cls_scores[0].dtype == torch.bfloat16
+    full, mixed = full.pred_instances, mixed.pred_instances
+    assert mixed.bboxes.dtype == mixed.scores.dtype == torch.float32
+    assert 0 < len(mixed) <= 200
+    x, y = mixed.bboxes[:, 0::2], mixed.bboxes[:, 1::2]
+    assert (x <= 320 + 1e-3).all() and (y <= 240 + 1e-3).all()
+    # the best-scoring detection is found in both runs, at about the same place
+    best = full.bboxes[full.scores.argmax()]
+    ious = _iou(best, mixed.bboxes)
+    assert ious.max() > 0.9
+
+
+def _iou(box: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """IoU of one (x1, y1, x2, y2) box with each of ``boxes``."""
+    lt = torch.maximum(box[:2], boxes[:, :2])
+    rb = torch.minimum(box[2:], boxes[:, 2:])
+    inter = (rb - lt).clamp(min=0).prod(1)
+    area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
+    return inter / (area(box) + area(boxes) - inter)

@@ -4,7 +4,9 @@
 
 The file holds the backbone in the published checkpoint layout (official names), so the demo
 configs load it with ``init_cfg=dict(type='Pretrained', checkpoint=...)`` exactly as
-they would load ImageNet weights. An existing file is kept unless ``--force`` is given.
+they would load ImageNet weights. An existing file is kept when it was trained with the same
+settings and recipe (its meta says), retrained when not, and always with ``--force``; a file
+this script did not write is never overwritten without ``--force``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from typing import List
 
 import torch
 
-from edgenext_dense.apis.shapes_pretrain import pretrain_shapes_classifier
+from edgenext_dense.apis.shapes_pretrain import pretrain_shapes_classifier, recipe_mismatch
+
+# the options that are pretrain_shapes_classifier's keyword arguments
+TRAINING_ARGS = ("arch", "iters", "batch_size", "img_size", "lr", "num_train", "num_val", "seed")
 
 
 def parse_args(argv: List[str] | None = None) -> argparse.Namespace:
@@ -56,23 +61,19 @@ def main(argv: List[str] | None = None) -> int:
         int: Exit status: 0 on success, 2 on invalid arguments.
     """
     args = parse_args(argv)
-    if os.path.exists(args.out) and not args.force:
-        print(f"{args.out} exists; keeping it (--force retrains)")
-        return 0
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    settings = {name: getattr(args, name) for name in TRAINING_ARGS}
     try:
-        result = pretrain_shapes_classifier(
-            args.out,
-            arch=args.arch,
-            iters=args.iters,
-            batch_size=args.batch_size,
-            img_size=args.img_size,
-            lr=args.lr,
-            num_train=args.num_train,
-            num_val=args.num_val,
-            seed=args.seed,
-        )
+        if os.path.exists(args.out) and not args.force:
+            differs = recipe_mismatch(args.out, **settings)
+            if differs is None:
+                print(
+                    f"{args.out} exists, trained with these settings; keeping it (--force retrains)"
+                )
+                return 0
+            print(f"{args.out} was trained differently ({differs}); retraining it")
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        result = pretrain_shapes_classifier(args.out, **settings)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -5,8 +5,8 @@
 # draw detections on val images.
 #   bash tools/run_demo.sh            (tools/setup.sh runs it after installing)
 # Results: work_dirs/demo_det/ (checkpoint, log, curves.png) and outputs/demo_det/vis/*.jpg.
-# Re-running reuses the dataset, the pretrained backbone and, when training already finished,
-# the detector checkpoint.
+# Re-running reuses the dataset, the pretrained backbone (unless its settings changed) and, when
+# training from that backbone already finished, the detector checkpoint.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -25,7 +25,12 @@ step "2/5 EdgeNeXt-XXS classifier pretrained on rendered shape crops: $PRETRAINE
 $PY tools/pretrain_shapes.py --out "$PRETRAINED"
 
 step "3/5 training $CFG on the CPU (a few minutes; log and curves.png in $WORK)"
-$PY tools/train.py "$CFG" --work-dir "$WORK" --resume
+RESUME=--resume
+if [ -f "$WORK/last_checkpoint" ] && [ "$PRETRAINED" -nt "$(cat "$WORK/last_checkpoint")" ]; then
+    echo "the pretrained backbone is newer than $WORK's checkpoints: training from it afresh"
+    RESUME=
+fi
+$PY tools/train.py "$CFG" --work-dir "$WORK" $RESUME
 CKPT="$(cat "$WORK/last_checkpoint")"
 
 step "4/5 COCO evaluation of $CKPT on $DATA/val2017"

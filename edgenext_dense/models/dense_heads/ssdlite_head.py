@@ -378,13 +378,15 @@ class SSDLiteHead(SSDHead):
         """Decode, threshold and NMS each image's predictions (see mmdet's BaseDenseHead).
 
         The priors are generated for the batch's padded input size; boxes come back in
-        original-image pixels when ``rescale`` is True.
+        original-image pixels when ``rescale`` is True. Maps from a mixed-precision forward
+        (``test_cfg.fp16=True``) are decoded in float32: bfloat16 has 2-pixel steps at 320
+        pixels, and mmcv's CPU NMS takes float32 only.
         """
         shape = _input_shape_of(batch_img_metas[0]) if batch_img_metas else None
         with self.prior_generator.input_shape(shape):
             return super().predict_by_feat(
-                cls_scores,
-                bbox_preds,
+                [score.float() for score in cls_scores],
+                [pred.float() for pred in bbox_preds],
                 score_factors=score_factors,
                 batch_img_metas=batch_img_metas,
                 cfg=cfg,
