@@ -20,6 +20,7 @@ from edgenext_dense.models.backbones.edgenext_blocks import (
     ConvEncoder,
     LayerNorm2d,
     SDTAEncoder,
+    depthwise,
 )
 
 
@@ -136,8 +137,9 @@ def test_inference_paths_equal_the_plain_computation(output_stride):
         _assert_outputs_close(model.fuse()(x), expected)  # folded constants + fused kernels
 
 
-def test_training_gradients_equal_the_plain_computation():
-    model = _random_model(drop_path_rate=0.0).train()
+@pytest.mark.parametrize("output_stride", (32, 16))
+def test_training_gradients_equal_the_plain_computation(output_stride):
+    model = _random_model(output_stride, drop_path_rate=0.0).train()
     x = torch.randn(2, 3, 64, 96)
     weights = [torch.randn_like(o) for o in plain_forward(model, x)]
 
@@ -162,3 +164,48 @@ def test_fused_kernels_are_never_traced():
         traced = torch.jit.trace(model, x, check_trace=False)
     assert "_convolution_pointwise" not in str(traced.inlined_graph)
     _assert_outputs_close(traced(x), plain_forward(model, x))
+
+
+def _conv_input_shapes(fn) -> list:
+    with torch.profiler.profile(record_shapes=True) as prof:
+        fn()
+    return [e.input_shapes[0] for e in prof.events() if e.name == "aten::convolution"]
+
+
+@pytest.mark.parametrize("size, dilation", [((32, 32), 2), ((33, 31), 2), ((20, 23), 4)])
+def test_dilated_9x9_depthwise_runs_undilated_over_the_phase_grids(size, dilation):
+    torch.manual_seed(0)
+    conv = nn.Conv2d(24, 24, 9, padding=4 * dilation, dilation=dilation, groups=24)
+    x = torch.randn(2, 24, *size).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        expected = conv(x)  # the module itself: oneDNN's dilated kernel
+        got = depthwise(conv, x)
+        # one undilated convolution over the batch of d*d phase grids
+        h, w = (-(-n // dilation) for n in size)
+        assert _conv_input_shapes(lambda: depthwise(conv, x)) == [[2 * dilation**2, 24, h, w]]
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    assert got.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_other_depthwise_convolutions_training_and_traces_run_as_they_are():
+    x = torch.randn(1, 16, 24, 24)
+    small = nn.Conv2d(16, 16, 7, padding=6, dilation=2, groups=16)  # oneDNN is fast at 7x7
+    large = _Depthwise(nn.Conv2d(16, 16, 9, padding=8, dilation=2, groups=16))
+    with torch.no_grad():
+        assert _conv_input_shapes(lambda: depthwise(small, x)) == [[1, 16, 24, 24]]
+    # training keeps the dilated kernel: gradients summed in its order (see depthwise())
+    assert _conv_input_shapes(lambda: large(x)) == [[1, 16, 24, 24]]
+    with torch.no_grad():
+        traced = torch.jit.trace(large, x)
+        graph = str(traced.inlined_graph)
+        assert graph.count("aten::_convolution") == 1 and "aten::permute" not in graph
+        torch.testing.assert_close(traced(x), large.conv(x))
+
+
+class _Depthwise(nn.Module):
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        self.conv = conv
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return depthwise(self.conv, x)
