@@ -364,6 +364,35 @@ def test_int8_quantisation_keeps_the_metadata_and_the_predictions(
     assert cosine > 0.99
 
 
+def test_pointwise_convs_become_matmuls_with_the_same_outputs(tmp_path) -> None:
+    """Only plain 1x1 convolutions are rewritten (not 3x3, grouped or strided ones)."""
+    import onnx
+    import onnxruntime as ort
+
+    from edgenext_dense.deploy.quantize import pointwise_convs_to_matmuls
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(8, 16, 1),  # rewritten
+        torch.nn.Conv2d(16, 16, 3, padding=1, groups=16),  # depth-wise: kept
+        torch.nn.Conv2d(16, 8, 1, bias=False),  # rewritten, no bias
+        torch.nn.Conv2d(8, 8, 1, groups=2),  # grouped: kept
+        torch.nn.Conv2d(8, 4, 1, stride=2),  # strided: kept
+    ).eval()
+    path = tmp_path / "net.onnx"
+    x = torch.randn(2, 8, 12, 10)
+    torch.onnx.export(net, (x,), str(path), dynamo=False, input_names=["x"])
+    rewritten = pointwise_convs_to_matmuls(onnx.load(str(path)))
+    ops = [n.op_type for n in rewritten.graph.node]
+    assert ops.count("Conv") == 3 and ops.count("MatMul") == 2 and ops.count("Add") == 1
+    session = ort.InferenceSession(
+        rewritten.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    (got,) = session.run(None, {"x": x.numpy()})
+    with torch.no_grad():
+        np.testing.assert_allclose(got, net(x).numpy(), rtol=1e-5, atol=1e-5)
+
+
 # --------------------------------------------------------------------------- scoring on a set
 @pytest.fixture(scope="module")
 def shapes_coco(tmp_path_factory) -> Path:

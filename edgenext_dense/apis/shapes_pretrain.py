@@ -283,6 +283,9 @@ def recipe_mismatch(path: Union[str, os.PathLike], **settings: Any) -> Optional[
         ValueError: When ``path`` cannot be read or was not written by this function (it must
             not be overwritten without being asked).
     """
+    unknown = sorted(set(settings) - set(_DEFAULT_SETTINGS))
+    if unknown:
+        raise TypeError(f"recipe_mismatch() got unknown settings {unknown}")
     try:
         meta = read_checkpoint(path).get("meta") or {}
     except CheckpointError as err:
@@ -295,9 +298,6 @@ def recipe_mismatch(path: Union[str, os.PathLike], **settings: Any) -> Optional[
         )
     wanted = dict(_DEFAULT_SETTINGS, **settings, recipe=RECIPE_VERSION)
     wanted["arch"] = resolve_arch(wanted["arch"])
-    unknown = sorted(set(wanted) - set(_DEFAULT_SETTINGS) - {"recipe"})
-    if unknown:
-        raise TypeError(f"recipe_mismatch() got unknown settings {unknown}")
     diffs = [
         f"{key} {meta.get(key, 'unrecorded')} (now {value})"
         for key, value in wanted.items()

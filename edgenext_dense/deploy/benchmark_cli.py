@@ -8,7 +8,6 @@ the tables in :mod:`edgenext_dense.deploy.report`.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import os.path as osp
 import sys
@@ -22,9 +21,13 @@ from edgenext_dense.deploy.bench_targets import (
     reference_targets,
 )
 from edgenext_dense.deploy.benchmark import RUNTIMES, run_benchmark
+from edgenext_dense.deploy.ort.images import write_json
 from edgenext_dense.deploy.report import format_markdown, format_table, machine_info, ratios
 
 __all__ = ["main", "parse_args"]
+
+# the options the JSON report records under "settings"
+_SETTINGS = ("batch_size", "threads", "device", "warmup", "runs", "rounds")
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -145,27 +148,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     )
     print(f"peak memory: {memory}")
     if args.json:
-        os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(
-                dict(
-                    machine=machine,
-                    settings=dict(
-                        batch_size=args.batch_size,
-                        threads=args.threads,
-                        device=args.device,
-                        warmup=args.warmup,
-                        runs=args.runs,
-                        rounds=args.rounds,
-                        isolated=not args.no_isolate,
-                        memory=memory,
-                    ),
-                    results=[m.row() for m in measurements],
-                    ratios=ratios(measurements),
-                ),
-                f,
-                indent=2,
-            )
+        settings = {name: getattr(args, name) for name in _SETTINGS}
+        write_json(
+            args.json,
+            dict(
+                machine=machine,
+                settings=dict(settings, isolated=not args.no_isolate, memory=memory),
+                results=[m.row() for m in measurements],
+                ratios=ratios(measurements),
+            ),
+        )
     if args.markdown:
         os.makedirs(osp.dirname(osp.abspath(args.markdown)), exist_ok=True)
         with open(args.markdown, "w") as f:

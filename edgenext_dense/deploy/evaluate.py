@@ -74,6 +74,8 @@ def evaluate_onnx(
     from mmengine.evaluator import Evaluator
     from mmengine.registry import DATASETS, init_default_scope
 
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
     cfg: Config = load_config(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
@@ -84,8 +86,6 @@ def evaluate_onnx(
             f"{model_path} is a {model.task!r} model but {config} is a {task!r} config: "
             "evaluate a model with the config it was exported from"
         )
-    if limit is not None and limit < 1:
-        raise ValueError(f"limit must be at least 1, got {limit}")
     init_default_scope(cfg.default_scope)
     # NOTE: the runtime reads and resizes each image itself; the dataset only loads the ground
     # truth and packs the sample (image loading and resizing would be done twice otherwise).
