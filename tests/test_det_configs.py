@@ -111,13 +111,14 @@ def test_paper_recipe() -> None:
     assert steps == [
         "LoadImageFromFile",
         "LoadAnnotations",
-        "MinIoURandomCrop",
-        "Resize",
+        "CvnetsSSDRandomCrop",
+        "CvnetsPhotoMetricDistortion",
         "RandomFlip",
-        "PhotoMetricDistortion",
+        "Resize",
         "PackDetInputs",
-    ]  # no Expand (zoom-out)
-    resize = cfg.train_dataloader.dataset.pipeline[3]
+    ]  # cvnets' order; no Expand (zoom-out)
+    assert cfg.train_dataloader.dataset.filter_cfg.min_size == 0
+    resize = cfg.train_dataloader.dataset.pipeline[5]
     assert tuple(resize.scale) == (320, 320) and resize.keep_ratio is False
     assert cfg.train_dataloader.dataset.type == "CocoDataset"  # no RepeatDataset
     # ImageNet normalisation in RGB
@@ -128,16 +129,16 @@ def test_paper_recipe() -> None:
     opt = cfg.optim_wrapper.optimizer
     assert (opt.type, opt.lr, opt.weight_decay) == ("AdamW", 9e-4, 0.01)
     warmup, cosine = cfg.param_scheduler
-    assert warmup.type == "LinearLR" and warmup.by_epoch is False and warmup.end == 500
+    assert warmup.type == "LinearLR" and warmup.by_epoch is False and warmup.end == 501
     assert opt.lr * warmup.start_factor == pytest.approx(9e-5)
     assert cosine.type == "CosineAnnealingLR" and cosine.eta_min == 1e-6
     assert cosine.T_max == cosine.end == cfg.train_cfg.max_epochs == 200
     # batch 4 x 32 = 128, scaled for other totals
     assert cfg.train_dataloader.batch_size == 32
     assert cfg.auto_scale_lr.base_batch_size == 128 and cfg.auto_scale_lr.enable
-    # EMA 0.0005 (used for validation by mmengine's EMAHook), SyncBN when distributed
-    (ema,) = [h for h in cfg.custom_hooks if h.type == "EMAHook"]
-    assert ema.momentum == 0.0005
+    # EMA 0.0005 of weights and BN statistics, raw weights scored too; SyncBN when distributed
+    (ema,) = [h for h in cfg.custom_hooks if h.type.endswith("RawAndEMAEvalHook")]
+    assert ema.momentum == 0.0005 and ema.update_buffers is True
     assert cfg.sync_bn == "torch"
     # matching, loss and post-processing
     assigner = cfg.model.train_cfg.assigner
@@ -145,4 +146,6 @@ def test_paper_recipe() -> None:
     assert cfg.model.train_cfg.neg_pos_ratio == 3
     assert list(cfg.model.bbox_head.bbox_coder.target_stds) == [0.1, 0.1, 0.2, 0.2]
     test = cfg.model.test_cfg
-    assert (test.nms.iou_threshold, test.score_thr, test.max_per_img) == (0.5, 0.01, 200)
+    assert (test.nms.iou_threshold, test.score_thr, test.max_per_class) == (0.5, 0.05, 200)
+    # COCO's maxDets (1, 10, 100), not mmdet's (100, 300, 1000)
+    assert tuple(cfg.val_evaluator.proposal_nums) == (1, 10, 100)

@@ -110,8 +110,10 @@ def test_detector_metadata_carries_the_test_pipeline_and_test_cfg(det_onnx) -> N
     assert meta["preprocess"]["mean"] == [123.675, 116.28, 103.53]
     assert meta["preprocess"]["to_rgb"] is True
     post = meta["postprocess"]
-    assert (post["score_thr"], post["iou_threshold"], post["max_per_img"]) == (0.01, 0.5, 200)
-    assert post["nms_pre"] == 1000
+    test_cfg = Config.fromfile(str(DET_CONFIG)).model.test_cfg
+    assert (post["score_thr"], post["iou_threshold"]) == (test_cfg.score_thr, 0.5)
+    assert (post["max_per_img"], post["nms_pre"]) == (test_cfg.max_per_img, test_cfg.nms_pre)
+    assert post["max_per_class"] == test_cfg.max_per_class == 200  # cvnets' top-k per class
     # 16x16, 8x8, 4x4, 2x2, 1x1 maps with 6 priors and a pooled level with 4
     assert post["level_sizes"] == [1536, 384, 96, 24, 6, 4]
 
@@ -129,7 +131,13 @@ def test_detections_match_pytorch_box_for_box(det_checkpoint, det_onnx) -> None:
     assert len(exp) > 20, "random weights should still give many detections"
     assert len(got["scores"]) == len(exp)
     unmatched = list(range(len(got["scores"])))
-    for box, score, label in zip(exp.bboxes.numpy(), exp.scores.numpy(), exp.labels.numpy()):
+    # scores tied within float noise at a class's top-k cut may be kept by one runtime only
+    cap = Config.fromfile(str(DET_CONFIG)).model.test_cfg.max_per_class
+    labels = exp.labels.numpy()
+    cut = {c: exp.scores[labels == c].min() for c in set(labels) if (labels == c).sum() == cap}
+    for box, score, label in zip(exp.bboxes.numpy(), exp.scores.numpy(), labels):
+        if label in cut and score - cut[label] < 1e-4:
+            continue
         match = None
         for j in unmatched:
             if got["labels"][j] != label or abs(got["scores"][j] - score) > 1e-4:
@@ -142,6 +150,9 @@ def test_detections_match_pytorch_box_for_box(det_checkpoint, det_onnx) -> None:
             if inter / union > 0.99:
                 match = j
                 break
+        if match is None:  # two priors with the very same score: NMS may keep either box
+            ties = [j for j in unmatched if got["labels"][j] == label]
+            match = next((j for j in ties if abs(got["scores"][j] - score) < 1e-6), None)
         assert match is not None, f"no ONNX detection matches {box} {label} {score:.5f}"
         unmatched.remove(match)
     # boxes are in the original image's pixels
@@ -173,10 +184,10 @@ def test_segmentation_logits_match_mmseg_at_the_original_size(seg_checkpoint, se
     meta = model.meta
     assert meta["dynamic_hw"] is True
     assert meta["preprocess"]["resize"] == dict(
-        type="keep_ratio", scale=[2048, 512], interpolation="bilinear"
+        type="stretch", size=[512, 512], interpolation="bilinear"
     )
 
-    img = _image(60, 84)  # upscaled to 512x717 by the test pipeline, as mmseg does
+    img = _image(60, 84)  # stretched to 512x512 by the test pipeline (cvnets' evaluation)
     segmentor = init_segmentor(str(SEG_CONFIG), str(seg_checkpoint))
     data = build_demo_pipeline(segmentor.cfg)(dict(img=img))
     with torch.no_grad():
@@ -186,7 +197,7 @@ def test_segmentation_logits_match_mmseg_at_the_original_size(seg_checkpoint, se
     expected = sample.seg_logits.data.numpy()
 
     batch, info = preprocess_image(img, meta)
-    assert batch.shape == (1, 3, 512, 717)
+    assert batch.shape == (1, 3, 512, 512)
     np.testing.assert_array_equal(  # the same pixels as mmcv's resize + the preprocessor
         batch[0],
         (

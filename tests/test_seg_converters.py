@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -14,7 +15,9 @@ from scipy.io import savemat
 
 from edgenext_dense.datasets.seg_converters import (
     COCO_TO_VOC,
+    VOC_NAME_OF_COCO,
     aug_train_ids,
+    coco_category_to_voc,
     convert_coco_to_voc,
     convert_voc_aug,
     num_labels,
@@ -150,80 +153,122 @@ def test_voc_aug_tool(voc_and_sbd):
 
 # ------------------------------------------------------------------------------------- COCO
 
+# The 20 VOC classes in the official COCO 2017 category list (id, name).
+COCO2017_VOC_CATEGORIES = [
+    (1, "person"), (2, "bicycle"), (3, "car"), (4, "motorcycle"), (5, "airplane"), (6, "bus"),
+    (7, "train"), (9, "boat"), (16, "bird"), (17, "cat"), (18, "dog"), (19, "horse"),
+    (20, "sheep"), (21, "cow"), (44, "bottle"), (62, "chair"), (63, "couch"),
+    (64, "potted plant"), (67, "dining table"), (72, "tv"),
+]  # fmt: skip
+# sacmehta/EdgeNets data_loader/segmentation/coco.py: VOC label i <- COCO category CAT_LIST[i].
+EDGENETS_CAT_LIST = [0, 5, 2, 16, 9, 44, 6, 3, 17, 62, 21, 67, 18, 19, 4, 1, 64, 20, 63, 7, 72]
+PERSON, MOTORCYCLE, COUCH, TV, KITE = 1, 4, 63, 72, 38
+
 
 def _square(x0, y0, x1, y1):
-    return [[x0, y0, x1, y0, x1, y1, x0, y1]]
+    return [x0, y0, x1, y0, x1, y1, x0, y1]
+
+
+def _columns_rle(h: int, w: int, c0: int, c1: int) -> dict:
+    # Uncompressed RLE (column-major runs, starting with zeros): columns c0..c1-1 are set.
+    return {"size": [h, w], "counts": [h * c0, h * (c1 - c0), h * (w - c1)]}
+
+
+def _ann(ann_id, image_id, cat, seg, iscrowd=0):
+    return dict(id=ann_id, image_id=image_id, category_id=cat, segmentation=seg, iscrowd=iscrowd)
+
+
+def _img(image_id, width, height):
+    return dict(id=image_id, file_name=f"{image_id:012d}.jpg", width=width, height=height)
 
 
 def _coco_json(root: Path, split: str = "train2017") -> Path:
-    cats = [
-        {"id": 1, "name": "person"},
-        {"id": 4, "name": "motorcycle"},
-        {"id": 63, "name": "couch"},
-        {"id": 72, "name": "tv"},
-        {"id": 13, "name": "stop sign"},  # not a VOC class
-    ]
+    cats = [{"id": i, "name": n} for i, n in COCO2017_VOC_CATEGORIES]
+    cats.append({"id": KITE, "name": "kite"})  # not a VOC class
     images = [
-        {"id": 1, "file_name": "000000000001.jpg", "width": 300, "height": 260},  # kept
-        {"id": 2, "file_name": "000000000002.jpg", "width": 300, "height": 200},  # small
-        {"id": 3, "file_name": "000000000003.jpg", "width": 300, "height": 300},  # stop sign
-        {"id": 4, "file_name": "000000000004.jpg", "width": 256, "height": 256},  # nothing
-        {"id": 5, "file_name": "000000000005.jpg", "width": 256, "height": 256},  # crowd+tv
+        _img(1, 300, 260),  # person then motorcycle (overlapping), a two-polygon couch, a kite
+        _img(2, 300, 260),  # the same two instances in the other order
+        _img(3, 256, 256),  # a crowd of people, then a tv overlapping it
+        _img(4, 300, 200),  # 200 px high: skipped
+        _img(5, 200, 300),  # 200 px wide: skipped
+        _img(6, 256, 256),  # only a kite: all background, skipped
+        _img(7, 256, 256),  # one person over the whole image: one label, skipped
+        _img(8, 256, 256),  # no annotation: skipped
     ]
+    person, moto = [_square(10, 10, 100, 100)], [_square(50, 50, 150, 150)]
     anns = [
-        dict(id=1, image_id=1, category_id=1, segmentation=_square(10, 10, 100, 100), iscrowd=0),
-        dict(id=2, image_id=1, category_id=4, segmentation=_square(50, 50, 150, 150), iscrowd=0),
-        dict(id=3, image_id=1, category_id=63, segmentation=_square(200, 200, 250, 250),
-             iscrowd=0),
-        dict(id=4, image_id=2, category_id=1, segmentation=_square(10, 10, 100, 100), iscrowd=0),
-        dict(id=5, image_id=3, category_id=13, segmentation=_square(10, 10, 100, 100), iscrowd=0),
-        dict(id=6, image_id=5, category_id=72, segmentation=_square(0, 0, 50, 50), iscrowd=0),
-        # an uncompressed-RLE crowd of people: ignored, not painted as person
-        dict(id=7, image_id=5, category_id=1, iscrowd=1,
-             segmentation={"size": [256, 256], "counts": [256 * 100, 256 * 20, 256 * 136]}),
-    ]  # fmt: skip
+        _ann(1, 1, PERSON, person),
+        _ann(2, 2, MOTORCYCLE, moto),
+        _ann(3, 3, PERSON, _columns_rle(256, 256, 100, 120), iscrowd=1),
+        _ann(4, 1, MOTORCYCLE, moto),
+        _ann(5, 2, PERSON, person),
+        _ann(6, 3, TV, [_square(90, 0, 130, 50)]),
+        _ann(7, 1, COUCH, [_square(200, 10, 240, 50), _square(250, 10, 290, 50)]),
+        _ann(8, 1, KITE, [_square(200, 200, 250, 250)]),
+        _ann(9, 4, PERSON, person),
+        _ann(10, 5, PERSON, person),
+        _ann(11, 6, KITE, [_square(10, 10, 100, 100)]),
+        _ann(12, 7, PERSON, _columns_rle(256, 256, 0, 256)),
+    ]
     ann_file = root / "annotations" / f"instances_{split}.json"
     ann_file.parent.mkdir(parents=True)
     ann_file.write_text(json.dumps(dict(images=images, annotations=anns, categories=cats)))
     return ann_file
 
 
-def test_coco_mapping_is_the_standard_twenty():
-    assert sorted(COCO_TO_VOC.values()) == list(range(1, 21))
-    assert COCO_TO_VOC["motorcycle"] == 14 and COCO_TO_VOC["couch"] == 18
-    assert COCO_TO_VOC["tv"] == 20 and COCO_TO_VOC["airplane"] == 1
+def test_coco_mapping_reproduces_edgenets_cat_list_on_coco2017_ids():
+    voc_of_id = {cat_id: COCO_TO_VOC[name] for cat_id, name in COCO2017_VOC_CATEGORIES}
+    id_of_voc = {voc: cat_id for cat_id, voc in voc_of_id.items()}
+    assert [0] + [id_of_voc[label] for label in range(1, 21)] == EDGENETS_CAT_LIST
+    # The converter's own lookup gives the same, with COCO or VOC spellings of the names.
+    cats = [{"id": i, "name": n} for i, n in COCO2017_VOC_CATEGORIES]
+    assert coco_category_to_voc(cats, "x.json") == voc_of_id
+    for cat in cats:
+        cat["name"] = VOC_NAME_OF_COCO.get(cat["name"], cat["name"])
+    assert {c["name"] for c in cats} >= {"aeroplane", "motorbike", "sofa", "tvmonitor"}
+    assert coco_category_to_voc(cats, "x.json") == voc_of_id
 
 
-def test_num_labels_counts_background_not_ignore():
-    assert num_labels(np.array([[0, 0], [255, 255]])) == 1
-    assert num_labels(np.array([[0, 15], [255, 15]])) == 2
+def test_num_labels_counts_every_distinct_value():
+    assert num_labels(np.zeros((2, 2), np.uint8)) == 1
+    assert num_labels(np.full((2, 2), 15, np.uint8)) == 1
+    assert num_labels(np.array([[0, 15], [255, 15]], np.uint8)) == 3
 
 
-def test_convert_coco_to_voc(tmp_path):
+def test_convert_coco_to_voc_paints_as_edgenets(tmp_path):
     _coco_json(tmp_path)
     info = convert_coco_to_voc(tmp_path)
-    assert info["num_images"] == 5 and info["skipped_small"] == 1
-    # no VOC object (stop sign only / no annotation) -> one label -> skipped
-    assert info["skipped_labels"] == 2
+    assert info["num_images"] == 8 and info["skipped_small"] == 2
+    assert info["skipped_labels"] == 3  # kite only, one class everywhere, no annotation
     kept = (tmp_path / "voc_seg/train2017.txt").read_text().split()
-    assert kept == ["000000000001", "000000000005"]
-    mask = _read_png(tmp_path / "voc_seg/train2017/000000000001.png")
-    assert mask.shape == (260, 300)
-    assert mask[20, 20] == 15  # person
-    assert mask[120, 120] == 14  # motorcycle -> motorbike
-    assert mask[75, 75] == 255  # person and motorbike overlap: ignored
-    assert mask[225, 225] == 18  # couch -> sofa
-    assert mask[5, 5] == 0 and mask[255, 290] == 0
-    crowd = _read_png(tmp_path / "voc_seg/train2017/000000000005.png")
-    assert crowd[10, 10] == 20  # tv
-    assert (crowd[:, 100:120] == 255).all() and (crowd == 15).sum() == 0
-    assert not (tmp_path / "voc_seg/train2017/000000000002.png").exists()
+    assert kept == ["000000000001", "000000000002", "000000000003"]
+    masks = {i: _read_png(tmp_path / f"voc_seg/train2017/{i}.png") for i in kept}
+    first = masks["000000000001"]
+    assert first.shape == (260, 300)
+    assert first[20, 20] == 15 and first[120, 120] == 14  # person, motorcycle -> motorbike
+    assert first[75, 75] == 15  # overlap: the first annotation in the file, the person
+    assert first[30, 220] == first[30, 270] == 18  # both polygons of the couch -> sofa
+    assert first[30, 245] == 0 and first[225, 225] == 0  # between them; the kite
+    assert set(np.unique(first)) == {0, 14, 15, 18}  # no 255 anywhere
+    second = masks["000000000002"]
+    assert second[75, 75] == 14  # the motorcycle comes first here
+    assert second[20, 20] == 15 and second[120, 120] == 14
+    # The crowd is painted as person and, being first, keeps its pixels under the tv.
+    crowd = masks["000000000003"]
+    assert (crowd[:, 100:120] == 15).all() and (crowd == 15).sum() == 256 * 20
+    assert crowd[25, 95] == crowd[25, 125] == 20
+    assert (crowd[60:, :100] == 0).all() and set(np.unique(crowd)) == {0, 15, 20}
+    written = sorted(p.stem for p in (tmp_path / "voc_seg/train2017").glob("*.png"))
+    assert written == kept
 
 
 def test_convert_coco_to_voc_thresholds_are_options(tmp_path):
     _coco_json(tmp_path)
     info = convert_coco_to_voc(tmp_path, min_size=100, min_labels=1, out_dir=tmp_path / "o")
-    assert info["num_kept"] == 5 and info["skipped_small"] == info["skipped_labels"] == 0
+    assert info["num_kept"] == 8 and info["skipped_small"] == info["skipped_labels"] == 0
+    assert (_read_png(tmp_path / "o/train2017/000000000007.png") == 15).all()
+    info = convert_coco_to_voc(tmp_path, min_size=257, out_dir=tmp_path / "big")
+    assert info["num_kept"] == 2 and info["skipped_small"] == 6  # 256 px: below 257
 
 
 def test_convert_coco_to_voc_bad_inputs(tmp_path):
@@ -231,20 +276,32 @@ def test_convert_coco_to_voc_bad_inputs(tmp_path):
         convert_coco_to_voc(tmp_path)
     ann = tmp_path / "annotations/instances_val2017.json"
     ann.parent.mkdir(parents=True)
-    ann.write_text(json.dumps({"images": [], "annotations": [], "categories": [
-        {"id": 1, "name": "giraffe"}]}))  # fmt: skip
-    with pytest.raises(ValueError, match="none of the 20 VOC categories"):
+    cats = [{"id": 1, "name": "person"}, {"id": 5, "name": "aeroplane"}, {"id": 2, "name": "kite"}]
+    ann.write_text(json.dumps({"images": [], "annotations": [], "categories": cats}))
+    with pytest.raises(ValueError) as err:
         convert_coco_to_voc(tmp_path, split="val2017")
+    message = str(err.value)
+    assert str(ann) in message and "18 of the 20 VOC classes" in message
+    assert "bicycle" in message and "tv (tvmonitor)" in message and "couch (sofa)" in message
+    assert "person" not in message and "aeroplane" not in message  # those two are there
+    assert "instances_train2017.json" in message  # what to give instead
     ann.write_text("{")
     with pytest.raises(ValueError, match="not valid JSON"):
         convert_coco_to_voc(tmp_path, split="val2017")
 
 
-def test_coco_to_voc_seg_tool(tmp_path):
+def _coco_tool():
+    path = REPO / "tools" / "dataset_converters" / "coco_to_voc_seg.py"
+    spec = importlib.util.spec_from_file_location("coco_to_voc_seg", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_coco_to_voc_seg_tool(tmp_path, capsys):
+    tool = _coco_tool()
     _coco_json(tmp_path)
-    proc = subprocess.run(
-        [sys.executable, "tools/dataset_converters/coco_to_voc_seg.py", str(tmp_path)],
-        cwd=REPO, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    assert "2 of 5 images kept" in proc.stdout
+    assert tool.main([str(tmp_path)]) == 0
+    assert "3 of 8 images kept" in capsys.readouterr().out
+    assert tool.main([str(tmp_path / "nowhere")]) != 0
+    assert str(tmp_path / "nowhere/annotations/instances_train2017.json") in capsys.readouterr().err

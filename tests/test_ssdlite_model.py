@@ -146,7 +146,15 @@ def test_priors_follow_the_input_size() -> None:
     [[(320, 320), (320, 320)], [(257, 311)], [(320, 320), (257, 311)]],
     ids=["2x320", "odd-257x311", "padded-mixed"],
 )
-def test_loss_predict_tensor(cfg, shapes) -> None:
+@pytest.mark.parametrize(
+    "head",
+    [{}, dict(dw_act=True), dict(separate_branches=True, dw_act=True)],
+    ids=["cvnets", "dw-act", "separate"],
+)
+def test_loss_predict_tensor(cfg, shapes, head) -> None:
+    cfg = copy.deepcopy(cfg)
+    cfg.model.bbox_head.update(head)
+    cfg.model.test_cfg.score_thr = 0.01  # an untrained head scores every class about 1/81
     model = build_detector(cfg)
     rng = np.random.default_rng(0)
     batch = make_batch(shapes, rng)
@@ -159,6 +167,10 @@ def test_loss_predict_tensor(cfg, shapes) -> None:
     assert torch.isfinite(total) and total > 0
     total.backward()
     assert model.bbox_head.pred_layers[0][1].weight.grad.abs().sum() > 0
+    if head.get("separate_branches"):  # the box branches learn (the levels holding positives)
+        grads = [p.grad for p in model.bbox_head.reg_layers.parameters() if p.grad is not None]
+        assert sum(g.abs().sum() for g in grads) > 0
+    assert model.bbox_head.pred_layers[0][0].with_activation == bool(head.get("dw_act"))
 
     model.eval()
     data = model.data_preprocessor(copy.deepcopy(batch), False)
@@ -168,11 +180,31 @@ def test_loss_predict_tensor(cfg, shapes) -> None:
     assert len(results) == len(shapes)
     for result, (h, w) in zip(results, shapes):
         pred = result.pred_instances
-        assert 0 < len(pred) <= 200  # an untrained head scores every class ~1/81 > 0.01
+        assert 0 < len(pred)
         assert pred.bboxes.shape[1:] == (4,) and pred.scores.min() >= 0.01
         assert (pred.bboxes[:, 0::2] <= w + 1e-3).all() and (pred.bboxes[:, 1::2] <= h + 1e-3).all()
     assert len(cls_scores) == len(bbox_preds) == 6
     assert cls_scores[0].shape[1] == 6 * 81 and bbox_preds[-1].shape[1] == 4 * 4
+
+
+def _fake_forward(head, fire):
+    """A head forward predicting background everywhere and zero deltas; ``fire(logits)`` edits
+    the ``(n, priors, classes + 1, h, w)`` logits of level 0."""
+
+    def forward(feats):
+        cls_scores, bbox_preds = [], []
+        for level, feat in enumerate(feats):
+            n, _, h, w = feat.shape
+            a = head.num_base_priors[level]
+            logits = torch.zeros(n, a, head.cls_out_channels, h, w)
+            logits[:, :, -1] = 10.0
+            if level == 0:
+                fire(logits)
+            cls_scores.append(logits.view(n, -1, h, w))
+            bbox_preds.append(torch.zeros(n, a * 4, h, w))
+        return cls_scores, bbox_preds
+
+    return forward
 
 
 def test_predictions_are_in_original_image_pixels(cfg, monkeypatch) -> None:
@@ -187,23 +219,11 @@ def test_predictions_are_in_original_image_pixels(cfg, monkeypatch) -> None:
     assert packed["data_samples"].img_shape == (320, 320)
 
     # Fire one prior of class 7 with zero deltas: the box must be that prior, scaled back.
-    head = model.bbox_head
-    fired_level, fired_row, fired_col = 0, 3, 5  # 32x32 square centred at (88, 56) in 320x320
+    # (level 0, row 3, column 5: a 32x32 square centred at (88, 56) in 320x320)
+    def fire(logits):
+        logits[:, 0, 7, 3, 5] = 20.0
 
-    def fake_forward(feats):
-        cls_scores, bbox_preds = [], []
-        for level, feat in enumerate(feats):
-            n, _, h, w = feat.shape
-            a = head.num_base_priors[level]
-            logits = torch.zeros(n, a, head.cls_out_channels, h, w)
-            logits[:, :, -1] = 10.0  # background everywhere
-            if level == fired_level:
-                logits[:, 0, 7, fired_row, fired_col] = 20.0
-            cls_scores.append(logits.view(n, -1, h, w))
-            bbox_preds.append(torch.zeros(n, a * 4, h, w))
-        return cls_scores, bbox_preds
-
-    monkeypatch.setattr(head, "forward", fake_forward)
+    monkeypatch.setattr(model.bbox_head, "forward", _fake_forward(model.bbox_head, fire))
     with torch.no_grad():
         batch = dict(inputs=[packed["inputs"]], data_samples=[packed["data_samples"]])
         (result,) = model.test_step(batch)
@@ -218,6 +238,8 @@ def test_mixed_precision_test_step_decodes_in_float32(cfg) -> None:
     close to the float32 run's (mmcv's CPU NMS refused bfloat16 before)."""
     from mmengine.runner.amp import autocast
 
+    cfg = copy.deepcopy(cfg)
+    cfg.model.test_cfg.score_thr = 0.01  # an untrained head scores every class about 1/81
     model = build_detector(cfg).eval()
     batch = make_batch([(240, 320)], np.random.default_rng(0), with_boxes=False)
     with torch.no_grad():
@@ -229,7 +251,7 @@ def test_mixed_precision_test_step_decodes_in_float32(cfg) -> None:
     assert cls_scores[0].dtype == torch.bfloat16
     full, mixed = full.pred_instances, mixed.pred_instances
     assert mixed.bboxes.dtype == mixed.scores.dtype == torch.float32
-    assert 0 < len(mixed) <= 200
+    assert 0 < len(mixed)
     x, y = mixed.bboxes[:, 0::2], mixed.bboxes[:, 1::2]
     assert (x <= 320 + 1e-3).all() and (y <= 240 + 1e-3).all()
     # the best-scoring detection is found in both runs, at about the same place
@@ -245,3 +267,32 @@ def _iou(box: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     inter = (rb - lt).clamp(min=0).prod(1)
     area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
     return inter / (area(box) + area(boxes) - inter)
+
+
+def test_paper_post_processing_keeps_the_best_200_of_each_class(cfg, monkeypatch) -> None:
+    """cvnets' top-k is per class: 400 separated class-7 boxes give 200, class 2 keeps its 3."""
+    model = build_detector(cfg).eval()
+    assert model.bbox_head.test_cfg.max_per_class == 200
+
+    def fire(logits):  # neighbouring priors overlap at IoU 1/3: all survive NMS
+        h, w = logits.shape[-2:]
+        logits[:, 0, 7] = 12.0 + torch.linspace(0, 2, h * w).view(h, w)
+        logits[:, 0, 2, :1, :3] = 13.0
+
+    monkeypatch.setattr(model.bbox_head, "forward", _fake_forward(model.bbox_head, fire))
+    batch = make_batch([(320, 320)], np.random.default_rng(0), with_boxes=False)
+    with torch.no_grad():
+        (result,) = model.test_step(batch)
+    labels, scores = result.pred_instances.labels, result.pred_instances.scores
+    assert int((labels == 2).sum()) == 3
+    assert int((labels == 7).sum()) == 200
+    # the 200 kept are the class's best
+    kept_min = scores[labels == 7].min()
+    assert kept_min > 0.05 and (scores[labels == 7] >= kept_min).all()
+
+
+def test_rank_within_class() -> None:
+    from edgenext_dense.models.dense_heads.ssdlite_head import rank_within_class
+
+    labels = torch.tensor([3, 1, 3, 3, 1, 0])
+    assert rank_within_class(labels).tolist() == [0, 0, 1, 2, 1, 0]

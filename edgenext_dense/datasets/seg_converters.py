@@ -11,7 +11,10 @@
   tool instead writes ``aug.txt`` without the VOC train ids (9,118) for its
   ``train.txt + aug.txt`` concatenation; our configs read ``aug.txt`` alone.
 * :func:`convert_coco_to_voc` paints the COCO instances of the 20 VOC categories into VOC-style
-  masks (:data:`COCO_TO_VOC`), the extra data the MobileViT recipe trained with.
+  masks (:data:`COCO_TO_VOC`), the extra data the MobileViT and EdgeNeXt recipe trained with,
+  exactly as sacmehta/EdgeNets ``data_loader/segmentation/coco.py`` made them: the first
+  instance wins on overlaps, crowds are painted with their class, nothing is 255.
+  EdgeNets also re-saved the images as PIL JPEGs; we do not, the configs read the originals.
 """
 
 from __future__ import annotations
@@ -27,16 +30,18 @@ from PIL import Image
 
 PathLike = Union[str, os.PathLike]
 
-IGNORE_INDEX = 255
 NUM_VOC_CLASSES = 21
 
 #: Training ids in aug.txt on the real VOC 2012 + SBD data.
 VOC_AUG_LEN = 10582
 
-#: COCO category name -> VOC label (1..20), the standard mapping (DeepLab, torchvision's
-#: segmentation references, cvnets).
+#: Folder under the COCO root that :func:`convert_coco_to_voc` writes by default.
+COCO_VOC_SEG_DIR = "voc_seg"
+
+#: COCO category name -> VOC label (1..20). On the official COCO 2017 ids this is EdgeNets'
+#: ``CAT_LIST = [0, 5, 2, 16, 9, 44, 6, 3, 17, 62, 21, 67, 18, 19, 4, 1, 64, 20, 63, 7, 72]``.
 COCO_TO_VOC: Dict[str, int] = {
-    "airplane": 1,  # aeroplane
+    "airplane": 1,
     "bicycle": 2,
     "bird": 3,
     "boat": 4,
@@ -46,17 +51,33 @@ COCO_TO_VOC: Dict[str, int] = {
     "cat": 8,
     "chair": 9,
     "cow": 10,
-    "dining table": 11,  # diningtable
+    "dining table": 11,
     "dog": 12,
     "horse": 13,
-    "motorcycle": 14,  # motorbike
+    "motorcycle": 14,
     "person": 15,
-    "potted plant": 16,  # pottedplant
+    "potted plant": 16,
     "sheep": 17,
-    "couch": 18,  # sofa
+    "couch": 18,
     "train": 19,
-    "tv": 20,  # tvmonitor
+    "tv": 20,
 }
+
+#: The VOC names of the classes that COCO names differently.
+VOC_NAME_OF_COCO: Dict[str, str] = {
+    "airplane": "aeroplane",
+    "dining table": "diningtable",
+    "motorcycle": "motorbike",
+    "potted plant": "pottedplant",
+    "couch": "sofa",
+    "tv": "tvmonitor",
+}
+
+_VOC_LABEL_OF_NAME: Dict[str, int] = {
+    **COCO_TO_VOC,
+    **{voc: COCO_TO_VOC[coco] for coco, voc in VOC_NAME_OF_COCO.items()},
+}
+_COCO_NAME_OF_LABEL: Dict[int, str] = {label: name for name, label in COCO_TO_VOC.items()}
 
 SBD_LAYOUT = """\
 {root}/
@@ -283,63 +304,94 @@ def _convert_one_mat(job: Tuple[str, str]) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+def _class_name(coco_name: str) -> str:
+    voc_name = VOC_NAME_OF_COCO.get(coco_name)
+    return f"{coco_name} ({voc_name})" if voc_name else coco_name
+
+
+def coco_category_to_voc(categories: Sequence[Mapping], ann_file: PathLike) -> Dict[int, int]:
+    """Map the COCO category ids of the 20 VOC classes to their VOC labels, by name.
+
+    Args:
+        categories (Sequence[Mapping]): The json's ``categories`` (``id`` and ``name``); COCO
+            names (``'airplane'``) and VOC names (``'aeroplane'``) are both accepted.
+        ann_file (str | os.PathLike): The annotation file, for the error message.
+
+    Returns:
+        dict[int, int]: Category id -> VOC label (1..20); other categories are left out.
+
+    Raises:
+        ValueError: When one of the 20 VOC classes has no category, listing the missing ones.
+    """
+    cat_to_voc = {
+        int(c["id"]): _VOC_LABEL_OF_NAME[c["name"]]
+        for c in categories
+        if c.get("name") in _VOC_LABEL_OF_NAME
+    }
+    missing = sorted(set(COCO_TO_VOC.values()) - set(cat_to_voc.values()))
+    if missing:
+        names = ", ".join(_class_name(_COCO_NAME_OF_LABEL[label]) for label in missing)
+        raise ValueError(
+            f"{ann_file} lacks {len(missing)} of the 20 VOC classes in its 'categories': "
+            f"{names}. Give a COCO instances file with the 80 COCO categories, e.g. "
+            "annotations/instances_train2017.json."
+        )
+    return cat_to_voc
+
+
 def coco_voc_mask(
     anns: Sequence[Mapping],
     height: int,
     width: int,
     cat_to_voc: Mapping[int, int],
 ) -> np.ndarray:
-    """Paint the VOC-class instances of one COCO image into a VOC label map.
+    """Paint the VOC-class instances of one COCO image into a VOC label map, as EdgeNets does.
 
-    Instances of the 20 VOC categories are painted with their VOC label; other categories
-    stay background (0). As torchvision's segmentation references do, pixels covered by more
-    than one such instance and crowd regions (``iscrowd=1``) become 255 (ignored): their class
-    is ambiguous or their outline coarse.
+    In annotation order, each instance of a VOC category paints its label on the pixels that
+    are still background: where instances overlap, the first one keeps the pixel. Crowd regions
+    (``iscrowd=1``) are painted like any instance, other categories stay background (0), and
+    nothing is marked 255 (ignored).
 
     Args:
-        anns (Sequence[Mapping]): COCO annotations of the image (``segmentation`` as polygons
-            or RLE, ``category_id``, ``iscrowd``).
+        anns (Sequence[Mapping]): COCO annotations of the image in file order (``segmentation``
+            as polygons or RLE, ``category_id``).
         height (int): Image height.
         width (int): Image width.
         cat_to_voc (Mapping[int, int]): COCO category id -> VOC label.
 
     Returns:
-        np.ndarray: (H, W) uint8 mask with values in 0..20 and 255.
+        np.ndarray: (H, W) uint8 mask with values in 0..20.
+
+    Raises:
+        ValueError: When an RLE's ``size`` is not the image's.
     """
     from pycocotools import mask as mask_utils
 
     label = np.zeros((height, width), dtype=np.uint8)
-    count = np.zeros((height, width), dtype=np.uint8)
-    crowd = np.zeros((height, width), dtype=bool)
     for ann in anns:
         voc = cat_to_voc.get(ann.get("category_id"))
         seg = ann.get("segmentation")
         if voc is None or not seg:
             continue
-        if isinstance(seg, list):  # polygons
-            rles = mask_utils.frPyObjects(seg, height, width)
-            rle = mask_utils.merge(rles)
-        elif isinstance(seg.get("counts"), list):  # uncompressed RLE (crowds)
-            rle = mask_utils.frPyObjects(seg, height, width)
+        if isinstance(seg, dict) and not isinstance(seg.get("counts"), list):
+            rle = seg  # compressed RLE: frPyObjects takes only polygons and uncompressed RLE
         else:
-            rle = seg
-        m = mask_utils.decode(rle).astype(bool)
-        if m.ndim == 3:
-            m = m.any(axis=2)
-        if ann.get("iscrowd", 0):
-            crowd |= m
-            continue
-        label[m] = voc
-        count[m] = np.minimum(count[m] + 1, 2)
-    label[count > 1] = IGNORE_INDEX
-    label[crowd] = IGNORE_INDEX
+            rle = mask_utils.frPyObjects(seg, height, width)
+        m = mask_utils.decode(rle)
+        if m.ndim == 3:  # one channel per polygon of the instance
+            m = m.sum(axis=2)
+        if m.shape != label.shape:
+            raise ValueError(
+                f"annotation {ann.get('id')}: its RLE size {list(m.shape)} is not the image's "
+                f"{[height, width]}"
+            )
+        label[(label == 0) & (m > 0)] = voc
     return label
 
 
 def num_labels(mask: np.ndarray) -> int:
-    """Distinct labels of a VOC mask, background included, 255 (ignore) not counted."""
-    values = np.unique(mask)
-    return int(np.count_nonzero(values != IGNORE_INDEX))
+    """Distinct values of a mask, background included, as ``len(np.unique(mask))``."""
+    return int(np.unique(mask).size)
 
 
 def convert_coco_to_voc(
@@ -351,19 +403,20 @@ def convert_coco_to_voc(
 ) -> Dict[str, object]:
     """Write VOC-style masks for the COCO images that show VOC classes, and their id list.
 
-    An image is kept when its shorter side is at least ``min_size`` pixels and its mask holds
-    at least ``min_labels`` distinct labels, background included and the ignore label not
-    counted: with the default 2, an image needs at least one VOC object and the mask cannot be
-    all background (nor all one object, which leaves nothing to contrast).
+    Follows sacmehta/EdgeNets ``data_loader/segmentation/coco.py``, which made the COCO data of
+    the MobileViT/EdgeNeXt recipe: images are taken in the json's order, an image is kept when
+    both sides are at least ``min_size`` pixels and its mask (:func:`coco_voc_mask`) holds at
+    least ``min_labels`` distinct values, background included. With the default 2, a mask that
+    is all background or all one class is skipped.
 
     Args:
         coco_root (str | os.PathLike): COCO root with ``annotations/instances_{split}.json``.
         split (str): COCO split. Defaults to ``'train2017'``.
         out_dir (str | os.PathLike, optional): Output folder; defaults to
             ``coco_root/voc_seg``. Masks go to ``out_dir/{split}/{id}.png`` and the kept ids
-            (image file names without ``.jpg``) to ``out_dir/{split}.txt``.
-        min_size (int): Smallest accepted shorter image side. Defaults to 256.
-        min_labels (int): Smallest accepted number of distinct labels. Defaults to 2.
+            (image file names without extension) to ``out_dir/{split}.txt``.
+        min_size (int): Smallest accepted image height and width. Defaults to 256.
+        min_labels (int): Smallest accepted number of distinct mask values. Defaults to 2.
 
     Returns:
         dict: ``out_dir``, ``list_file``, ``num_images`` (in the json), ``num_kept``,
@@ -371,7 +424,7 @@ def convert_coco_to_voc(
 
     Raises:
         FileNotFoundError: When the annotation file is missing (the message shows the layout).
-        ValueError: When the json is not a COCO instances file or lacks VOC categories.
+        ValueError: When the json is not a COCO instances file or lacks a VOC class.
     """
     root = Path(coco_root)
     ann_file = root / "annotations" / f"instances_{split}.json"
@@ -381,34 +434,35 @@ def convert_coco_to_voc(
             coco = json.load(f)
         except json.JSONDecodeError as err:
             raise ValueError(f"{ann_file} is not valid JSON: {err}") from err
-    if not all(k in coco for k in ("images", "annotations", "categories")):
+    if not isinstance(coco, dict) or not all(
+        k in coco for k in ("images", "annotations", "categories")
+    ):
+        found = sorted(coco) if isinstance(coco, dict) else type(coco).__name__
         raise ValueError(
             f"{ann_file} is not a COCO instances file: expected 'images', 'annotations' and "
-            f"'categories', found {sorted(coco)}"
+            f"'categories', found {found}"
         )
-    cat_to_voc = {
-        c["id"]: COCO_TO_VOC[c["name"]] for c in coco["categories"] if c["name"] in COCO_TO_VOC
-    }
-    if not cat_to_voc:
-        raise ValueError(
-            f"{ann_file} has none of the 20 VOC categories (by COCO name: {sorted(COCO_TO_VOC)})"
-        )
+    cat_to_voc = coco_category_to_voc(coco["categories"], ann_file)
+    # pycocotools' getAnnIds(imgIds=i) order: the json's annotation order.
     anns_of: Dict[int, List[Mapping]] = {}
     for ann in coco["annotations"]:
         anns_of.setdefault(ann["image_id"], []).append(ann)
 
-    out = Path(out_dir) if out_dir is not None else root / "voc_seg"
+    out = Path(out_dir) if out_dir is not None else root / COCO_VOC_SEG_DIR
     mask_dir = out / split
     mask_dir.mkdir(parents=True, exist_ok=True)
     kept: List[str] = []
     skipped_small = skipped_labels = 0
     written: Set[str] = set()
-    for img in sorted(coco["images"], key=lambda i: i["id"]):
+    for img in coco["images"]:
         height, width = int(img["height"]), int(img["width"])
-        if min(height, width) < min_size:
+        if height < min_size or width < min_size:
             skipped_small += 1
             continue
-        mask = coco_voc_mask(anns_of.get(img["id"], []), height, width, cat_to_voc)
+        try:
+            mask = coco_voc_mask(anns_of.get(img["id"], []), height, width, cat_to_voc)
+        except ValueError as err:
+            raise ValueError(f"{ann_file}, image {img['id']}: {err}") from err
         if num_labels(mask) < min_labels:
             skipped_labels += 1
             continue

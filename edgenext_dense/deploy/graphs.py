@@ -345,6 +345,7 @@ def deploy_from_config(
             nms_pre=int(test_cfg.get("nms_pre", -1)),
             iou_threshold=float(nms.get("iou_threshold", 0.5)),
             max_per_img=int(test_cfg.get("max_per_img", 100)),
+            max_per_class=int(test_cfg.get("max_per_class", -1)),
             min_bbox_size=float(test_cfg.get("min_bbox_size", -1)),
             level_sizes=list(graph.level_sizes),
         )

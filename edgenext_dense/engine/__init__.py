@@ -1,8 +1,10 @@
 """Training/testing helpers behind ``tools/train.py``, ``tools/test.py`` and ``get_flops.py``.
 
-Importing this package registers :class:`TrainingCurvesHook` (``edgenext_dense.HOOKS``).
+Importing this package registers :class:`TrainingCurvesHook` and :class:`RawAndEMAEvalHook`
+(``edgenext_dense.HOOKS``).
 """
 
+from .ema import RawAndEMAEvalHook
 from .hooks import TrainingCurvesHook, collect_curves, plot_curves
 from .preflight import (
     PreflightError,
@@ -22,6 +24,7 @@ from .runner import (
 
 __all__ = [
     "PreflightError",
+    "RawAndEMAEvalHook",
     "TrainingCurvesHook",
     "add_runner_args",
     "check_checkpoint_task",

@@ -16,11 +16,18 @@ from typing import Any, Dict, Iterator, List, Mapping, Sequence, Tuple
 
 from mmengine.config import Config
 
+from edgenext_dense.datasets.seg_converters import COCO_VOC_SEG_DIR
+
 # Where tools/train.py lives: the synthetic-data command is shown only when its script exists.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SHAPES_SCRIPT = "tools/dataset_converters/make_shapes_dataset.py"
 # The synthetic stand-ins, by task, as `make_shapes_dataset.py TASK OUT_DIR` writes them.
 SHAPES_DEFAULT_ROOTS = {"det": "data/shapes_coco", "seg": "data/shapes_voc"}
+VOC_AUG_SCRIPT = "tools/dataset_converters/voc_aug.py"
+COCO_TO_VOC_SCRIPT = "tools/dataset_converters/coco_to_voc_seg.py"
+# What voc_aug.py writes under VOC2012/; a config reading them needs SBD converted.
+VOC_AUG_OUTPUTS = ("SegmentationClassAug", "ImageSets/Segmentation/aug.txt")
+SBD_URL = "http://home.bharathh.info/pubs/codes/SBD/download.html"
 
 COCO_LAYOUT = """\
 {root}
@@ -46,6 +53,15 @@ VOC_LAYOUT = """\
         └── aug.txt           (10,582 ids; written by voc_aug.py)
 (Pascal VOC 2012 + SBD; see README 'Data'; another location:
  --cfg-options train_dataloader.dataset.data_root=DIR ...)"""
+
+COCO_VOC_SEG_LAYOUT = """\
+{root}
+├── annotations/instances_{split}.json
+├── {split}/          (the COCO images)
+└── {seg_dir}/
+    ├── {split}/      (VOC-class masks, written by coco_to_voc_seg.py)
+    └── {split}.txt
+(COCO 2017 from https://cocodataset.org/#download)"""
 
 
 class PreflightError(RuntimeError):
@@ -99,14 +115,66 @@ def _missing_paths(dataset: Mapping[str, Any]) -> List[str]:
     return missing
 
 
+def _coco_voc_seg_split(dataset: Mapping[str, Any]) -> str | None:
+    """The COCO split of a dataset reading coco_to_voc_seg.py's output, else None."""
+    prefixes = dataset.get("data_prefix")
+    seg_maps = prefixes.get("seg_map_path") if isinstance(prefixes, Mapping) else None
+    for path in (dataset.get("ann_file"), seg_maps):
+        parts = Path(str(path or "")).parts
+        if len(parts) == 2 and parts[0] == COCO_VOC_SEG_DIR:
+            return Path(parts[1]).stem
+    return None
+
+
+def _converter_hint(dataset: Mapping[str, Any], missing: Sequence[str]) -> str | None:
+    """The command that writes the missing files, when one of our converters makes them.
+
+    Args:
+        dataset (Mapping): A leaf dataset config whose ``data_root`` exists.
+        missing (Sequence[str]): Its missing paths (:func:`_missing_paths`).
+
+    Returns:
+        str | None: The command with the config's paths filled in, or None.
+    """
+    root = str(dataset.get("data_root") or "").rstrip("/")
+    if not root or not osp.isdir(root):
+        return None
+    split = _coco_voc_seg_split(dataset)
+    seg_dir = osp.join(root, COCO_VOC_SEG_DIR)
+    if split is not None and any(path.startswith(seg_dir) for path in missing):
+        return (
+            f"{seg_dir}/ holds the VOC-class masks made from the COCO instances; write "
+            f"them with:\n  python {COCO_TO_VOC_SCRIPT} {root} --split {split}"
+        )
+    if not any(path.rstrip("/").endswith(VOC_AUG_OUTPUTS) for path in missing):
+        return None
+    # voc_aug.py takes the folder holding VOC2012/ and writes VOC2012/SegmentationClassAug.
+    devkit = osp.dirname(root) if osp.basename(root) == "VOC2012" else "VOCDEVKIT"
+    sbd = osp.join(devkit, "benchmark_RELEASE")
+    sbd_given = osp.isdir(osp.join(sbd, "dataset", "cls"))
+    command = f"  python {VOC_AUG_SCRIPT} {devkit} {sbd if sbd_given else 'SBD_DIR'}"
+    where = "" if sbd_given else f"\n(SBD_DIR: SBD's benchmark.tgz from {SBD_URL}, unpacked)"
+    if devkit == "VOCDEVKIT":
+        where += "\n(VOCDEVKIT: a folder holding VOC2012/; the tool writes there)"
+    return (
+        "SegmentationClassAug/ and ImageSets/Segmentation/aug.txt are made from the SBD "
+        f"annotations; write them with:\n{command}{where}"
+    )
+
+
 def _layout_hint(dataset: Mapping[str, Any], task: str) -> str:
     """The expected folder layout for a dataset config, and how to get a synthetic stand-in."""
     root = str(dataset.get("data_root") or "").rstrip("/") or "."
     dataset_type = str(dataset.get("type", ""))
     ann_file = str(dataset.get("ann_file") or "")
     generated = "shapes" in osp.basename(osp.dirname(root)) + osp.basename(root)
+    coco_split = _coco_voc_seg_split(dataset)
     if generated:
         layout = f"{root}/ holds the generated shapes dataset."
+    elif coco_split is not None:
+        layout = COCO_VOC_SEG_LAYOUT.format(
+            root=f"{root}/", split=coco_split, seg_dir=COCO_VOC_SEG_DIR
+        )
     elif "Coco" in dataset_type or ann_file.endswith(".json"):
         layout = COCO_LAYOUT.format(root=f"{root}/")
     elif "VOC" in dataset_type and task == "seg":
@@ -136,8 +204,9 @@ def check_dataset_paths(cfg: Config, splits: Sequence[str], task: str) -> None:
         task (str): ``'det'`` or ``'seg'``; selects the layout shown.
 
     Raises:
-        PreflightError: Naming every missing path, the config key it comes from and the
-            expected layout.
+        PreflightError: Naming every missing path, the config key it comes from, the
+            converter command that writes it (SBD masks, COCO masks of the VOC classes) and
+            the expected layout.
     """
     problems: List[str] = []
     hints: List[str] = []
@@ -147,13 +216,14 @@ def check_dataset_paths(cfg: Config, splits: Sequence[str], task: str) -> None:
         if not loader:
             continue
         for dataset in _iter_datasets(loader.get("dataset")):
-            for path in _missing_paths(dataset):
-                if path in seen:
-                    continue
-                seen.add(path)
-                problems.append(f"  {path}   ({split}_dataloader, {dataset.get('type', '?')})")
-                hint = _layout_hint(dataset, task)
-                if hint not in hints:
+            missing = [path for path in _missing_paths(dataset) if path not in seen]
+            if not missing:
+                continue
+            seen.update(missing)
+            source = f"({split}_dataloader, {dataset.get('type', '?')})"
+            problems += [f"  {path}   {source}" for path in missing]
+            for hint in (_converter_hint(dataset, missing), _layout_hint(dataset, task)):
+                if hint and hint not in hints:
                     hints.append(hint)
     if problems:
         raise PreflightError(

@@ -12,7 +12,8 @@ and ``_bbox_post_process`` with the config's ``test_cfg``:
 4. per-class NMS at ``iou_threshold`` (mmcv's ``batched_nms``: boxes offset by class so that
    classes never suppress each other, then greedy NMS with IoU ``> iou_threshold``
    suppressing), best first;
-5. keep the first ``max_per_img``.
+5. keep the first ``max_per_img``, then the first ``max_per_class`` of each class (when > 0,
+   our SSDLiteHead's cvnets top-k).
 
 Segmentation (:func:`segmentation_labels`): mmseg's ``postprocess_result``: the logits
 (already at the network input's size) are resized bilinearly to the original image, then
@@ -77,6 +78,15 @@ def batched_nms(
     return nms(boxes + offsets[:, None], scores, iou_threshold)
 
 
+def _rank_within_class(labels: np.ndarray) -> np.ndarray:
+    """Position of each entry among the entries of its class, in the given order."""
+    order = np.argsort(labels, kind="stable")
+    sorted_labels = labels[order]
+    rank = np.empty(len(labels), np.int64)
+    rank[order] = np.arange(len(labels)) - np.searchsorted(sorted_labels, sorted_labels)
+    return rank
+
+
 def _filter_scores_and_topk(
     scores: np.ndarray, score_thr: float, topk: int
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -102,7 +112,8 @@ def detection_postprocess(
         boxes (np.ndarray): ``(N, 4)`` decoded boxes in network-input pixels.
         scores (np.ndarray): ``(N, num_classes)`` class scores.
         post (dict): ``metadata['postprocess']``: ``score_thr``, ``nms_pre``,
-            ``iou_threshold``, ``max_per_img``, ``min_bbox_size`` and ``level_sizes``.
+            ``iou_threshold``, ``max_per_img``, ``max_per_class`` (optional),
+            ``min_bbox_size`` and ``level_sizes``.
         scale_factor (Sequence[float]): The resize's ``(w_scale, h_scale)``; boxes are
             divided by it. Defaults to ``(1.0, 1.0)``.
 
@@ -143,6 +154,9 @@ def detection_postprocess(
         det_boxes, det_scores, det_labels = det_boxes[valid], det_scores[valid], det_labels[valid]
     keep = batched_nms(det_boxes, det_scores, det_labels, post["iou_threshold"])
     keep = keep[: int(post["max_per_img"])]
+    max_per_class = int(post.get("max_per_class", -1))
+    if max_per_class > 0:
+        keep = keep[_rank_within_class(det_labels[keep]) < max_per_class]
     return dict(bboxes=det_boxes[keep], scores=det_scores[keep], labels=det_labels[keep])
 
 

@@ -27,6 +27,8 @@ from mmcv.cnn import ConvModule
 from mmdet.models.dense_heads import SSDHead
 from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.utils import InstanceList, OptConfigType, OptMultiConfig
+from mmengine.config import ConfigDict
+from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
 from ..necks.ssdlite_neck import XAVIER_INIT
@@ -244,9 +246,14 @@ class SSDLiteHead(SSDHead):
         bbox_coder (dict, optional): Box coder config; None means ``DeltaXYWHBBoxCoder`` with
             ``target_stds=(0.1, 0.1, 0.2, 0.2)`` (cvnets' variances). Defaults to None.
         reg_decoded_bbox (bool): Regress decoded boxes (for IoU losses). Defaults to False.
+        separate_branches (bool): Predict classes and boxes with two separable convolutions
+            (mmdet's SSDLite) instead of one shared one (cvnets). Defaults to False.
+        dw_act (bool): Apply ``act_cfg`` after each predictor's depth-wise convolution (mmdet's
+            SSDLite) instead of none (cvnets). Defaults to False.
         train_cfg (dict, optional): Training config (see above). Defaults to None.
-        test_cfg (dict, optional): ``score_thr``, ``nms``, ``max_per_img``, ``nms_pre``.
-            Defaults to None.
+        test_cfg (dict, optional): ``score_thr``, ``nms``, ``max_per_img``, ``nms_pre`` and
+            ``max_per_class`` (after NMS, keep each class's best k, as cvnets' top-k; <= 0
+            keeps all). Defaults to None.
         init_cfg (dict | list[dict], optional): None means cvnets' Xavier-uniform convolutions
             with zero biases. Defaults to None.
     """
@@ -262,6 +269,8 @@ class SSDLiteHead(SSDHead):
         anchor_generator: OptConfigType = None,
         bbox_coder: OptConfigType = None,
         reg_decoded_bbox: bool = False,
+        separate_branches: bool = False,
+        dw_act: bool = False,
         train_cfg: OptConfigType = None,
         test_cfg: OptConfigType = None,
         init_cfg: OptMultiConfig = None,
@@ -278,6 +287,8 @@ class SSDLiteHead(SSDHead):
         # read by _init_layers, which SSDHead.__init__ calls
         self.proj_channels = tuple(proj_channels)
         self.kernel_sizes = tuple(kernel_sizes)
+        self.separate_branches = separate_branches
+        self.dw_act = dw_act
         super().__init__(
             num_classes=num_classes,
             in_channels=tuple(in_channels),
@@ -302,6 +313,7 @@ class SSDLiteHead(SSDHead):
             )
         self.proj_layers = nn.ModuleList()
         self.pred_layers = nn.ModuleList()
+        self.reg_layers = nn.ModuleList() if self.separate_branches else None
         for in_ch, proj_ch, kernel, num_base in zip(
             self.in_channels, self.proj_channels, self.kernel_sizes, self.num_base_priors
         ):
@@ -310,24 +322,30 @@ class SSDLiteHead(SSDHead):
             if kernel > 1 and proj_ch != in_ch:
                 proj = ConvModule(in_ch, proj_ch, 1, norm_cfg=self.norm_cfg, act_cfg=self.act_cfg)
                 channels = proj_ch
-            out_channels = num_base * (4 + self.cls_out_channels)
-            if kernel == 1:
-                pred: nn.Module = nn.Conv2d(channels, out_channels, 1)
-            else:
-                pred = nn.Sequential(
-                    ConvModule(
-                        channels,
-                        channels,
-                        kernel,
-                        padding=kernel // 2,
-                        groups=channels,
-                        norm_cfg=self.norm_cfg,
-                        act_cfg=None,
-                    ),
-                    nn.Conv2d(channels, out_channels, 1),
-                )
             self.proj_layers.append(proj)
-            self.pred_layers.append(pred)
+            if self.separate_branches:
+                self.pred_layers.append(
+                    self._predictor(channels, kernel, num_base * self.cls_out_channels)
+                )
+                self.reg_layers.append(self._predictor(channels, kernel, num_base * 4))
+            else:
+                out_channels = num_base * (4 + self.cls_out_channels)
+                self.pred_layers.append(self._predictor(channels, kernel, out_channels))
+
+    def _predictor(self, channels: int, kernel: int, out_channels: int) -> nn.Module:
+        """A 1x1 conv, or a separable conv: depth-wise + BN (+ activation), then a 1x1 conv."""
+        if kernel == 1:
+            return nn.Conv2d(channels, out_channels, 1)
+        depthwise = ConvModule(
+            channels,
+            channels,
+            kernel,
+            padding=kernel // 2,
+            groups=channels,
+            norm_cfg=self.norm_cfg,
+            act_cfg=self.act_cfg if self.dw_act else None,
+        )
+        return nn.Sequential(depthwise, nn.Conv2d(channels, out_channels, 1))
 
     def forward(self, x: Tuple[Tensor, ...]) -> Tuple[List[Tensor], List[Tensor]]:
         """Predict class logits and box deltas on every level.
@@ -345,6 +363,12 @@ class SSDLiteHead(SSDHead):
                 f"SSDLiteHead expects {len(self.pred_layers)} feature levels, got {len(x)}"
             )
         cls_scores, bbox_preds = [], []
+        if self.separate_branches:
+            for level, (feat, proj) in enumerate(zip(x, self.proj_layers)):
+                feat = proj(feat)
+                cls_scores.append(self.pred_layers[level](feat))
+                bbox_preds.append(self.reg_layers[level](feat))
+            return cls_scores, bbox_preds
         for feat, proj, pred, num_base in zip(
             x, self.proj_layers, self.pred_layers, self.num_base_priors
         ):
@@ -393,3 +417,27 @@ class SSDLiteHead(SSDHead):
                 rescale=rescale,
                 with_nms=with_nms,
             )
+
+    def _bbox_post_process(
+        self,
+        results: InstanceData,
+        cfg: ConfigDict,
+        rescale: bool = False,
+        with_nms: bool = True,
+        img_meta: dict | None = None,
+    ) -> InstanceData:
+        """mmdet's rescaling, size filter and NMS, then ``max_per_class`` (see the class)."""
+        results = super()._bbox_post_process(results, cfg, rescale, with_nms, img_meta)
+        max_per_class = cfg.get("max_per_class", -1)
+        if with_nms and max_per_class > 0 and len(results) > max_per_class:
+            results = results[rank_within_class(results.labels) < max_per_class]
+        return results
+
+
+def rank_within_class(labels: Tensor) -> Tensor:
+    """Position of each entry among the entries of its class, in the given (score) order."""
+    sorted_labels, order = torch.sort(labels, stable=True)
+    first = torch.searchsorted(sorted_labels, sorted_labels)
+    rank = torch.empty_like(labels)
+    rank[order] = torch.arange(len(labels), device=labels.device) - first
+    return rank
