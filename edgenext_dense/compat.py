@@ -11,20 +11,31 @@
    ``BaseDenseHead._predict_by_feat_single`` reads ``self.loss_cls``: every SSD prediction
    raises ``AttributeError`` (open-mmlab/mmdetection#11780). SSD's loss is a fixed softmax
    cross-entropy with hard negative mining, so ``loss_cls`` is set to None after ``__init__``.
+3. mmengine 0.10.7 loses all progress when training is killed while it saves a checkpoint:
+   ``CheckpointHook`` removes the previous checkpoint before writing the new one, in place.
+   Saves become write-then-rename and the old checkpoint goes only after the new one and
+   ``last_checkpoint`` are complete (resuming from what is left:
+   :mod:`edgenext_dense.engine.checkpointing`).
 
-Each has a test in ``tests/test_compat.py`` that fails without it.
+Each has a test in ``tests/test_compat.py`` (3: ``tests/test_checkpoint_safety.py``) that fails
+without it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
+import os.path as osp
 import pickle
-from typing import Any, Callable, List, Tuple, Union
+from typing import IO, Any, Callable, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
 
 _APPLIED = False
+LAST_CHECKPOINT = "last_checkpoint"
+TMP_SUFFIX = ".tmp"
 # HistoryBuffer.__getstate__ pickles its statistics-method table as getattr(HistoryBuffer, name).
 HISTORY_BUFFER_METHODS = frozenset({"min", "max", "current", "mean"})
 
@@ -84,6 +95,122 @@ def fix_ssd_head_loss_cls() -> None:
     SSDHead.__init__ = __init__
 
 
+@contextlib.contextmanager
+def atomic_open(path: str, mode: str = "wb") -> Iterator[IO[Any]]:
+    """Open ``path + '.tmp'`` for writing; on success fsync it and rename it to ``path``.
+
+    A crash at any point leaves ``path`` as it was (absent or the previous complete file).
+    The temporary name is fixed, so a later save of the same file reuses a leftover one.
+
+    Args:
+        path (str): The final file name.
+        mode (str): ``'wb'`` or ``'w'``. Defaults to 'wb'.
+
+    Yields:
+        IO: The open temporary file.
+    """
+    directory = osp.dirname(osp.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    tmp = path + TMP_SUFFIX
+    try:
+        with open(tmp, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _atomic_save_checkpoint(original: Callable[..., None]) -> Callable[..., None]:
+    """Wrap mmengine's ``save_checkpoint`` so that local files are written atomically."""
+
+    def save_checkpoint(
+        checkpoint: dict,
+        filename: str,
+        file_client_args: Optional[dict] = None,
+        backend_args: Optional[dict] = None,
+    ) -> None:
+        from mmengine.fileio import LocalBackend, get_file_backend
+
+        filename = str(filename)
+        # the deprecated FileClient path and pavi:// uploads stay mmengine's
+        delegate = file_client_args is not None or filename.startswith("pavi://")
+        backend = None if delegate else get_file_backend(filename, backend_args=backend_args)
+        if not isinstance(backend, LocalBackend):
+            original(checkpoint, filename, file_client_args, backend_args)
+            return
+        with atomic_open(filename) as f:
+            torch.save(checkpoint, f)
+
+    save_checkpoint.__doc__ = original.__doc__
+    save_checkpoint._edgenext_dense_atomic = True  # type: ignore[attr-defined]
+    return save_checkpoint
+
+
+def _save_checkpoint_with_step(self: Any, runner: Any, step: int, meta: dict) -> None:
+    """mmengine's ``CheckpointHook._save_checkpoint_with_step``, removing the old file last."""
+    from mmengine.dist import is_main_process
+
+    stale = None
+    if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step):
+        if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
+            stale = self.keep_ckpt_ids.popleft()
+        self.keep_ckpt_ids.append(step)
+        # The new checkpoint lists the old one until it is gone: a run killed before removing
+        # it and resumed from here removes it (CheckpointHook.before_train trims this list).
+        pending = [stale] if stale is not None else []
+        runner.message_hub.update_info("keep_ckpt_ids", pending + list(self.keep_ckpt_ids))
+    filename = self.filename_tmpl.format(step)
+    self.last_ckpt = self.file_backend.join_path(self.out_dir, filename)
+    runner.message_hub.update_info("last_ckpt", self.last_ckpt)
+    runner.save_checkpoint(
+        self.out_dir,
+        filename,
+        self.file_client_args,
+        save_optimizer=self.save_optimizer,
+        save_param_scheduler=self.save_param_scheduler,
+        meta=meta,
+        by_epoch=self.by_epoch,
+        backend_args=self.backend_args,
+        **self.args,
+    )
+    if is_main_process():
+        with atomic_open(osp.join(runner.work_dir, LAST_CHECKPOINT), "w") as f:
+            f.write(self.last_ckpt)
+        if stale is not None:
+            path = self.file_backend.join_path(self.out_dir, self.filename_tmpl.format(stale))
+            if self.file_backend.isfile(path):
+                self.file_backend.remove(path)
+            elif self.file_backend.isdir(path):  # deepspeed saves directories
+                self.file_backend.rmtree(path)
+    if stale is not None:
+        runner.message_hub.update_info("keep_ckpt_ids", list(self.keep_ckpt_ids))
+
+
+def make_checkpoint_saves_atomic() -> None:
+    """Write-then-rename saves; the old checkpoint removed after the new one (idempotent)."""
+    import mmengine.runner
+    import mmengine.runner.checkpoint
+    import mmengine.runner.runner
+    from mmengine.hooks import CheckpointHook
+
+    if not getattr(mmengine.runner.checkpoint.save_checkpoint, "_edgenext_dense_atomic", False):
+        atomic = _atomic_save_checkpoint(mmengine.runner.checkpoint.save_checkpoint)
+        # Runner and the hooks hold their own references to the function
+        for module in (mmengine.runner.checkpoint, mmengine.runner.runner, mmengine.runner):
+            module.save_checkpoint = atomic
+    CheckpointHook._save_checkpoint_with_step = _save_checkpoint_with_step
+
+
 def apply() -> None:
     """Apply every workaround (idempotent)."""
     global _APPLIED
@@ -91,4 +218,5 @@ def apply() -> None:
         return
     allow_mmengine_checkpoint_globals()
     fix_ssd_head_loss_cls()
+    make_checkpoint_saves_atomic()
     _APPLIED = True

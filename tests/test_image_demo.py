@@ -63,7 +63,7 @@ def test_folder_writes_drawings_and_json_and_skips_broken_images(
     # the good image: a drawing of the same size and a JSON file, also printed on stdout
     drawn = mmcv.imread(str(out / "vis/good.jpg"))
     assert drawn is not None and drawn.shape == (240, 360, 3)
-    record = json.loads((out / "preds/good.json").read_text())
+    record = json.loads((out / "preds/good.jpg.json").read_text())
     (printed,) = [json.loads(line) for line in captured.out.splitlines()]
     assert printed["detections"] == record["detections"]
     assert (record["height"], record["width"]) == (240, 360)
@@ -147,4 +147,4 @@ def test_script_runs_from_the_command_line(detector_ckpt, image_dir, tmp_path) -
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout.splitlines()[-1])["image"].endswith("good.jpg")
-    assert (out / "vis/good.jpg").is_file() and (out / "preds/good.json").is_file()
+    assert (out / "vis/good.jpg").is_file() and (out / "preds/good.jpg.json").is_file()

@@ -290,7 +290,7 @@ def test_onnx_infer_runs_a_folder_without_torch_and_skips_broken_images(det_onnx
         name = Path(record["image"]).name
         drawn = cv2.imread(str(out / "vis" / name))
         assert drawn is not None and drawn.shape == (h, w, 3)
-        saved = json.loads((out / "preds" / (Path(name).stem + ".json")).read_text())
+        saved = json.loads((out / "preds" / (name + ".json")).read_text())
         assert saved["detections"] == record["detections"]
     assert not (out / "vis" / "broken.jpg").exists()
 

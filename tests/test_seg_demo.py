@@ -73,12 +73,12 @@ def test_folder_is_segmented_and_a_broken_image_is_reported_and_skipped(setup, t
         str(setup["images"]), str(CONFIG), "--weights", str(setup["ckpt"]), "--out-dir", str(out)
     )
     assert proc.returncode == 0, proc.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["img0.png", "img1.png"]
-    assert "2 image(s) written" in proc.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["img0.jpg.png", "img1.jpg.png"]
     assert (
-        "1 image(s) skipped" in proc.stderr and "broken.jpg is not a readable image" in proc.stderr
+        "2 image(s) processed, 1 skipped" in proc.stderr
+        and "broken.jpg is not a readable image" in proc.stderr
     )
-    drawn = mmcv.imread(str(out / "img0.png"))
+    drawn = mmcv.imread(str(out / "img0.jpg.png"))
     original = mmcv.imread(str(setup["images"] / "img0.jpg"))
     # the blended image on the left, the legend panel on the right
     assert drawn.shape[0] >= original.shape[0] and drawn.shape[1] > original.shape[1] + 50
@@ -91,7 +91,7 @@ def test_single_image_with_full_opacity_shows_palette_colours(setup, tmp_path):
         str(setup["images"] / "img1.jpg"), str(CONFIG), str(setup["ckpt"]),
         out_dir=str(tmp_path), opacity=1.0, log=lambda _: None,
     )  # fmt: skip
-    assert summary.written == [str(tmp_path / "img1.png")] and not summary.skipped
+    assert summary.written == [str(tmp_path / "img1.jpg.png")] and not summary.skipped
     drawn = mmcv.imread(summary.written[0], channel_order="rgb")[:96, :96]
     palette = {tuple(c) for c in VOC_META["palette"]}
     colours = {tuple(c) for c in drawn.reshape(-1, 3).tolist()}

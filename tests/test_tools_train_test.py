@@ -338,3 +338,61 @@ def test_classification_checkpoint_refused_by_test_py(det_setup, tmp_path) -> No
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert f"the checkpoint {cls_ckpt} is not a detector for this config" in proc.stderr
     assert "image-classification checkpoint" in proc.stderr and "'bbox_head.'" in proc.stderr
+
+
+def _random_detector_checkpoint(config: Path, path: Path) -> Path:
+    """What tools/train.py saves, with random weights: the model the config builds."""
+    from mmdet.registry import MODELS
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    init_default_scope("mmdet")
+    model = MODELS.build(Config.fromfile(str(config)).model)
+    torch.save({"meta": {"epoch": 1}, "state_dict": model.state_dict()}, path)
+    return path
+
+
+def test_checkpoint_of_another_arch_refused_by_test_py(det_setup, tmp_path) -> None:
+    """An xx_small detector's weights with an x_small config: refused, not scored at 0.001."""
+    ckpt = _random_detector_checkpoint(det_setup["config"], tmp_path / "xxs.pth")
+    x_small = tmp_path / "ssd_edgenext-xs_tiny_shapes.py"
+    x_small.write_text(
+        f"_base_ = '{det_setup['config']}'\n"
+        "model = dict(backbone=dict(arch='x_small'), neck=dict(in_channels=(100, 192)),\n"
+        "             bbox_head=dict(in_channels=(100, 192, 256, 128, 128, 64)))\n"
+    )
+    proc = run(
+        tool("test.py", str(x_small), str(ckpt), "--work-dir", str(tmp_path / "w")),
+        cwd=tmp_path,
+        expect_ok=False,
+    )
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert str(ckpt) in proc.stderr and "does not fit" in proc.stderr
+    assert "another shape" in proc.stderr and "backbone." in proc.stderr
+    assert "coco/bbox_mAP" not in proc.stdout
+
+
+def test_segmentation_checkpoint_refused_as_load_from(det_setup, seg_setup, tmp_path) -> None:
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+
+    init_default_scope("mmseg")
+    seg_model = MODELS.build(Config.fromfile(str(seg_setup["config"])).model)
+    seg_ckpt = tmp_path / "seg.pth"
+    torch.save({"meta": {"iter": 1}, "state_dict": seg_model.state_dict()}, seg_ckpt)
+    proc = run(
+        tool(
+            "train.py",
+            str(det_setup["config"]),
+            "--work-dir",
+            str(tmp_path / "w"),
+            "--cfg-options",
+            f"load_from={seg_ckpt}",
+        ),
+        cwd=tmp_path,
+        expect_ok=False,
+    )
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert f"the checkpoint {seg_ckpt} is not a detector" in proc.stderr
+    assert "a segmentation model" in proc.stderr

@@ -78,6 +78,8 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + "annotations/instances_val2017.json")
 test_evaluator = val_evaluator
+# generated data holds no bad annotation: any is a bug to stop on (COCO's configs only warn)
+data_check = dict(on_error="raise")
 
 max_epochs = 16
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)

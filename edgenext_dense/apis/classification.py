@@ -15,6 +15,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Dict, List, Optional, Tuple, Union
 
+import cv2
 import mmcv
 import numpy as np
 import torch
@@ -146,6 +147,7 @@ def preprocess(
 
 
 def _read_bgr(image: ImageLike) -> np.ndarray:
+    """An HxWx3 uint8 BGR array as given, or a file read as ``mmcv.imread`` (the model zoo's)."""
     if isinstance(image, np.ndarray):
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(
@@ -153,9 +155,16 @@ def _read_bgr(image: ImageLike) -> np.ndarray:
             )
         return image
     path = os.fspath(image)
+    if os.path.isdir(path):
+        raise ValueError(f"{path!r} is a folder, not an image file: pass one image file")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"image {path!r} does not exist")
-    img = mmcv.imread(path, flag="color")
+    if os.path.getsize(path) == 0:  # cv2.imdecode raises a bare assertion on no bytes
+        raise ValueError(f"cannot decode image {path!r}: the file is empty (0 bytes)")
+    try:
+        img = mmcv.imread(path, flag="color")
+    except (OSError, cv2.error) as err:
+        raise ValueError(f"cannot decode image {path!r}: {' '.join(str(err).split())}") from err
     if img is None:
         raise ValueError(f"cannot decode image {path!r}: not an image file or corrupt")
     return img

@@ -4,12 +4,14 @@ Behind ``tools/demo/image_demo.py``. The detector is built from its config and l
 checkpoint saved by ``tools/train.py`` (a classification checkpoint is refused with a message
 saying what to pass instead); each image goes through the config's test pipeline and mmdet's
 ``inference_detector``, and mmdet's :class:`~mmdet.visualization.DetLocalVisualizer` draws the
-boxes, class names and scores. Folders are processed one image at a time; an unreadable image is
-reported and skipped (:mod:`edgenext_dense.deploy.ort.images`, shared with the ONNX Runtime
-runner). Outputs follow mmdet's ``DetInferencer`` layout::
+boxes, class names and scores. Folders are processed one image at a time; an image that cannot
+be read, detected, drawn or written is reported and skipped
+(:mod:`edgenext_dense.deploy.ort.images`, shared with the ONNX Runtime runner). Outputs follow
+mmdet's ``DetInferencer`` layout, named after the whole image name (``pic.jpg`` and ``pic.png``
+never clash)::
 
     OUT_DIR/vis/<image name>      the image with its detections drawn
-    OUT_DIR/preds/<image stem>.json
+    OUT_DIR/preds/<image name>.json
 """
 
 from __future__ import annotations
@@ -34,7 +36,15 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
 
 from edgenext_dense.apis.loading import load_task_config, load_trained_weights
-from edgenext_dense.deploy.ort.images import iter_images, list_images, output_paths, write_json
+from edgenext_dense.deploy.ort.images import (
+    list_images,
+    output_paths,
+    process_each,
+    read_image,
+    summary_line,
+    write_image,
+    write_json,
+)
 from edgenext_dense.engine.preflight import PreflightError, check_checkpoint_task
 
 
@@ -146,6 +156,36 @@ def detections_to_dict(
     return dict(image=image, height=int(height), width=int(width), detections=detections)
 
 
+def _detect_one(
+    model: torch.nn.Module,
+    image: str,
+    out_dir: str | None,
+    score_thr: float,
+    visualizer: Any,
+) -> Dict[str, Any]:
+    """Read and detect one image and write its drawing and JSON; returns its record."""
+    from mmdet.apis import inference_detector
+
+    img = read_image(image)
+    result = inference_detector(model, img)
+    record = detections_to_dict(result, model.dataset_meta["classes"], score_thr, image)
+    if visualizer is not None:
+        vis_path, json_path = output_paths(out_dir, image)
+        visualizer.add_datasample(
+            osp.basename(image),
+            mmcv.bgr2rgb(img),
+            data_sample=result,
+            draw_gt=False,
+            show=False,
+            pred_score_thr=score_thr,
+        )
+        # written here, not by the visualizer (mmcv.imwrite ignores a failed write)
+        write_image(vis_path, mmcv.rgb2bgr(visualizer.get_image()))
+        write_json(json_path, record)
+        record.update(out_file=vis_path, json_file=json_path)
+    return record
+
+
 def run_demo(
     model: torch.nn.Module,
     inputs: Sequence[str],
@@ -153,7 +193,7 @@ def run_demo(
     score_thr: float = 0.3,
     log=print,
 ) -> DemoSummary:
-    """Detect objects in each image, drawing and saving the results, skipping unreadable files.
+    """Detect objects in each image, drawing and saving the results; skip the images that fail.
 
     Args:
         model (torch.nn.Module): A detector from :func:`load_detector`.
@@ -164,33 +204,22 @@ def run_demo(
         log (Callable[[str], None]): Receives one JSON line per image. Defaults to ``print``.
 
     Returns:
-        DemoSummary: The records of the images detected and the ``(image, reason)`` skipped.
+        DemoSummary: The records of the images detected and the ``(image, reason)`` skipped
+        (each also reported on stderr as ``skipped <image>: <reason>``).
     """
-    from mmdet.apis import inference_detector
     from mmdet.visualization import DetLocalVisualizer
 
     visualizer = None
     if out_dir is not None:
         visualizer = DetLocalVisualizer(name=f"edgenext_det_demo_{uuid.uuid4().hex[:8]}")
         visualizer.dataset_meta = model.dataset_meta
-    classes = model.dataset_meta["classes"]
     summary = DemoSummary()
-    for image, img in iter_images(inputs, summary.skipped):
-        result = inference_detector(model, img)
-        record = detections_to_dict(result, classes, score_thr, image)
-        if visualizer is not None:
-            vis_path, json_path = output_paths(out_dir, image)
-            visualizer.add_datasample(
-                osp.basename(image),
-                mmcv.bgr2rgb(img),
-                data_sample=result,
-                draw_gt=False,
-                show=False,
-                pred_score_thr=score_thr,
-                out_file=vis_path,
-            )
-            write_json(json_path, record)
-            record.update(out_file=vis_path, json_file=json_path)
+    done = process_each(
+        inputs,
+        lambda image: _detect_one(model, image, out_dir, score_thr, visualizer),
+        summary.skipped,
+    )
+    for _, record in done:
         log(json.dumps(record))
         summary.results.append(record)
     return summary
@@ -258,8 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary = run_demo(model, images, out_dir=args.out_dir, score_thr=args.score_thr)
     done, skipped = len(summary.results), len(summary.skipped)
     print(
-        f"{done} image(s) processed, {skipped} skipped; drawings in "
-        f"{osp.join(args.out_dir, 'vis')}, detections in {osp.join(args.out_dir, 'preds')}",
+        f"{summary_line(done, skipped)}; drawings in {osp.join(args.out_dir, 'vis')}, "
+        f"detections in {osp.join(args.out_dir, 'preds')}",
         file=sys.stderr,
     )
     return 0 if done else 1

@@ -15,7 +15,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner.checkpoint import _load_checkpoint
 
-from edgenext_dense.engine.preflight import PreflightError
+from edgenext_dense.engine.preflight import PreflightError, checkpoint_misfit
 
 # task: (default_scope, the model's head key, the task in words)
 _TASKS = {
@@ -97,19 +97,11 @@ def load_trained_weights(
         for k, v in state.items()
         if not k.startswith(drop)
     }
-    try:
-        incompatible = model.load_state_dict(state, strict=False)
-    except RuntimeError as err:  # shape mismatches, e.g. another number of classes
+    misfit = checkpoint_misfit(state, model.state_dict())
+    if misfit:
         raise ValueError(
-            f"the checkpoint {checkpoint} does not fit {cfg.filename}: {err}. Was it trained "
-            f"with another config ({fit_hint})?"
-        ) from err
-    if incompatible.missing_keys or incompatible.unexpected_keys:
-        raise ValueError(
-            f"the checkpoint {checkpoint} does not fit {cfg.filename}: "
-            f"{len(incompatible.missing_keys)} weights missing "
-            f"(e.g. {incompatible.missing_keys[:3]}), {len(incompatible.unexpected_keys)} "
-            f"unexpected (e.g. {incompatible.unexpected_keys[:3]}). Was it trained with "
-            "another config?"
+            f"the checkpoint {checkpoint} does not fit {cfg.filename}: {'; '.join(misfit)}. Was "
+            f"it trained with another config ({fit_hint})?"
         )
+    model.load_state_dict(state)
     return ckpt

@@ -1,11 +1,12 @@
 """Segmentation demo: run a trained segmentor on images and blend its classes over them.
 
-Behind ``tools/demo/image_seg_demo.py``. Each prediction is drawn with mmseg's
-:class:`~mmseg.visualization.SegLocalVisualizer` (the dataset palette blended over the image)
-and a legend of the classes present, with their share of the pixels, is added on the right.
-Folders are processed one image at a time; an unreadable image is reported and skipped. The
-image listing and reading and the legend are the ONNX Runtime runner's
-(:mod:`edgenext_dense.deploy.ort.images`, :mod:`edgenext_dense.deploy.ort.visualize`).
+Behind ``tools/demo/image_seg_demo.py``. Each prediction is drawn as mmseg's
+:class:`~mmseg.visualization.SegLocalVisualizer` draws it (the dataset palette blended over the
+image), with a legend of the classes present, with their share of the pixels, on the right.
+Folders are processed one image at a time; an image that cannot be read, segmented, drawn or
+written is reported and skipped. The image listing, reading and skipping, the output names
+and the drawing are the ONNX Runtime runner's (:mod:`edgenext_dense.deploy.ort.images`,
+:mod:`edgenext_dense.deploy.ort.visualize`), which bound the memory a big photo takes.
 """
 
 from __future__ import annotations
@@ -13,20 +14,25 @@ from __future__ import annotations
 import os
 import os.path as osp
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
-import mmcv
 import numpy as np
 import torch
+import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
 
 from edgenext_dense.apis.loading import load_task_config, load_trained_weights
-from edgenext_dense.deploy.ort.images import iter_images, list_images
-from edgenext_dense.deploy.ort.visualize import add_legend, draw_legend
+from edgenext_dense.deploy.ort.images import (
+    list_images,
+    output_name,
+    process_each,
+    read_image,
+    write_image,
+)
+from edgenext_dense.deploy.ort.visualize import add_legend, blend_classes, draw_legend
 from edgenext_dense.engine.preflight import PreflightError, check_checkpoint_task
 
 # Annotation loading is dropped from the test pipeline: demo images have no masks.
@@ -139,11 +145,45 @@ def build_demo_pipeline(cfg: Config) -> Compose:
 
 @torch.no_grad()
 def predict_labels(model: torch.nn.Module, pipeline: Compose, image: np.ndarray) -> np.ndarray:
-    """Segment one BGR image; returns (H, W) int64 class labels at the image's size."""
+    """Segment one BGR image as mmseg's ``test_step``, with memory bounded for big photos.
+
+    mmseg resizes all ``C`` logit maps to the image's size at once (4 GB of floats for 21
+    classes at 48 megapixels) before the arg-max; here they are resized one class at a time,
+    with the same ``F.interpolate``, and arg-maxed as they come (first maximum kept, as
+    ``argmax``): the same labels.
+
+    Args:
+        model (torch.nn.Module): From :func:`init_segmentor`.
+        pipeline (Compose): From :func:`build_demo_pipeline`.
+        image (np.ndarray): ``(H, W, 3)`` uint8 BGR image.
+
+    Returns:
+        np.ndarray: ``(H, W)`` int64 class labels.
+    """
     data = pipeline(dict(img=image))
-    batch = dict(inputs=[data["inputs"]], data_samples=[data["data_samples"]])
-    result = model.test_step(batch)[0]
-    return result.pred_sem_seg.data[0].cpu().numpy()
+    sample = data["data_samples"]
+    batch = dict(inputs=[data["inputs"]], data_samples=[sample])
+    if model.decode_head.out_channels == 1:  # one map (sigmoid): mmseg's own resize is small
+        return model.test_step(batch)[0].pred_sem_seg.data[0].cpu().numpy()
+    ori_shape = tuple(sample.ori_shape)
+    # NOTE: mmseg resizes the logits to ori_shape; set to the network's size, that resize is a
+    # no-op and seg_logits are the unpadded logits at the network's size.
+    sample.set_metainfo(dict(ori_shape=tuple(sample.img_shape)))
+    logits = model.test_step(batch)[0].seg_logits.data.cpu()
+    num_classes = logits.shape[0]
+    # uint8 while the float maps are alive (1 byte a pixel), int64 only once they are freed
+    labels = torch.zeros(ori_shape, dtype=torch.uint8 if num_classes <= 256 else torch.int64)
+    best = F.interpolate(
+        logits[None, :1], ori_shape, mode="bilinear", align_corners=model.align_corners
+    )
+    for c in range(1, num_classes):
+        scores = F.interpolate(
+            logits[None, c : c + 1], ori_shape, mode="bilinear", align_corners=model.align_corners
+        )
+        labels.masked_fill_(scores[0, 0] > best[0, 0], c)
+        torch.maximum(best, scores, out=best)
+    del best, scores
+    return labels.to(torch.int64).numpy()
 
 
 def render(
@@ -151,25 +191,34 @@ def render(
     labels: np.ndarray,
     dataset_meta: Dict[str, Any],
     opacity: float = 0.5,
-    visualizer: Any = None,
 ) -> np.ndarray:
-    """Blend the class colours over the image and add the legend; returns RGB uint8."""
-    from mmengine.structures import PixelData
-    from mmseg.structures import SegDataSample
-    from mmseg.visualization import SegLocalVisualizer
+    """Blend the class colours over the image and add the legend.
 
-    if visualizer is None:
-        visualizer = SegLocalVisualizer(name=f"seg_demo_{id(image_bgr)}", alpha=opacity)
-    visualizer.alpha = opacity
-    visualizer.dataset_meta = dict(classes=dataset_meta["classes"], palette=dataset_meta["palette"])
-    sample = SegDataSample()
-    sample.pred_sem_seg = PixelData(data=torch.from_numpy(labels[None].astype(np.int64)))
-    rgb = mmcv.bgr2rgb(image_bgr)
-    visualizer.add_datasample(
-        "seg_demo", rgb, sample, draw_gt=False, draw_pred=True, with_labels=False
-    )
-    blended = visualizer.get_image()
-    return add_legend(blended, labels, dataset_meta["classes"], dataset_meta["palette"])
+    Args:
+        image_bgr (np.ndarray): ``(H, W, 3)`` uint8 BGR image.
+        labels (np.ndarray): ``(H, W)`` class labels.
+        dataset_meta (dict): ``classes`` and ``palette`` (RGB).
+        opacity (float): Opacity of the class colours, in (0, 1]. Defaults to 0.5.
+
+    Returns:
+        np.ndarray: RGB uint8, the blended image with the legend on its right.
+    """
+    palette = dataset_meta["palette"]
+    blended = blend_classes(image_bgr[..., ::-1], labels, palette, opacity)
+    return add_legend(blended, labels, dataset_meta["classes"], palette)
+
+
+def _segment_one(
+    model: torch.nn.Module, pipeline: Compose, path: str, out_dir: str, opacity: float
+) -> Tuple[str, List[str]]:
+    """Read, segment, draw and write one image; returns the file written and the classes."""
+    image = read_image(path)
+    labels = predict_labels(model, pipeline, image)
+    out_file = osp.join(out_dir, output_name(path, ".png"))
+    write_image(out_file, render(image, labels, model.dataset_meta, opacity)[..., ::-1])
+    classes = model.dataset_meta["classes"]
+    counts = np.bincount(labels.ravel(), minlength=len(classes))  # np.unique would sort a copy
+    return out_file, [classes[i] for i in np.flatnonzero(counts)]
 
 
 def run_seg_demo(
@@ -187,14 +236,15 @@ def run_seg_demo(
         inputs (str): Image file or folder.
         config (str): Segmentation config.
         weights (str): Segmentor checkpoint.
-        out_dir (str): Output folder; ``<out_dir>/<image stem>.png``. Defaults to
+        out_dir (str): Output folder; ``<out_dir>/<image name>.png``. Defaults to
             ``'outputs/seg_demo'``.
         opacity (float): Opacity of the class colours, in (0, 1]. Defaults to 0.5.
         device (str): Torch device. Defaults to ``'cpu'``.
-        log (callable): Receives one line per image. Defaults to print.
+        log (callable): Receives one line per image segmented. Defaults to print.
 
     Returns:
-        DemoSummary: The files written and the images skipped with the reason.
+        DemoSummary: The files written and the images skipped with the reason (each also
+        reported on stderr as ``skipped <image>: <reason>``).
 
     Raises:
         ValueError: For an opacity outside (0, 1].
@@ -206,18 +256,12 @@ def run_seg_demo(
     files = list_images(inputs)
     model = init_segmentor(config, weights, device=device)
     pipeline = build_demo_pipeline(model.cfg)
-    from mmseg.visualization import SegLocalVisualizer
-
-    visualizer = SegLocalVisualizer(name=f"seg_demo_{os.getpid()}_{id(model)}", alpha=opacity)
     os.makedirs(out_dir, exist_ok=True)
     summary = DemoSummary()
-    images = iter_images(files, summary.skipped, on_skip=lambda _, err: log(f"skipped: {err}"))
-    for path, image in images:
-        labels = predict_labels(model, pipeline, image)
-        drawn = render(image, labels, model.dataset_meta, opacity, visualizer)
-        out_file = osp.join(out_dir, f"{Path(path).stem}.png")
-        mmcv.imwrite(mmcv.rgb2bgr(drawn), out_file)
+    done = process_each(
+        files, lambda path: _segment_one(model, pipeline, path, out_dir, opacity), summary.skipped
+    )
+    for path, (out_file, names) in done:
         summary.written.append(out_file)
-        names = [model.dataset_meta["classes"][i] for i in np.unique(labels)]
         log(f"{path} -> {out_file} ({', '.join(names)})")
     return summary

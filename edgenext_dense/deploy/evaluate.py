@@ -6,6 +6,10 @@ Behind ``tools/deploy/onnx_eval.py``. Each test image is read from its file and 
 config's ``test_evaluator`` (``CocoMetric``, ``IoUMetric``...) beside the ground truth that the
 config's test pipeline loads, so the figures compare one to one with ``tools/test.py``'s. This
 is how the accuracy cost of int8 quantisation is measured (float32 and int8 files, same set).
+
+A test image that cannot be read or predicted is reported on stderr and skipped, as in the
+demos; it then has no prediction (a metric that takes the image list from the annotation file,
+as ``CocoMetric`` does, counts its objects as missed).
 """
 
 from __future__ import annotations
@@ -14,14 +18,14 @@ import argparse
 import copy
 import sys
 import time
-from typing import Any, Callable, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config, DictAction
 
 from edgenext_dense.deploy.graphs import ExportError, config_task, load_config
 from edgenext_dense.deploy.ort import OnnxModel
-from edgenext_dense.deploy.ort.images import read_image, write_json
+from edgenext_dense.deploy.ort.images import process_each, read_image, summary_line, write_json
 
 __all__ = ["evaluate_onnx", "main", "parse_args"]
 
@@ -42,6 +46,18 @@ def _attach_prediction(sample: Any, pred: Dict[str, Any], task: str) -> Any:
     else:
         sample.pred_sem_seg = PixelData(data=torch.from_numpy(pred["labels"]).long()[None])
     return sample
+
+
+def _predict_sample(model: OnnxModel, dataset: Any, evaluator: Any, task: str, index: int) -> float:
+    """Predict one test image and hand it to the evaluator; returns the prediction's seconds."""
+    sample = dataset[index]["data_samples"]
+    image = read_image(sample.img_path)
+    start = time.perf_counter()
+    pred = model.predict(image)
+    seconds = time.perf_counter() - start
+    sample.set_metainfo(dict(ori_shape=tuple(pred["ori_shape"])))
+    evaluator.process([_attach_prediction(sample, pred, task)])
+    return seconds
 
 
 def evaluate_onnx(
@@ -65,11 +81,12 @@ def evaluate_onnx(
 
     Returns:
         dict: ``metrics`` (the evaluator's, e.g. ``coco/bbox_mAP`` or ``mIoU``), ``images``
-        and ``seconds`` (prediction only).
+        (predicted), ``skipped`` (``{'image', 'reason'}`` of each image that could not be
+        read or predicted, also reported on stderr) and ``seconds`` (prediction only).
 
     Raises:
         ExportError: When the model's task is not the config's.
-        ValueError: For a ``limit`` below 1.
+        ValueError: For a ``limit`` below 1, or when no test image could be predicted.
     """
     from mmengine.evaluator import Evaluator
     from mmengine.registry import DATASETS, init_default_scope
@@ -97,19 +114,31 @@ def evaluate_onnx(
     evaluator = Evaluator(cfg.test_evaluator)
     evaluator.dataset_meta = dataset.metainfo
     count = len(dataset) if limit is None else min(limit, len(dataset))
-    seconds = 0.0
-    for index in range(count):
-        sample = dataset[index]["data_samples"]
-        image = read_image(sample.img_path)
-        start = time.perf_counter()
-        pred = model.predict(image)
-        seconds += time.perf_counter() - start
-        sample.set_metainfo(dict(ori_shape=tuple(pred["ori_shape"])))
-        evaluator.process([_attach_prediction(sample, pred, task)])
+    seconds, predicted = 0.0, 0
+    skipped: List[Tuple[str, str]] = []
+    done = process_each(
+        range(count),
+        lambda index: _predict_sample(model, dataset, evaluator, task, index),
+        skipped,
+        name=lambda index: str(dataset.get_data_info(index).get("img_path", f"image {index}")),
+    )
+    for index, elapsed in done:
+        seconds += elapsed
+        predicted += 1
         if log is not None and (index + 1) % 50 == 0:
             log(f"{index + 1}/{count} images")
-    metrics = {k: _plain(v) for k, v in evaluator.evaluate(count).items()}
-    return dict(metrics=metrics, images=count, seconds=round(seconds, 3))
+    if not predicted:
+        raise ValueError(
+            f"none of the {count} test images of {config} could be predicted with "
+            f"{model_path}: see the reasons above"
+        )
+    metrics = {k: _plain(v) for k, v in evaluator.evaluate(predicted).items()}
+    return dict(
+        metrics=metrics,
+        images=predicted,
+        skipped=[dict(image=image, reason=reason) for image, reason in skipped],
+        seconds=round(seconds, 3),
+    )
 
 
 def _plain(value: Any) -> Any:
@@ -162,7 +191,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         argv (Sequence[str], optional): Arguments; ``sys.argv[1:]`` when None.
 
     Returns:
-        int: 0 on success, 1 on an error.
+        int: 0 when every model predicted at least one image (skipped images are reported);
+        1 on an error or when a model could predict no image.
     """
     args = parse_args(argv)
     results = {}
@@ -180,8 +210,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"error: {err}", file=sys.stderr)
             return 1
         results[path] = result
+        done, skipped = result["images"], len(result["skipped"])
+        print(f"{path}: {summary_line(done, skipped)}", file=sys.stderr)
         shown = ", ".join(f"{k}: {_number(v)}" for k, v in result["metrics"].items())
-        print(f"{path} ({result['images']} images, {result['seconds']:.1f} s): {shown}")
+        print(f"{path} ({done} images, {skipped} skipped, {result['seconds']:.1f} s): {shown}")
     if args.json:
         write_json(args.json, results)
     return 0

@@ -371,3 +371,68 @@ def check_checkpoint_task(path: str, cfg: Config, task: str) -> None:
             "tools/train.py saved for this kind of config (work_dirs/<config>/*.pth); "
             "classification weights belong in model.backbone.init_cfg for training."
         )
+
+
+def checkpoint_misfit(
+    checkpoint_state: Mapping[str, Any], model_state: Mapping[str, Any], shown: int = 3
+) -> List[str]:
+    """How a checkpoint's tensors fail to fit a model: one line per kind of misfit.
+
+    Args:
+        checkpoint_state (Mapping[str, Any]): The checkpoint's state dict (``module.`` already
+            stripped).
+        model_state (Mapping[str, Any]): The model's ``state_dict()``.
+        shown (int): Examples named per kind. Defaults to 3.
+
+    Returns:
+        list[str]: Empty when every tensor is there with its shape.
+    """
+    shape = lambda v: tuple(getattr(v, "shape", ()))  # noqa: E731
+    misshaped = [
+        f"{k}: checkpoint {shape(v)} vs model {shape(model_state[k])}"
+        for k, v in checkpoint_state.items()
+        if k in model_state and shape(v) != shape(model_state[k])
+    ]
+    missing = [k for k in model_state if k not in checkpoint_state]
+    unexpected = [k for k in checkpoint_state if k not in model_state]
+    lines = []
+    for what, items in (
+        ("with another shape", misshaped),
+        ("missing", missing),
+        ("unexpected", unexpected),
+    ):
+        if items:
+            lines.append(f"{len(items)} tensors {what} (e.g. {'; '.join(items[:shown])})")
+    return lines
+
+
+def _checkpoint_state(checkpoint: Any) -> Dict[str, Any]:
+    state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, Mapping) else {}
+    return {(k[len("module.") :] if k.startswith("module.") else k): v for k, v in state.items()}
+
+
+def check_checkpoint_fits(path: str, model: Any, cfg: Config) -> None:
+    """Stop when a trained checkpoint's tensors do not all fit the model built from ``cfg``.
+
+    What mmengine only logs (missing keys, shape mismatches) before scoring a half-loaded model.
+
+    Args:
+        path (str): The checkpoint file.
+        model (torch.nn.Module): The model built from ``cfg`` (a DDP wrapper is unwrapped).
+        cfg (Config): The config, named in the message.
+
+    Raises:
+        PreflightError: Naming the file, the config and the tensors that do not fit.
+    """
+    from mmengine.runner.checkpoint import _load_checkpoint
+
+    model = getattr(model, "module", model)
+    misfit = checkpoint_misfit(
+        _checkpoint_state(_load_checkpoint(path, map_location="cpu")), model.state_dict()
+    )
+    if misfit:
+        raise PreflightError(
+            f"the checkpoint {path} does not fit {cfg.filename}: " + "; ".join(misfit) + ". "
+            "Was it trained with another config (backbone arch, number of classes, head)? "
+            "Test it with the config saved beside it in its work dir."
+        )

@@ -30,9 +30,12 @@ from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from .checkpointing import check_checkpoint_readable, find_resumable_checkpoint
+from .data_checks import check_datasets
 from .preflight import (
     PreflightError,
     check_checkpoint_exists,
+    check_checkpoint_fits,
     check_checkpoint_task,
     check_dataset_paths,
     check_pretrained_checkpoints,
@@ -249,15 +252,23 @@ def train(
     splits = ("train", "val") if cfg.get("val_cfg") else ("train",)
     check_dataset_paths(cfg, splits, task)
     check_pretrained_checkpoints(cfg)
+    check_datasets(cfg, splits, task)
     if amp:
         _enable_amp(cfg)
     if auto_scale_lr:
         _enable_auto_scale_lr(cfg)
     if resume == "auto":
-        cfg.resume, cfg.load_from = True, None
+        found = find_resumable_checkpoint(cfg.work_dir)
+        # None: start fresh; with resume=True the Runner would re-read a broken last_checkpoint
+        cfg.resume, cfg.load_from = found is not None, found
     elif resume is not None:
         check_checkpoint_exists(resume, "checkpoint to resume from")
+        check_checkpoint_readable(resume, "checkpoint to resume from")
         cfg.resume, cfg.load_from = True, resume
+    elif cfg.get("load_from"):
+        check_checkpoint_readable(cfg.load_from, "checkpoint in load_from")
+        # fine-tuning may change the head, but a checkpoint of another task is a mistake
+        check_checkpoint_task(cfg.load_from, cfg, task)
     _ensure_curves_hook(cfg)
     owns_group = setup_cpu_distributed(cfg)
     try:
@@ -391,13 +402,17 @@ def evaluate(
     cfg = load_config(cfg_path, cfg_options, work_dir, launcher)
     task = task_of(cfg)
     check_dataset_paths(cfg, ("test",), task)
+    check_checkpoint_exists(checkpoint, "checkpoint to test")
+    check_checkpoint_readable(checkpoint, "checkpoint to test")
     check_checkpoint_task(checkpoint, cfg, task)
+    check_datasets(cfg, ("test",), task)
     cfg.load_from = checkpoint
     image_dir = _set_visualization(cfg, task, show_dir) if show_dir else None
     extra_metric = _set_output(cfg, task, out) if out else None
     owns_group = setup_cpu_distributed(cfg)
     try:
         runner = build_runner(cfg)
+        check_checkpoint_fits(checkpoint, runner.model, cfg)
         if extra_metric is not None:
             runner.test_evaluator.metrics.append(extra_metric)
         metrics = runner.test()

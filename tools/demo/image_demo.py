@@ -4,8 +4,9 @@
         [--out-dir outputs/det_demo] [--score-thr 0.3] [--device cpu]
 
 CKPT is a detector checkpoint saved by tools/train.py (not the backbone's ImageNet weights).
-Writes OUT_DIR/vis/<image> (the drawing) and OUT_DIR/preds/<stem>.json, and prints one JSON
-line per image. In a folder, an unreadable image is reported on stderr and skipped.
+Writes OUT_DIR/vis/<image name> (the drawing) and OUT_DIR/preds/<image name>.json (e.g.
+pic.jpg.json), and prints one JSON line per image. An image that cannot be processed is
+reported on stderr and skipped; the exit status is 1 when no image could be processed.
 """
 
 import sys

@@ -4,9 +4,10 @@
         [--out-dir outputs/seg_demo] [--opacity 0.5] [--device cpu]
 
 CONFIG is a segmentation config (configs/seg/*.py) and CKPT a checkpoint tools/train.py saved
-for it. Each result, <out-dir>/<image name>.png, shows the dataset palette blended over the
-image and a legend of the classes present with their share of the pixels. Unreadable images
-are reported and skipped; the exit status is 1 when no image could be segmented.
+for it. Each result, <out-dir>/<image name>.png (e.g. pic.jpg.png), shows the dataset palette
+blended over the image and a legend of the classes present with their share of the pixels.
+An image that cannot be processed is reported on stderr and skipped; the exit status is 1 when
+no image could be segmented.
 """
 
 from __future__ import annotations
@@ -17,10 +18,19 @@ from typing import List
 
 import edgenext_dense  # noqa: F401  (first: registers modules, applies compat fixes)
 from edgenext_dense.apis.seg_demo import run_seg_demo
+from edgenext_dense.deploy.ort.images import summary_line
 from edgenext_dense.engine.preflight import PreflightError
 
 
 def parse_args(argv: List[str] | None = None) -> argparse.Namespace:
+    """Parse the command line.
+
+    Args:
+        argv (list[str], optional): Arguments; ``sys.argv[1:]`` when None. Defaults to None.
+
+    Returns:
+        argparse.Namespace: The parsed arguments.
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("inputs", help="image file or folder of images")
     parser.add_argument("config", help="segmentation config (configs/seg/*.py)")
@@ -36,6 +46,15 @@ def parse_args(argv: List[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: List[str] | None = None) -> int:
+    """Run the segmentation demo.
+
+    Args:
+        argv (list[str], optional): Arguments; ``sys.argv[1:]`` when None. Defaults to None.
+
+    Returns:
+        int: 0 when at least one image was segmented, 1 on an error or when every image was
+        skipped.
+    """
     args = parse_args(argv)
     try:
         summary = run_seg_demo(
@@ -44,12 +63,9 @@ def main(argv: List[str] | None = None) -> int:
     except (PreflightError, FileNotFoundError, ValueError) as err:
         print(f"image_seg_demo.py: error: {err}", file=sys.stderr)
         return 1
-    print(f"{len(summary.written)} image(s) written to {args.out_dir}")
-    if summary.skipped:
-        print(f"{len(summary.skipped)} image(s) skipped:", file=sys.stderr)
-        for _path, reason in summary.skipped:
-            print(f"  {reason}", file=sys.stderr)
-    return 0 if summary.written else 1
+    done, skipped = len(summary.written), len(summary.skipped)
+    print(f"{summary_line(done, skipped)}; outputs in {args.out_dir}", file=sys.stderr)
+    return 0 if done else 1
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@
 Needs numpy, OpenCV, Pillow and onnxruntime, not PyTorch or the OpenMMLab stack: the
 preprocessing (resize, mean/std), the class names and the detector's NMS settings are read from
 the ``.onnx`` file's metadata. Outputs follow the PyTorch demos (see
-``edgenext_dense/deploy/ort/infer.py``).
+``edgenext_dense/deploy/ort/infer.py``). An image that cannot be processed is reported on
+stderr and skipped; the exit status is 1 when no image could be processed.
 
 This script loads ``edgenext_dense/deploy/ort/`` as a stand-alone package, without running
 ``edgenext_dense/__init__.py`` (which imports torch). To deploy without the repository, copy

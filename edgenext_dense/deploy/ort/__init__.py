@@ -9,8 +9,8 @@ stand-alone package (``edgenext_dense_ort``) without importing :mod:`edgenext_de
 Modules:
 
 - :mod:`.metadata`: the preprocessing and post-processing settings stored in the ONNX file;
-- :mod:`.images`: image-or-folder inputs, image reading with unreadable files skipped, and
-  the demos' output paths (also used by the PyTorch demos);
+- :mod:`.images`: image-or-folder inputs, image reading, skipping and reporting the images
+  that cannot be processed, and the demos' output paths (also used by the PyTorch demos);
 - :mod:`.preprocess`: the test pipelines' resizes and normalisation, in numpy/OpenCV/Pillow;
 - :mod:`.postprocess`: mmdet's score filtering and per-class NMS, mmseg's logit resizing and
   the classifier's top-k, in numpy;

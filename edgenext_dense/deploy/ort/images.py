@@ -1,12 +1,18 @@
-"""Image files for the demos: an image-or-folder input, reading, skipping and output paths.
+"""Image files for the demos: an image-or-folder input, reading, per-image skipping, outputs.
 
-Shared by the PyTorch demos (``tools/demo/image_demo.py``, ``tools/demo/image_seg_demo.py``)
-and ``tools/deploy/onnx_infer.py``, so all three list a folder, read its images, report and
-skip the unreadable ones and name their outputs the same way. Like the rest of this folder it
-imports only the standard library, numpy and OpenCV.
+Shared by the PyTorch demos (``tools/demo/image_demo.py``, ``tools/demo/image_seg_demo.py``),
+``tools/deploy/onnx_infer.py`` and ``tools/deploy/onnx_eval.py``, so that all of them list a
+folder, read its images, skip and report any image they cannot process (one line each, then a
+summary) and name their outputs the same way. Like the rest of this folder it imports only the
+standard library, numpy and OpenCV.
 
 Images are read as BGR uint8 with ``cv2.imdecode(..., IMREAD_COLOR)``, what ``mmcv.imread``
 does with its default ``cv2`` backend.
+
+Outputs are named after the input's whole file name, extension included, so that ``pic.jpg``
+and ``pic.png`` of one folder never share an output: the drawing keeps the name
+(``vis/pic.jpg``), other outputs append their own extension (``preds/pic.jpg.json``,
+``pic.jpg.png``).
 """
 
 from __future__ import annotations
@@ -16,12 +22,15 @@ import os
 import os.path as osp
 import sys
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Tuple, TypeVar
 
 import cv2
 import numpy as np
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class ImageReadError(ValueError):
@@ -79,47 +88,97 @@ def read_image(path: str) -> np.ndarray:
     return img
 
 
-def _print_skipped(path: str, err: ImageReadError) -> None:
-    print(f"skipped {path}: {err}", file=sys.stderr)
-
-
-def iter_images(
-    paths: Iterable[str],
-    skipped: List[Tuple[str, str]],
-    on_skip: Optional[Callable[[str, ImageReadError], None]] = None,
-) -> Iterator[Tuple[str, np.ndarray]]:
-    """Read the images one at a time; an unreadable one is reported, recorded and passed over.
+def skip_reason(err: Exception) -> str:
+    """Why an image was skipped, on one line.
 
     Args:
-        paths (Iterable[str]): Image paths, e.g. from :func:`list_images`.
-        skipped (list[tuple[str, str]]): Receives ``(path, reason)`` for each unreadable image.
-        on_skip (Callable[[str, ImageReadError], None], optional): Reports an unreadable image;
-            None prints ``skipped <path>: <reason>`` on stderr. Defaults to None.
+        err (Exception): What processing the image raised.
+
+    Returns:
+        str: An :class:`ImageReadError`'s message (it names the file and the reason); for any
+        other error its type and message, e.g. ``"cv2.error: OpenCV(...) ... in function
+        'resize'"``.
+    """
+    message = " ".join(str(err).split())
+    if isinstance(err, ImageReadError):
+        return message
+    kind = type(err).__name__
+    if type(err).__module__ == "cv2":  # cv2.error reads better than "error"
+        kind = f"cv2.{kind}"
+    return f"{kind}: {message}" if message else kind
+
+
+def print_skipped(path: str, reason: str) -> None:
+    """Report a skipped image on stderr: ``skipped <path>: <reason>``.
+
+    Args:
+        path (str): The image.
+        reason (str): From :func:`skip_reason`.
+    """
+    print(f"skipped {path}: {reason}", file=sys.stderr)
+
+
+def process_each(
+    items: Iterable[T],
+    process: Callable[[T], R],
+    skipped: List[Tuple[str, str]],
+    name: Callable[[T], str] = str,
+) -> Iterator[Tuple[T, R]]:
+    """Process items one at a time; one that fails is reported, recorded and passed over.
+
+    Whatever goes wrong with one image (reading, preprocessing, inference, drawing, writing)
+    must not stop a folder, so any :class:`Exception` of ``process`` skips its item; it is
+    reported by :func:`print_skipped`.
+
+    Args:
+        items (Iterable): Image paths, or anything ``name`` turns into one.
+        process (Callable): Does all the work for one item (read, predict, draw, write) and
+            returns its result.
+        skipped (list[tuple[str, str]]): Receives ``(path, reason)`` for each failed item.
+        name (Callable): The image path of an item, for the report. Defaults to ``str``.
 
     Yields:
-        tuple[str, np.ndarray]: Each readable image's path and its BGR uint8 pixels.
+        tuple: Each item processed and its result.
     """
-    report = _print_skipped if on_skip is None else on_skip
-    for path in paths:
+    for item in items:
         try:
-            img = read_image(path)
-        except ImageReadError as err:
-            report(path, err)
-            skipped.append((path, str(err)))
+            result = process(item)
+        except Exception as err:  # noqa: BLE001  (one odd image must not stop the folder)
+            path, reason = name(item), skip_reason(err)
+            print_skipped(path, reason)
+            skipped.append((path, reason))
             continue
-        yield path, img
+        yield item, result
 
 
-def output_name(image: str) -> str:
-    """The file name of an image's drawing: its own, with ``.jpg`` added to another extension.
+def summary_line(processed: int, skipped: int) -> str:
+    """The batch tools' closing line: ``N image(s) processed, M skipped``.
+
+    Args:
+        processed (int): Images processed.
+        skipped (int): Images skipped.
+
+    Returns:
+        str: The line, without where the outputs went.
+    """
+    return f"{processed} image(s) processed, {skipped} skipped"
+
+
+def output_name(image: str, extension: str = "") -> str:
+    """The file name of one of an image's outputs, made from the input's whole file name.
 
     Args:
         image (str): The input image path.
+        extension (str): Appended to the input's name (``'.json'``, ``'.png'``); ``''`` names
+            a drawing in the input's own format: the name itself, with ``.jpg`` appended when
+            its extension is not an image format. Defaults to ``''``.
 
     Returns:
-        str: The base name to write the drawing under.
+        str: The base name, e.g. ``pic.jpg`` (drawing), ``pic.jpg.json``, ``pic.jpg.png``.
     """
     name = osp.basename(image)
+    if extension:
+        return name + extension
     return name if osp.splitext(name)[1].lower() in IMAGE_EXTENSIONS else name + ".jpg"
 
 
@@ -131,12 +190,27 @@ def output_paths(out_dir: str, image: str) -> Tuple[str, str]:
         image (str): The input image path.
 
     Returns:
-        tuple[str, str]: ``out_dir/vis/<image name>`` and ``out_dir/preds/<image stem>.json``.
+        tuple[str, str]: ``out_dir/vis/<image name>`` and ``out_dir/preds/<image name>.json``.
     """
-    name = output_name(image)
-    return osp.join(out_dir, "vis", name), osp.join(
-        out_dir, "preds", osp.splitext(name)[0] + ".json"
+    return (
+        osp.join(out_dir, "vis", output_name(image)),
+        osp.join(out_dir, "preds", output_name(image, ".json")),
     )
+
+
+def write_image(path: str, image_bgr: np.ndarray) -> None:
+    """Write a BGR uint8 image, creating its folder, in the format its extension names.
+
+    Args:
+        path (str): The image file.
+        image_bgr (np.ndarray): ``(H, W, 3)`` uint8 BGR.
+
+    Raises:
+        OSError: When OpenCV cannot write it (``cv2.imwrite`` only returns False).
+    """
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    if not cv2.imwrite(path, image_bgr):
+        raise OSError(f"cannot write {path}: check the folder's permissions and free space")
 
 
 def write_json(path: str, record: Dict[str, Any]) -> None:

@@ -5,30 +5,37 @@ Outputs follow the PyTorch demos:
 - detection (``tools/demo/image_demo.py``): one JSON line per image on stdout
   (``image``, ``height``, ``width``, ``detections``: ``label``, ``class``, ``score``,
   ``bbox`` [x1, y1, x2, y2] in the image's pixels, scores at least ``--score-thr``),
-  ``OUT_DIR/vis/<image name>`` drawn and ``OUT_DIR/preds/<image stem>.json``;
-- segmentation (``tools/demo/image_seg_demo.py``): ``OUT_DIR/<image stem>.png``, the class
+  ``OUT_DIR/vis/<image name>`` drawn and ``OUT_DIR/preds/<image name>.json``;
+- segmentation (``tools/demo/image_seg_demo.py``): ``OUT_DIR/<image name>.png``, the class
   colours blended over the image with a legend, and one line per image;
 - classification (``tools/demo/image_classify.py``): the top-5 as one JSON line per image
-  (and ``OUT_DIR/preds/<image stem>.json``).
+  (and ``OUT_DIR/preds/<image name>.json``).
 
-Folders are processed one image at a time; an unreadable image is reported on stderr and
-skipped.
+Folders are processed one image at a time; an image that cannot be read, predicted, drawn or
+written is reported on stderr and skipped (:func:`.images.process_each`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import os.path as osp
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-import cv2
 import numpy as np
 
-from .images import iter_images, list_images, output_name, output_paths, write_json
+from .images import (
+    list_images,
+    output_name,
+    output_paths,
+    process_each,
+    read_image,
+    summary_line,
+    write_image,
+    write_json,
+)
 from .metadata import MetadataError, read_metadata
 from .postprocess import classification_topk, detection_postprocess, segmentation_labels
 from .preprocess import preprocess_image
@@ -178,30 +185,29 @@ def detections_to_dict(
 def _process_one(
     model: OnnxModel,
     image: str,
-    img: np.ndarray,
     out_dir: Optional[str],
     score_thr: float,
     opacity: float,
 ) -> Dict[str, Any]:
-    """Predict one image and write its outputs; returns its record."""
+    """Read and predict one image and write its outputs; returns its record."""
+    img = read_image(image)
     result = model.predict(img)
     if model.task == "det":
         record = detections_to_dict(result, model.classes, score_thr, image)
         if out_dir is not None:
             vis_path, json_path = output_paths(out_dir, image)
-            os.makedirs(osp.dirname(vis_path), exist_ok=True)
-            cv2.imwrite(vis_path, draw_detections(img, record["detections"], model.meta))
+            write_image(vis_path, draw_detections(img, record["detections"], model.meta))
             write_json(json_path, record)
             record.update(out_file=vis_path, json_file=json_path)
         return record
     if model.task == "seg":
         labels = result["labels"]
-        present = [model.classes[i] for i in np.unique(labels) if i < len(model.classes)]
+        counts = np.bincount(labels.ravel(), minlength=len(model.classes))  # np.unique: a copy
+        present = [model.classes[i] for i in np.flatnonzero(counts[: len(model.classes)])]
         record = dict(image=image, height=labels.shape[0], width=labels.shape[1], classes=present)
         if out_dir is not None:
-            out_file = osp.join(out_dir, osp.splitext(output_name(image))[0] + ".png")
-            os.makedirs(out_dir, exist_ok=True)
-            cv2.imwrite(out_file, draw_segmentation(img, labels, model.meta, opacity))
+            out_file = osp.join(out_dir, output_name(image, ".png"))
+            write_image(out_file, draw_segmentation(img, labels, model.meta, opacity))
             record.update(out_file=out_file)
         record["labels"] = labels
         return record
@@ -220,8 +226,9 @@ def run_inference(
     score_thr: float = 0.3,
     opacity: float = 0.5,
     log: Callable[[str], None] = print,
+    keep_labels: bool = True,
 ) -> InferenceSummary:
-    """Predict each image, writing the demo outputs, skipping unreadable files.
+    """Predict each image, writing the demo outputs; an image that fails is reported and skipped.
 
     Args:
         model (OnnxModel): The exported model.
@@ -231,17 +238,25 @@ def run_inference(
         opacity (float): Segmentation: opacity of the class colours. Defaults to 0.5.
         log (Callable[[str], None]): Receives one line per image (JSON for detection and
             classification). Defaults to ``print``.
+        keep_labels (bool): Segmentation: keep each image's ``labels`` in its record; False
+            spares a folder of big photos from holding every label map. Defaults to True.
 
     Returns:
-        InferenceSummary: The records (segmentation records also hold the ``labels`` array)
-        and the skipped images with the reason.
+        InferenceSummary: The records and the skipped images with the reason (each also
+        reported on stderr as ``skipped <image>: <reason>``).
     """
     summary = InferenceSummary()
-    for image, img in iter_images(inputs, summary.skipped):
-        record = _process_one(model, image, img, out_dir, score_thr, opacity)
+    done = process_each(
+        inputs,
+        lambda image: _process_one(model, image, out_dir, score_thr, opacity),
+        summary.skipped,
+    )
+    for image, record in done:
         if model.task == "seg":
             target = record.get("out_file", "(not written)")
             log(f"{image} -> {target} ({', '.join(record['classes'])})")
+            if not keep_labels:
+                del record["labels"]
         else:
             log(json.dumps(record))
         summary.results.append(record)
@@ -312,9 +327,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"error: cannot load the ONNX model {args.model}: {err}", file=sys.stderr)
         return 1
     summary = run_inference(
-        model, images, out_dir=args.out_dir or None, score_thr=args.score_thr, opacity=args.opacity
+        model,
+        images,
+        out_dir=args.out_dir or None,
+        score_thr=args.score_thr,
+        opacity=args.opacity,
+        keep_labels=False,
     )
     done, skipped = len(summary.results), len(summary.skipped)
     where = f"; outputs in {args.out_dir}" if args.out_dir else ""
-    print(f"{done} image(s) processed, {skipped} skipped{where}", file=sys.stderr)
+    print(f"{summary_line(done, skipped)}{where}", file=sys.stderr)
     return 0 if done else 1

@@ -17,7 +17,7 @@ and ``_bbox_post_process`` with the config's ``test_cfg``:
 
 Segmentation (:func:`segmentation_labels`): mmseg's ``postprocess_result``: the logits
 (already at the network input's size) are resized bilinearly to the original image, then
-arg-maxed over the classes.
+arg-maxed over the classes, a strip of rows at a time.
 """
 
 from __future__ import annotations
@@ -175,6 +175,19 @@ def _source_index(out_size: int, in_size: int, align_corners: bool) -> Tuple[np.
     return i0, i1, np.float32(1) - lam1, lam1
 
 
+def _bilinear_rows(
+    x: np.ndarray, size: Tuple[int, int], rows: slice, align_corners: bool
+) -> np.ndarray:
+    """Rows ``rows`` of :func:`resize_bilinear`'s output, computed alone: the same numbers."""
+    out_h, out_w = int(size[0]), int(size[1])
+    w0, w1, lw0, lw1 = _source_index(out_w, x.shape[2], align_corners)
+    h0, h1, lh0, lh1 = (a[rows] for a in _source_index(out_h, x.shape[1], align_corners))
+    rows0, rows1 = x[:, h0], x[:, h1]
+    top = lw0 * rows0[:, :, w0] + lw1 * rows0[:, :, w1]
+    bottom = lw0 * rows1[:, :, w0] + lw1 * rows1[:, :, w1]
+    return lh0[:, None] * top + lh1[:, None] * bottom
+
+
 def resize_bilinear(
     x: np.ndarray, size: Tuple[int, int], align_corners: bool = False
 ) -> np.ndarray:
@@ -189,21 +202,23 @@ def resize_bilinear(
         np.ndarray: ``(C, height, width)`` float32.
     """
     x = np.asarray(x, np.float32)
-    out_h, out_w = int(size[0]), int(size[1])
-    if x.shape[1:] == (out_h, out_w):
+    if x.shape[1:] == (int(size[0]), int(size[1])):
         return x
-    w0, w1, lw0, lw1 = _source_index(out_w, x.shape[2], align_corners)
-    h0, h1, lh0, lh1 = _source_index(out_h, x.shape[1], align_corners)
-    rows0, rows1 = x[:, h0], x[:, h1]
-    top = lw0 * rows0[:, :, w0] + lw1 * rows0[:, :, w1]
-    bottom = lw0 * rows1[:, :, w0] + lw1 * rows1[:, :, w1]
-    return lh0[:, None] * top + lh1[:, None] * bottom
+    return _bilinear_rows(x, size, slice(None), align_corners)
+
+
+# Elements of one float32 strip of resized logits (32 MB): bounds the memory of big images.
+_STRIP_ELEMENTS = 1 << 23
 
 
 def segmentation_labels(
     logits: np.ndarray, ori_shape: Tuple[int, int], post: Dict[str, Any]
 ) -> np.ndarray:
     """mmseg's ``postprocess_result`` for one image: resize to the original size, arg-max.
+
+    The logits are resized and arg-maxed a strip of rows at a time, so that a big photo never
+    holds its ``(C, H, W)`` float logits (4 GB for 21 classes at 48 megapixels); each output
+    pixel is the same number as from the whole map at once.
 
     Args:
         logits (np.ndarray): ``(C, h, w)`` logits at the network input's size.
@@ -214,11 +229,23 @@ def segmentation_labels(
     Returns:
         np.ndarray: ``(H, W)`` int64 class labels.
     """
-    resized = resize_bilinear(logits, ori_shape, bool(post.get("align_corners", False)))
-    if resized.shape[0] == 1:  # binary segmentation: sigmoid against the head's threshold
-        prob = 1.0 / (1.0 + np.exp(-resized[0]))
-        return (prob > post.get("threshold", 0.3)).astype(np.int64)
-    return resized.argmax(axis=0).astype(np.int64)
+    logits = np.asarray(logits, np.float32)
+    height, width = int(ori_shape[0]), int(ori_shape[1])
+    align_corners = bool(post.get("align_corners", False))
+    labels = np.empty((height, width), np.int64)
+    step = max(1, _STRIP_ELEMENTS // max(1, logits.shape[0] * width))
+    for top in range(0, height, step):
+        rows = slice(top, min(height, top + step))
+        if logits.shape[1:] == (height, width):
+            strip = logits[:, rows]
+        else:
+            strip = _bilinear_rows(logits, (height, width), rows, align_corners)
+        if strip.shape[0] == 1:  # binary segmentation: sigmoid against the head's threshold
+            prob = 1.0 / (1.0 + np.exp(-strip[0]))
+            labels[rows] = prob > post.get("threshold", 0.3)
+        else:
+            labels[rows] = strip.argmax(axis=0)
+    return labels
 
 
 def classification_topk(

@@ -81,7 +81,8 @@ def resize_image(img: np.ndarray, resize: Dict[str, Any]) -> Tuple[np.ndarray, T
         ``(new_w / w, new_h / h)`` (``(1, 1)`` when not resized or cropped).
 
     Raises:
-        ValueError: For a resize type or interpolation this runtime does not know.
+        ValueError: For a resize type or interpolation this runtime does not know, or an image
+            so elongated that a side would resize to 0 pixels.
     """
     kind = resize.get("type")
     h, w = img.shape[:2]
@@ -102,6 +103,11 @@ def resize_image(img: np.ndarray, resize: Dict[str, Any]) -> Tuple[np.ndarray, T
         size = rescale_size(w, h, resize["scale"])
     else:
         raise ValueError(f"unsupported resize type {kind!r}")
+    if min(size) < 1:  # cv2.resize would fail with an assertion naming no size
+        raise ValueError(
+            f"a {w}x{h} image resizes to {size[0]}x{size[1]} for this model: its sides are "
+            "too unequal; crop or pad it nearer to the model's aspect ratio"
+        )
     out = cv2.resize(img, size, interpolation=_CV2_INTERP[interp])
     return out, (out.shape[1] / w, out.shape[0] / h)
 
