@@ -8,6 +8,7 @@ the error messages for a missing dataset or a checkpoint of the wrong kind.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
@@ -396,3 +397,25 @@ def test_segmentation_checkpoint_refused_as_load_from(det_setup, seg_setup, tmp_
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert f"the checkpoint {seg_ckpt} is not a detector" in proc.stderr
     assert "a segmentation model" in proc.stderr
+
+
+def test_truncated_checkpoint_refused_by_train_resume(det_setup, tmp_path) -> None:
+    """A fragment given to --resume: its name and what to do, not torch's traceback."""
+    fragment = tmp_path / "epoch_2.pth"
+    buffer = io.BytesIO()
+    torch.save({"state_dict": {"w": torch.zeros(1000)}}, buffer)
+    fragment.write_bytes(buffer.getvalue()[:1500])
+    proc = run(
+        tool(
+            "train.py",
+            str(det_setup["config"]),
+            "--work-dir",
+            str(tmp_path / "w"),
+            "--resume",
+            str(fragment),
+        ),  # fmt: skip
+        cwd=tmp_path,
+        expect_ok=False,
+    )
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert str(fragment) in proc.stderr and "weights_only=False" not in proc.stderr
