@@ -148,3 +148,20 @@ def test_script_runs_from_the_command_line(detector_ckpt, image_dir, tmp_path) -
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout.splitlines()[-1])["image"].endswith("good.jpg")
     assert (out / "vis/good.jpg").is_file() and (out / "preds/good.jpg.json").is_file()
+
+
+def test_one_label_per_object_keeps_the_best_class_of_overlapping_boxes() -> None:
+    from mmengine.structures import InstanceData
+
+    from edgenext_dense.apis.det_demo import best_class_per_object
+
+    pred = InstanceData()
+    pred.bboxes = torch.tensor(
+        [[10.0, 10, 50, 50], [12, 11, 50, 52], [100, 100, 140, 140], [102, 100, 140, 141]]
+    )
+    pred.scores = torch.tensor([0.9, 0.5, 0.8, 0.7])
+    pred.labels = torch.tensor([1, 3, 2, 2])  # the last two: one class, kept by the model's NMS
+    kept = best_class_per_object(pred)
+    assert kept.scores.tolist() == pytest.approx([0.9, 0.8])
+    assert kept.labels.tolist() == [1, 2]
+    assert len(best_class_per_object(pred[:0])) == 0

@@ -1,18 +1,14 @@
 # The no-download demo: SSDLite + EdgeNeXt-XXS on the generated shapes dataset
 # (edgenext_dense.datasets.make_coco_shapes), sized to train on a 2-core CPU in a few minutes.
 # Same model as ssdlite_edgenext-xxs_4xb32-200e_coco-320.py with 5 classes and a 256x256 input.
-# What differs from the COCO recipe, and why (each measured on this data, 6-epoch runs,
-# mAP@0.5 on val):
+# What differs from the COCO recipe, and why (measurements: docs/benchmarks.md):
 # - the backbone starts from tools/pretrain_shapes.py's shape-crop classifier, the demo's
-#   stand-in for the ImageNet checkpoint: from scratch it never learns (0.003-0.08);
-# - the backbone learns at 1/20 of the head's rate: at the full rate (5e-4 to 4e-3) the SSD
-#   loss wipes out what it knew (0.01-0.06), frozen it cannot adapt to large shapes
-#   (0.22, mAP_l 0.045), at x0.05 it gets 0.38;
-# - the head's convs start from Normal(0, 0.001) as mmdet's SSD heads, not cvnets' Xavier:
-#   small initial logits (first-epoch loss 9 instead of 12; 0.29 against 0.22 frozen);
+#   stand-in for the ImageNet checkpoint: from scratch it never learns;
+# - the head's convs start from Normal(0, 0.001) as mmdet's SSD heads, not cvnets' Xavier;
 # - priors from 0.1875 to 1.39 of the input instead of 0.1 to 1.05: the generated shapes are
-#   15-60% of the image, and mmdet's SSDLite uses these sizes (0.27 against 0.22 frozen);
-# - 256x256 input, flips only, AdamW 4e-3 with cosine decay over 16 epochs, no EMA.
+#   15-60% of the image (mmdet's SSDLite sizes);
+# - 256x256 input, flips only, AdamW 6e-3 with cosine decay over 16 epochs, no EMA.
+# Backbone and head learn at one rate, as in the paper's recipe.
 #
 #   python tools/dataset_converters/make_shapes_dataset.py det data/shapes_coco
 #   python tools/pretrain_shapes.py --out checkpoints/edgenext_xx_small_shapes.pth
@@ -83,17 +79,14 @@ data_check = dict(on_error="raise")
 
 max_epochs = 16
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
-base_lr = 4e-3
-optim_wrapper = dict(
-    optimizer=dict(lr=base_lr, weight_decay=0.05),
-    paramwise_cfg=dict(custom_keys={"backbone": dict(lr_mult=0.05)}),
-)
+base_lr = 6e-3
+optim_wrapper = dict(optimizer=dict(lr=base_lr, weight_decay=0.05))
 param_scheduler = [
     dict(type="LinearLR", start_factor=0.1, by_epoch=False, begin=0, end=50),
     dict(
         type="CosineAnnealingLR",
         T_max=max_epochs,
-        eta_min=base_lr * 0.01,
+        eta_min=4e-5,
         by_epoch=True,
         begin=0,
         end=max_epochs,

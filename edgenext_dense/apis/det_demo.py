@@ -156,18 +156,47 @@ def detections_to_dict(
     return dict(image=image, height=int(height), width=int(width), detections=detections)
 
 
+def best_class_per_object(pred: Any, iou_threshold: float = 0.5) -> Any:
+    """Of detections of different classes on one object (IoU above the threshold), the best.
+
+    The model's NMS is per class, as COCO scoring wants; a picture for people wants one label
+    per object.
+
+    Args:
+        pred (InstanceData): ``bboxes``, ``scores`` and ``labels`` of one image.
+        iou_threshold (float): Overlap that makes two boxes one object. Defaults to 0.5.
+
+    Returns:
+        InstanceData: The kept detections, best first.
+    """
+    from mmcv.ops import batched_nms
+
+    if len(pred) == 0:
+        return pred
+    _, keep = batched_nms(
+        pred.bboxes,
+        pred.scores,
+        pred.labels,
+        dict(iou_threshold=iou_threshold, class_agnostic=True),
+    )
+    return pred[keep]
+
+
 def _detect_one(
     model: torch.nn.Module,
     image: str,
     out_dir: str | None,
     score_thr: float,
     visualizer: Any,
+    one_per_object: bool = False,
 ) -> Dict[str, Any]:
     """Read and detect one image and write its drawing and JSON; returns its record."""
     from mmdet.apis import inference_detector
 
     img = read_image(image)
     result = inference_detector(model, img)
+    if one_per_object:
+        result.pred_instances = best_class_per_object(result.pred_instances)
     record = detections_to_dict(result, model.dataset_meta["classes"], score_thr, image)
     if visualizer is not None:
         vis_path, json_path = output_paths(out_dir, image)
@@ -192,6 +221,7 @@ def run_demo(
     out_dir: str | None = None,
     score_thr: float = 0.3,
     log=print,
+    one_per_object: bool = False,
 ) -> DemoSummary:
     """Detect objects in each image, drawing and saving the results; skip the images that fail.
 
@@ -202,6 +232,8 @@ def run_demo(
             Defaults to None.
         score_thr (float): Lowest score drawn and reported. Defaults to 0.3.
         log (Callable[[str], None]): Receives one JSON line per image. Defaults to ``print``.
+        one_per_object (bool): Keep only the best class of boxes overlapping at IoU > 0.5
+            (:func:`best_class_per_object`). Defaults to False.
 
     Returns:
         DemoSummary: The records of the images detected and the ``(image, reason)`` skipped
@@ -216,7 +248,7 @@ def run_demo(
     summary = DemoSummary()
     done = process_each(
         inputs,
-        lambda image: _detect_one(model, image, out_dir, score_thr, visualizer),
+        lambda image: _detect_one(model, image, out_dir, score_thr, visualizer, one_per_object),
         summary.skipped,
     )
     for _, record in done:
@@ -249,6 +281,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--score-thr", type=float, default=0.3, help="lowest score drawn and printed (default 0.3)"
+    )
+    parser.add_argument(
+        "--one-per-object",
+        action="store_true",
+        help="one label per object: of boxes of other classes overlapping at IoU > 0.5, keep "
+        "the best (the model's NMS is per class)",
     )
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     args = parser.parse_args(argv)
@@ -284,7 +322,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (PreflightError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    summary = run_demo(model, images, out_dir=args.out_dir, score_thr=args.score_thr)
+    summary = run_demo(
+        model,
+        images,
+        out_dir=args.out_dir,
+        score_thr=args.score_thr,
+        one_per_object=args.one_per_object,
+    )
     done, skipped = len(summary.results), len(summary.skipped)
     print(
         f"{summary_line(done, skipped)}; drawings in {osp.join(args.out_dir, 'vis')}, "
