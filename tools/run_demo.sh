@@ -39,6 +39,6 @@ $PY tools/test.py "$CFG" "$CKPT" --work-dir "$WORK"
 step "5/5 detections drawn on 4 val images in $OUT/vis"
 mkdir -p "$OUT/images"
 for img in $(ls "$DATA/val2017" | head -n 4); do cp "$DATA/val2017/$img" "$OUT/images/"; done
-$PY tools/demo/image_demo.py "$OUT/images" "$CFG" --weights "$CKPT" --out-dir "$OUT" --score-thr 0.3 --one-per-object
+$PY tools/demo/image_demo.py "$OUT/images" "$CFG" --weights "$CKPT" --out-dir "$OUT" --score-thr 0.5 --one-per-object
 
 step "done: metrics above; checkpoint $CKPT; curves $WORK/curves.png; drawings $OUT/vis/"
