@@ -23,11 +23,11 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from mmengine.config import Config
 from PIL import Image
+from trained_like import random_checkpoint
 
 from edgenext_dense.datasets.synthetic import SHAPE_CLASSES, make_voc_shapes, render_scene
-from edgenext_dense.deploy.export import build_model, export_onnx, load_deploy_model
+from edgenext_dense.deploy.export import export_onnx, load_deploy_model
 
 REPO = Path(__file__).resolve().parents[1]
 DET_CONFIG = REPO / "configs/det/ssdlite_edgenext-xxs_1xb16-16e_shapes-256.py"
@@ -53,12 +53,6 @@ def _image(height: int, width: int, seed: int = 0) -> np.ndarray:
     return np.ascontiguousarray(render_scene(rng, (height, width)).image)
 
 
-def _save_trained_like(model: torch.nn.Module, path: Path, classes) -> Path:
-    meta = dict(dataset_meta=dict(classes=tuple(classes)), epoch=1, iter=1)
-    torch.save(dict(meta=meta, state_dict=model.state_dict()), path)
-    return path
-
-
 def _skipped(err: str) -> Dict[str, str]:
     """The ``skipped <path>: <reason>`` lines of a run, by image file name."""
     lines = [line for line in err.splitlines() if line.startswith("skipped ")]
@@ -71,21 +65,14 @@ def _names(folder: Path) -> list:
 
 @pytest.fixture(scope="module")
 def det_checkpoint(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    cfg = Config.fromfile(str(DET_CONFIG))
-    cfg.model.bbox_head.init_cfg = None
-    model = build_model(cfg, "det")
-    model.init_weights()
     path = tmp_path_factory.mktemp("det") / "epoch_1.pth"
-    return _save_trained_like(model, path, SHAPE_CLASSES)
+    return random_checkpoint(DET_CONFIG, "det", path, SHAPE_CLASSES, seed=0)
 
 
 @pytest.fixture(scope="module")
 def seg_checkpoint(tmp_path_factory) -> Path:
-    torch.manual_seed(1)
-    model = build_model(Config.fromfile(str(SEG_CONFIG)), "seg")
-    classes = [f"c{i}" for i in range(21)]
-    return _save_trained_like(model, tmp_path_factory.mktemp("seg") / "iter_1.pth", classes)
+    path = tmp_path_factory.mktemp("seg") / "iter_1.pth"
+    return random_checkpoint(SEG_CONFIG, "seg", path, [f"c{i}" for i in range(21)], seed=1)
 
 
 @pytest.fixture(scope="module")

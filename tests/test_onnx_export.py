@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
+from trained_like import random_checkpoint
 
 from edgenext_dense.datasets.synthetic import SHAPE_CLASSES, render_scene
 from edgenext_dense.deploy.export import (
@@ -52,25 +53,10 @@ def _rel_err(got: np.ndarray, expected: np.ndarray) -> float:
     return float(np.abs(got - expected).max() / np.abs(expected).max())
 
 
-def _save_trained_like(model: torch.nn.Module, path: Path, classes) -> Path:
-    meta = dict(dataset_meta=dict(classes=tuple(classes)), epoch=1, iter=1)
-    torch.save(dict(meta=meta, state_dict=model.state_dict()), path)
-    return path
-
-
 @pytest.fixture(scope="module")
 def det_checkpoint(tmp_path_factory) -> Path:
-    from edgenext_dense.deploy.export import build_model
-
-    torch.manual_seed(0)
-    cfg = Config.fromfile(str(DET_CONFIG))
-    # random weights, no file to read; cvnets' Xavier head (the COCO configs' default) spreads
-    # the scores and box sizes (the demo's Normal(0.001) start would tie every score at 1/6)
-    cfg.model.backbone.init_cfg = None
-    cfg.model.bbox_head.init_cfg = None
-    model = build_model(cfg, "det")
-    model.init_weights()
-    return _save_trained_like(model, tmp_path_factory.mktemp("det") / "epoch_8.pth", SHAPE_CLASSES)
+    path = tmp_path_factory.mktemp("det") / "epoch_8.pth"
+    return random_checkpoint(DET_CONFIG, "det", path, SHAPE_CLASSES, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -84,12 +70,8 @@ def det_onnx(det_checkpoint, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def seg_checkpoint(tmp_path_factory) -> Path:
-    from edgenext_dense.deploy.export import build_model
-
-    torch.manual_seed(1)
-    model = build_model(Config.fromfile(str(SEG_CONFIG)), "seg")
-    classes = [f"c{i}" for i in range(21)]
-    return _save_trained_like(model, tmp_path_factory.mktemp("seg") / "iter_1.pth", classes)
+    path = tmp_path_factory.mktemp("seg") / "iter_1.pth"
+    return random_checkpoint(SEG_CONFIG, "seg", path, [f"c{i}" for i in range(21)], seed=1)
 
 
 @pytest.fixture(scope="module")
