@@ -21,6 +21,7 @@ from typing import List, Sequence
 
 import pytest
 import torch
+from trained_like import random_checkpoint
 
 from edgenext_dense.datasets.synthetic import make_coco_shapes, make_voc_shapes
 
@@ -341,21 +342,9 @@ def test_classification_checkpoint_refused_by_test_py(det_setup, tmp_path) -> No
     assert "image-classification checkpoint" in proc.stderr and "'bbox_head.'" in proc.stderr
 
 
-def _random_detector_checkpoint(config: Path, path: Path) -> Path:
-    """What tools/train.py saves, with random weights: the model the config builds."""
-    from mmdet.registry import MODELS
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-
-    init_default_scope("mmdet")
-    model = MODELS.build(Config.fromfile(str(config)).model)
-    torch.save({"meta": {"epoch": 1}, "state_dict": model.state_dict()}, path)
-    return path
-
-
 def test_checkpoint_of_another_arch_refused_by_test_py(det_setup, tmp_path) -> None:
     """An xx_small detector's weights with an x_small config: refused, not scored at 0.001."""
-    ckpt = _random_detector_checkpoint(det_setup["config"], tmp_path / "xxs.pth")
+    ckpt = random_checkpoint(det_setup["config"], "det", tmp_path / "xxs.pth", DET_CLASSES, 0)
     x_small = tmp_path / "ssd_edgenext-xs_tiny_shapes.py"
     x_small.write_text(
         f"_base_ = '{det_setup['config']}'\n"
@@ -374,14 +363,8 @@ def test_checkpoint_of_another_arch_refused_by_test_py(det_setup, tmp_path) -> N
 
 
 def test_segmentation_checkpoint_refused_as_load_from(det_setup, seg_setup, tmp_path) -> None:
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    from mmseg.registry import MODELS
-
-    init_default_scope("mmseg")
-    seg_model = MODELS.build(Config.fromfile(str(seg_setup["config"])).model)
-    seg_ckpt = tmp_path / "seg.pth"
-    torch.save({"meta": {"iter": 1}, "state_dict": seg_model.state_dict()}, seg_ckpt)
+    classes = [f"c{i}" for i in range(21)]
+    seg_ckpt = random_checkpoint(seg_setup["config"], "seg", tmp_path / "seg.pth", classes, 0)
     proc = run(
         tool(
             "train.py",

@@ -97,13 +97,14 @@ class CvnetsSSDRandomCrop(BaseTransform):
             return results
         height, width = results["img"].shape[:2]
         centers = (boxes[:, :2] + boxes[:, 2:]) * 0.5
+        valid_boxes = boxes[valid]
         while True:
             threshold = self.min_ious[np.random.randint(len(self.min_ious))]
             if threshold <= 0:
                 return results
             for _ in range(self.trials):
                 rect = self._sample_rect(height, width)
-                if rect is None or _iou_with_rect(boxes[valid], rect).max() < threshold:
+                if rect is None or _iou_with_rect(valid_boxes, rect).max() < threshold:
                     continue
                 inside = (
                     (rect[0] < centers[:, 0])
