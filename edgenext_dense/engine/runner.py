@@ -18,15 +18,17 @@ plus:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import os
 import os.path as osp
-from typing import Any, Dict
+from typing import Any, Dict, Iterator
 
 import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
@@ -178,6 +180,34 @@ def setup_cpu_distributed(cfg: Config) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def cpu_process_group(cfg: Config) -> Iterator[None]:
+    """Run the body inside the gloo process group that :func:`setup_cpu_distributed` starts.
+
+    On leaving, every rank waits for the others before the group is destroyed: a rank that
+    tears gloo down while its peer is still in the last hooks can abort ("terminate called
+    without an active exception"). After an error the group is destroyed without waiting.
+
+    Args:
+        cfg (Config): The config; modified in place as :func:`setup_cpu_distributed` does.
+    """
+    owns_group = setup_cpu_distributed(cfg)
+    try:
+        yield
+        if owns_group and torch_dist.is_initialized():
+            torch_dist.barrier()
+    finally:
+        if owns_group and torch_dist.is_initialized():
+            torch_dist.destroy_process_group()
+
+
+def _release_model_wrapper(runner: Runner) -> None:
+    """Unwrap DDP once the run is over: its reducer holds the process group, which must be freed
+    before the group is destroyed, not at interpreter exit (where gloo aborts the process)."""
+    if is_model_wrapper(runner.model):
+        runner.model = runner.model.module
+
+
 def build_runner(cfg: Config) -> Runner:
     """Build the Runner, from ``RUNNERS`` when the config names a ``runner_type``."""
     return RUNNERS.build(cfg) if "runner_type" in cfg else Runner.from_cfg(cfg)
@@ -270,13 +300,10 @@ def train(
         # fine-tuning may change the head, but a checkpoint of another task is a mistake
         check_checkpoint_task(cfg.load_from, cfg, task)
     _ensure_curves_hook(cfg)
-    owns_group = setup_cpu_distributed(cfg)
-    try:
+    with cpu_process_group(cfg):
         runner = build_runner(cfg)
         runner.train()
-    finally:
-        if owns_group and torch_dist.is_initialized():
-            torch_dist.destroy_process_group()
+        _release_model_wrapper(runner)
     return runner
 
 
@@ -409,16 +436,13 @@ def evaluate(
     cfg.load_from = checkpoint
     image_dir = _set_visualization(cfg, task, show_dir) if show_dir else None
     extra_metric = _set_output(cfg, task, out) if out else None
-    owns_group = setup_cpu_distributed(cfg)
-    try:
+    with cpu_process_group(cfg):
         runner = build_runner(cfg)
         check_checkpoint_fits(checkpoint, runner.model, cfg)
         if extra_metric is not None:
             runner.test_evaluator.metrics.append(extra_metric)
         metrics = runner.test()
-    finally:
-        if owns_group and torch_dist.is_initialized():
-            torch_dist.destroy_process_group()
+        _release_model_wrapper(runner)
     if runner.rank == 0:
         print(f"Test results of {checkpoint}:\n{format_metrics(metrics)}", flush=True)
         if out:
