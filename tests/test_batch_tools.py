@@ -27,7 +27,8 @@ from PIL import Image
 from trained_like import random_checkpoint
 
 from edgenext_dense.datasets.synthetic import SHAPE_CLASSES, make_voc_shapes, render_scene
-from edgenext_dense.deploy.export import export_onnx, load_deploy_model
+from edgenext_dense.deploy.export import export_onnx
+from edgenext_dense.deploy.graphs import load_deploy_model
 
 REPO = Path(__file__).resolve().parents[1]
 DET_CONFIG = REPO / "configs/det/ssdlite_edgenext-xxs_1xb16-16e_shapes-256.py"

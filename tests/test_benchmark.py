@@ -16,19 +16,16 @@ from unittest.mock import Mock
 import pytest
 import torch
 
-from edgenext_dense.deploy.benchmark import (
-    COLUMNS,
+from edgenext_dense.analysis.bench_targets import (
     backbone_target,
     build_deploy,
     config_target,
-    format_table,
-    ratios,
     reference_targets,
-    run_benchmark,
-    time_pytorch,
 )
-from edgenext_dense.deploy.benchmark_cli import main
-from edgenext_dense.deploy.mmpretrain_reference import mmpretrain_available
+from edgenext_dense.analysis.benchmark import run_benchmark, time_pytorch
+from edgenext_dense.analysis.benchmark_cli import main
+from edgenext_dense.analysis.mmpretrain_reference import mmpretrain_available
+from edgenext_dense.analysis.report import COLUMNS, format_table, ratios
 
 REPO = Path(__file__).resolve().parents[1]
 DET_CONFIG = REPO / "configs/det/ssdlite_edgenext-xxs_1xb16-16e_shapes-256.py"
@@ -179,7 +176,7 @@ def test_compare_sets_each_backbone_beside_mmpretrains(capsys) -> None:
 
 
 def test_compare_without_mmpretrain_says_how_to_install_it(monkeypatch) -> None:
-    import edgenext_dense.deploy.mmpretrain_reference as reference
+    import edgenext_dense.analysis.mmpretrain_reference as reference
 
     monkeypatch.setattr(reference, "mmpretrain_available", lambda: False)
     with pytest.raises(ValueError, match="pip install --no-deps mmpretrain"):

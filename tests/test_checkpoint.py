@@ -9,7 +9,8 @@ import pytest
 import torch
 from checkpoint_factory import ARCHS, FORMATS, layout_rows, random_official_state, to_layout
 
-from edgenext_dense.checkpoint import (
+from edgenext_dense.models.backbones import EdgeNeXt
+from edgenext_dense.models.backbones.edgenext_checkpoint import (
     CheckpointError,
     convert_to_official,
     detect_format,
@@ -17,7 +18,6 @@ from edgenext_dense.checkpoint import (
     load_pretrained,
     read_edgenext_checkpoint,
 )
-from edgenext_dense.models.backbones import EdgeNeXt
 
 
 def _features(model: EdgeNeXt, seed: int = 1):

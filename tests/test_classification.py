@@ -78,8 +78,8 @@ def test_fast_backbone_equals_the_plain_implementation(
 ):
     """Our optimised forward (channels-last, cached encodings, optionally fused constants)
     against mmpretrain's straightforward one, at all four strides on an odd-sized input."""
-    from edgenext_dense.checkpoint import load_pretrained
     from edgenext_dense.models.backbones import EdgeNeXt
+    from edgenext_dense.models.backbones.edgenext_checkpoint import load_pretrained
 
     path, _ = synthetic_checkpoints("x_small", "mmpretrain")
     inputs = torch.randn(1, 3, 97, 161, generator=torch.Generator().manual_seed(4))

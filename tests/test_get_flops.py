@@ -11,11 +11,8 @@ import pytest
 from mmengine.config import Config
 
 import edgenext_dense  # noqa: F401
-from edgenext_dense.engine.flops import (
-    build_inference_model,
-    default_input_shape,
-    model_complexity,
-)
+from edgenext_dense.analysis.flops import default_input_shape, model_complexity
+from edgenext_dense.engine.config import build_model_without_init
 
 REPO = Path(__file__).resolve().parents[1]
 DET_CONFIG = REPO / "configs/det/ssdlite_edgenext-xxs_4xb32-200e_coco-320.py"
@@ -40,7 +37,7 @@ def test_get_flops_script_prints_params_of_the_built_model() -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     params = int(re.search(r"Params:\s+([\d,]+)", proc.stdout).group(1).replace(",", ""))
-    model = build_inference_model(load(DET_CONFIG))
+    model = build_model_without_init(load(DET_CONFIG))
     assert params == sum(p.numel() for p in model.parameters())
     assert "Input:    1x3x128x160 (--shape)" in proc.stdout
     flops = re.search(r"FLOPs \(multiply-adds\): ([\d,]+) \(([\d.]+) G\)", proc.stdout)
@@ -53,7 +50,7 @@ def test_get_flops_script_prints_params_of_the_built_model() -> None:
 def test_complexity_parts_add_up(path: Path, task: str) -> None:
     cfg = load(path)
     result = model_complexity(cfg, task, shape=(64, 96))
-    model = build_inference_model(cfg)
+    model = build_model_without_init(cfg)
     assert result.params == sum(p.numel() for p in model.parameters())
     assert sum(p for p, _ in result.by_component.values()) == result.params
     assert sum(f for _, f in result.by_component.values()) == result.flops

@@ -22,13 +22,8 @@ from mmengine.config import Config
 from trained_like import random_checkpoint
 
 from edgenext_dense.datasets.synthetic import SHAPE_CLASSES, render_scene
-from edgenext_dense.deploy.export import (
-    ExportError,
-    deploy_from_config,
-    export_onnx,
-    load_deploy_model,
-    main,
-)
+from edgenext_dense.deploy.export import export_onnx, main
+from edgenext_dense.deploy.graphs import ExportError, deploy_from_config, load_deploy_model
 from edgenext_dense.deploy.ort import (
     MetadataError,
     OnnxModel,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mmengine.config import Config
 
-from edgenext_dense.engine.prior_coverage import prior_coverage
+from edgenext_dense.analysis.prior_coverage import prior_coverage
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "configs/det/ssdlite_edgenext-xxs_1xb16-16e_shapes-256.py"

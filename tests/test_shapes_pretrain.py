@@ -22,9 +22,12 @@ from edgenext_dense.apis.shapes_pretrain import (
     recipe_mismatch,
     render_shape_crops,
 )
-from edgenext_dense.checkpoint import read_edgenext_checkpoint, save_official
 from edgenext_dense.datasets.shapes_render import SHAPE_CLASSES, scene_rng
-from edgenext_dense.models.backbones.edgenext import EdgeNeXt
+from edgenext_dense.models.backbones import EdgeNeXt
+from edgenext_dense.models.backbones.edgenext_checkpoint import (
+    read_edgenext_checkpoint,
+    save_official,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 TOOL = REPO / "tools/pretrain_shapes.py"

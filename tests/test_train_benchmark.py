@@ -18,19 +18,21 @@ from typing import List
 import pytest
 from mmengine.config import Config
 
-from edgenext_dense.datasets.synthetic import make_coco_shapes, make_voc_shapes
-from edgenext_dense.engine.train_benchmark import (
-    TrainBenchmarkReport,
+from edgenext_dense.analysis.train_benchmark import (
     build_train_model,
+    reference_config,
+    run_train_benchmark,
+    time_interleaved,
+)
+from edgenext_dense.analysis.train_report import (
+    TrainBenchmarkReport,
     evaluation_rows,
     format_report,
     load_report,
-    reference_config,
-    run_train_benchmark,
     save_report,
     throughput,
-    time_interleaved,
 )
+from edgenext_dense.datasets.synthetic import make_coco_shapes, make_voc_shapes
 
 REPO = Path(__file__).resolve().parents[1]
 TOOL = REPO / "tools/analysis/train_benchmark.py"

@@ -8,7 +8,7 @@ from typing import Sequence
 import torch
 from mmengine.config import Config
 
-from edgenext_dense.deploy.export import build_model
+from edgenext_dense.engine.config import build_model_without_init
 
 
 def save_trained_like(model: torch.nn.Module, path: Path, classes: Sequence[str]) -> Path:
@@ -30,7 +30,7 @@ def random_checkpoint(
     cfg = Config.fromfile(str(config))
     if task == "det":
         cfg.model.bbox_head.init_cfg = None
-    model = build_model(cfg, task)
+    model = build_model_without_init(cfg)
     if task == "det":
         model.init_weights()
     return save_trained_like(model, path, classes)

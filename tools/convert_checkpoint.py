@@ -10,7 +10,7 @@ import argparse
 import sys
 
 import edgenext_dense  # noqa: F401  (stack workarounds)
-from edgenext_dense.checkpoint import CheckpointError, convert_file
+from edgenext_dense.models.backbones.edgenext_checkpoint import CheckpointError, convert_file
 
 
 def main() -> int:

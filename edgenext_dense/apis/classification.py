@@ -22,7 +22,6 @@ import torch
 from mmcv.transforms import CenterCrop
 from torch import nn
 
-from edgenext_dense.checkpoint import CLASSIFIER_KEYS, match_state_dict, read_edgenext_checkpoint
 from edgenext_dense.model_zoo import (
     CROP_SIZE,
     IMAGENET_MEAN,
@@ -30,7 +29,13 @@ from edgenext_dense.model_zoo import (
     resize_for,
     resolve_checkpoint,
 )
-from edgenext_dense.models.backbones.edgenext import LN_EPS, EdgeNeXt, resolve_arch
+from edgenext_dense.models.backbones import EdgeNeXt, resolve_arch
+from edgenext_dense.models.backbones.edgenext_blocks import LN_EPS
+from edgenext_dense.models.backbones.edgenext_checkpoint import (
+    CLASSIFIER_KEYS,
+    match_state_dict,
+    read_edgenext_checkpoint,
+)
 
 ImageLike = Union[str, os.PathLike, np.ndarray]
 

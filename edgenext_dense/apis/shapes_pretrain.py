@@ -27,7 +27,6 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from edgenext_dense.checkpoint import CheckpointError, read_checkpoint, save_official
 from edgenext_dense.datasets.shapes_render import (
     COCO_SCENE,
     SHAPE_CLASSES,
@@ -35,7 +34,12 @@ from edgenext_dense.datasets.shapes_render import (
     scene_rng,
 )
 from edgenext_dense.model_zoo import IMAGENET_MEAN, IMAGENET_STD
-from edgenext_dense.models.backbones.edgenext import EdgeNeXt, resolve_arch
+from edgenext_dense.models.backbones import EdgeNeXt, resolve_arch
+from edgenext_dense.models.backbones.edgenext_checkpoint import (
+    CheckpointError,
+    read_checkpoint,
+    save_official,
+)
 
 __all__ = [
     "RECIPE_VERSION",

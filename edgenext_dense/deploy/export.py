@@ -28,50 +28,23 @@ import torch
 from torch import nn
 
 from edgenext_dense.deploy.graphs import (
-    CLASSIFIER_SPEC,
-    BackboneGraph,
-    ClassifierGraph,
     DeployModel,
-    DetectorGraph,
     ExportError,
-    SegmentorGraph,
-    build_model,
-    config_task,
-    deploy_classifier,
-    deploy_from_config,
-    load_config,
     load_deploy_model,
-    pipeline_resize,
 )
 from edgenext_dense.deploy.ort.metadata import FORMAT_VERSION, METADATA_KEY, check_metadata
-from edgenext_dense.models.backbones.edgenext import EdgeNeXt
+from edgenext_dense.models.backbones import EdgeNeXt
 
 INPUT_NAME = "images"
 DEFAULT_OPSET = 17
 
-# The graph-building names live in deploy/graphs.py and are re-exported here, where callers
-# (tests, deploy/benchmark.py, engine/train_benchmark.py) have always found them.
 __all__ = [
-    "CLASSIFIER_SPEC",
     "DEFAULT_OPSET",
     "INPUT_NAME",
-    "BackboneGraph",
-    "ClassifierGraph",
-    "DeployModel",
-    "DetectorGraph",
-    "ExportError",
-    "SegmentorGraph",
-    "build_model",
-    "config_task",
-    "deploy_classifier",
-    "deploy_from_config",
     "export_onnx",
     "fuse_for_inference",
-    "load_config",
-    "load_deploy_model",
     "main",
     "parse_args",
-    "pipeline_resize",
     "verify_onnx",
 ]
 

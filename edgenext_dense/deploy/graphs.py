@@ -1,7 +1,7 @@
 """Deployable graphs of the classifier, the SSDLite detector and the DeepLabv3 segmentor.
 
 What :mod:`edgenext_dense.deploy.export` traces to ONNX and
-:mod:`edgenext_dense.deploy.benchmark` times. Each model is wrapped in a small graph module whose
+:mod:`edgenext_dense.analysis.benchmark` times. Each model is wrapped in a small graph module whose
 input is the normalised ``(B, 3, H, W)`` float32 RGB batch the model's data preprocessor makes
 (the runtime normalises in numpy, see :mod:`edgenext_dense.deploy.ort.preprocess`):
 
@@ -24,14 +24,10 @@ are in :mod:`edgenext_dense.deploy.graph_modules`.
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import os.path as osp
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
-import numpy as np
 from mmengine.config import Config
 from torch import nn
 
@@ -42,7 +38,13 @@ from edgenext_dense.deploy.graph_modules import (  # noqa: F401  (part of this m
     ExportError,
     SegmentorGraph,
 )
-from edgenext_dense.engine.flops import config_test_pipeline
+from edgenext_dense.engine.config import (
+    TASK_HEADS,
+    build_model_without_init,
+    config_test_pipeline,
+    load_config,
+)
+from edgenext_dense.engine.config import dataset_meta as config_dataset_meta
 
 CLASSIFIER_SPEC = "classifier"
 # test-pipeline steps that only load or pack data (nothing for the runtime to reproduce)
@@ -94,42 +96,15 @@ def config_task(cfg: Config) -> str:
         ExportError: For any other config.
     """
     model = cfg.get("model", {})
-    if cfg.get("default_scope") == "mmdet" and "bbox_head" in model:
-        return "det"
-    if cfg.get("default_scope") == "mmseg" and "decode_head" in model:
-        return "seg"
+    for task, (scope, head, _) in TASK_HEADS.items():
+        if cfg.get("default_scope") == scope and head in model:
+            return task
     raise ExportError(
         f"{cfg.filename} is neither a detection config (default_scope 'mmdet' with a "
         f"bbox_head) nor a segmentation config (default_scope 'mmseg' with a decode_head); "
         f"got default_scope={cfg.get('default_scope')!r}. Use a config under configs/det or "
         f"configs/seg, or '{CLASSIFIER_SPEC}' for an ImageNet checkpoint"
     )
-
-
-def load_config(path: str) -> Config:
-    """Read a config; ``mmdet::`` / ``mmseg::`` prefixes name the packages' own configs.
-
-    Args:
-        path (str): A config file, or an installed package's config such as
-            ``'mmdet::ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py'``.
-
-    Returns:
-        Config: The config.
-
-    Raises:
-        FileNotFoundError: When the file does not exist.
-    """
-    if "::" in path:
-        from mmengine.utils import get_installed_path
-
-        package, rel = path.split("::", 1)
-        package = {"mmdet": "mmdet", "mmseg": "mmseg", "mmsegmentation": "mmseg"}.get(
-            package, package
-        )
-        path = osp.join(get_installed_path(package), ".mim", "configs", rel)
-    if not osp.isfile(path):
-        raise FileNotFoundError(f"the config file {path} does not exist")
-    return Config.fromfile(path)
 
 
 def pipeline_resize(cfg: Config, task: str) -> Dict[str, Any]:
@@ -216,53 +191,6 @@ def _config_input_size(cfg: Config, task: str, resize: Dict[str, Any]) -> Tuple[
     return 512, 512
 
 
-def _dataset_meta_from_config(cfg: Config, task: str, num_classes: int) -> Dict[str, Any]:
-    """Class names and palette of the config's test dataset (no checkpoint to read)."""
-    dataset = cfg.get("test_dataloader", {}).get("dataset", {})
-    meta = dict(dataset.get("metainfo") or {})
-    if "classes" not in meta and dataset.get("type"):
-        if task == "det":
-            from mmdet.registry import DATASETS
-        else:
-            from mmseg.registry import DATASETS
-        with contextlib.suppress(KeyError):
-            meta = dict(getattr(DATASETS.get(dataset["type"]), "METAINFO", {}) or {})
-    classes = [str(c) for c in (meta.get("classes") or [])]
-    if len(classes) != num_classes:
-        classes = [f"class {i}" for i in range(num_classes)]
-    palette = [[int(v) for v in c] for c in (meta.get("palette") or [])]
-    if len(palette) != num_classes:
-        palette = np.random.default_rng(42).integers(0, 256, (num_classes, 3)).tolist()
-    return dict(classes=classes, palette=palette)
-
-
-def build_model(cfg: Config, task: str) -> nn.Module:
-    """Build a config's model with random weights (no pretrained loading), in eval mode.
-
-    Args:
-        cfg (Config): A detection or segmentation config (not modified).
-        task (str): ``'det'`` or ``'seg'``.
-
-    Returns:
-        nn.Module: The model, SyncBN turned into BN.
-    """
-    from mmengine.model import revert_sync_batchnorm
-    from mmengine.registry import init_default_scope
-
-    cfg = copy.deepcopy(cfg)
-    cfg.model.backbone.init_cfg = None
-    if task == "seg":
-        cfg.model.pretrained = None
-        cfg.model.auxiliary_head = None
-        cfg.model.train_cfg = None
-    init_default_scope("mmdet" if task == "det" else "mmseg")
-    if task == "det":
-        from mmdet.registry import MODELS
-    else:
-        from mmseg.registry import MODELS
-    return revert_sync_batchnorm(MODELS.build(cfg.model)).eval()
-
-
 def _load_trained(cfg: Config, task: str, checkpoint: str) -> nn.Module:
     """A trained detector/segmentor, through the demos' loaders (task and fit checks)."""
     if task == "det":
@@ -314,11 +242,11 @@ def deploy_from_config(
         )
         resize = dict(resize, size=[size[1], size[0]])
     if checkpoint is None:
-        model = build_model(cfg, task)
+        model = build_model_without_init(cfg)
         num_classes = (
             model.bbox_head.num_classes if task == "det" else model.decode_head.num_classes
         )
-        dataset_meta = _dataset_meta_from_config(cfg, task, num_classes)
+        dataset_meta = config_dataset_meta(cfg, num_classes)
     else:
         model = _load_trained(cfg, task, checkpoint)
         dataset_meta = dict(model.dataset_meta)
@@ -378,8 +306,8 @@ def deploy_classifier(
             (a detector, a segmentor, a backbone without its head), saying what it is.
     """
     from edgenext_dense.apis.classification import imagenet_classes, init_classifier
-    from edgenext_dense.checkpoint import CheckpointError
     from edgenext_dense.model_zoo import IMAGENET_MEAN, IMAGENET_STD
+    from edgenext_dense.models.backbones.edgenext_checkpoint import CheckpointError
 
     arch = spec.split(":", 1)[1] if ":" in spec else None
     try:

@@ -4,6 +4,7 @@ Importing this package registers :class:`TrainingCurvesHook` and :class:`RawAndE
 (``edgenext_dense.HOOKS``).
 """
 
+from .config import task_of
 from .ema import RawAndEMAEvalHook
 from .hooks import TrainingCurvesHook, collect_curves, plot_curves
 from .preflight import (
@@ -18,7 +19,6 @@ from .runner import (
     evaluate,
     load_config,
     setup_cpu_distributed,
-    task_of,
     train,
 )
 

@@ -33,6 +33,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from .checkpointing import check_checkpoint_readable, find_resumable_checkpoint
+from .config import load_config as load_plain_config
+from .config import task_of
 from .data_checks import check_datasets
 from .preflight import (
     PreflightError,
@@ -43,7 +45,6 @@ from .preflight import (
     check_pretrained_checkpoints,
 )
 
-TASKS: Dict[str, str] = {"mmdet": "det", "mmseg": "seg"}
 CURVES_HOOK = "edgenext_dense.TrainingCurvesHook"
 SYNC_BN_TYPES = ("SyncBN", "MMSyncBN", "TorchSyncBN")
 
@@ -82,22 +83,6 @@ def set_local_rank_env(local_rank: int) -> None:
     os.environ.setdefault("LOCAL_RANK", str(local_rank))
 
 
-def task_of(cfg: Config) -> str:
-    """Return ``'det'`` or ``'seg'`` from the config's ``default_scope``.
-
-    Raises:
-        PreflightError: When the scope is neither ``mmdet`` nor ``mmseg``.
-    """
-    scope = cfg.get("default_scope")
-    if scope not in TASKS:
-        raise PreflightError(
-            f"the config {cfg.filename} has default_scope={scope!r}; tools/train.py and "
-            "tools/test.py run mmdet ('mmdet') and mmseg ('mmseg') configs, so inherit from "
-            "one of the configs under configs/det or configs/seg"
-        )
-    return TASKS[scope]
-
-
 def load_config(
     cfg_path: str,
     cfg_options: Dict[str, Any] | None = None,
@@ -116,12 +101,8 @@ def load_config(
     Returns:
         Config: The config, with ``work_dir`` and ``launcher`` set.
     """
-    if not osp.isfile(cfg_path):
-        raise PreflightError(f"the config file {cfg_path} does not exist")
-    cfg = Config.fromfile(cfg_path)
+    cfg = load_plain_config(cfg_path, cfg_options)
     cfg.launcher = launcher
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get("work_dir") is None:

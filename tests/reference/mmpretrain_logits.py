@@ -5,7 +5,7 @@
 With ``--features`` OUT.pt holds the four raw stage outputs (strides 4-32) instead of logits.
 
 Runs in its own process, so that mmpretrain (installed without its dependencies; see
-:mod:`edgenext_dense.deploy.mmpretrain_reference`) never enters the test process.
+:mod:`edgenext_dense.analysis.mmpretrain_reference`) never enters the test process.
 """
 
 import sys
@@ -13,7 +13,7 @@ import sys
 import torch
 import torch.nn.functional as F
 
-from edgenext_dense.deploy.mmpretrain_reference import (
+from edgenext_dense.analysis.mmpretrain_reference import (
     build_mmpretrain_edgenext,
     mmpretrain_edgenext_class,
 )

@@ -15,7 +15,7 @@ memory is measured: ``edgenext_dense/deploy/benchmark.py``.
 
 import sys
 
-from edgenext_dense.deploy.benchmark_cli import main
+from edgenext_dense.analysis.benchmark_cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

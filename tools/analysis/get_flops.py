@@ -12,8 +12,8 @@ import sys
 from mmengine.config import DictAction
 
 import edgenext_dense  # noqa: F401  (registers modules, applies the compat fixes)
+from edgenext_dense.analysis.flops import format_complexity, model_complexity
 from edgenext_dense.engine import PreflightError, load_config, task_of
-from edgenext_dense.engine.flops import format_complexity, model_complexity
 
 
 def parse_args() -> argparse.Namespace:

@@ -13,8 +13,8 @@ import sys
 from mmengine.config import DictAction
 
 import edgenext_dense  # noqa: F401  (registers modules, applies the compat fixes)
+from edgenext_dense.analysis.prior_coverage import format_coverage, prior_coverage
 from edgenext_dense.engine import load_config
-from edgenext_dense.engine.prior_coverage import format_coverage, prior_coverage
 
 
 def main() -> int:

@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 
 import edgenext_dense  # noqa: F401  (stack workarounds)
 from edgenext_dense.apis import inference_classifier, init_classifier
-from edgenext_dense.checkpoint import CheckpointError
+from edgenext_dense.models.backbones.edgenext_checkpoint import CheckpointError
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -6,7 +6,7 @@ Original code: https://github.com/mmaaz60/EdgeNeXt (MIT license).
 
 Module names follow the authors' release (``downsample_layers``, ``stages.i.j.dwconv``,
 ``pwconv1``, ``xca``, ...), so official checkpoints load by unwrapping alone; the timm and
-mmpretrain layouts are renamed by the pure functions in :mod:`edgenext_dense.checkpoint`.
+mmpretrain layouts are renamed by the pure functions in :mod:`.edgenext_checkpoint`.
 
 Beyond the classification network this adds what dense heads need: multi-scale outputs
 (``out_indices``), an ``output_stride`` of 16 or 8 (the last downsampling keeps resolution and
@@ -26,60 +26,22 @@ from torch import nn
 
 from edgenext_dense.registry import MODELS
 
-from .edgenext_blocks import (  # noqa: F401  (LN_EPS, the blocks: part of this module's API)
+from .edgenext_arch import (
+    ARCH_SETTINGS,
+    GLOBAL_BLOCKS,
+    KERNEL_SIZES,
+    SDTA_POS_EMBED,
+    SDTA_SCALES,
+    resolve_arch,
+)
+from .edgenext_blocks import (
     LN_EPS,
-    XCA,
     ConvEncoder,
     LayerNorm2d,
-    PositionalEncodingFourier,
-    ResolutionKeepingConv2d,
     SDTAEncoder,
     _downsample_conv,
 )
-
-ARCH_SETTINGS: Dict[str, Dict[str, Tuple[int, ...]]] = {
-    "xx_small": dict(channels=(24, 48, 88, 168), depths=(2, 2, 6, 2), num_heads=(4, 4, 4, 4)),
-    "x_small": dict(channels=(32, 64, 100, 192), depths=(3, 3, 9, 3), num_heads=(4, 4, 4, 4)),
-    "small": dict(channels=(48, 96, 160, 304), depths=(3, 3, 9, 3), num_heads=(8, 8, 8, 8)),
-    "base": dict(channels=(80, 160, 288, 584), depths=(3, 3, 9, 3), num_heads=(8, 8, 8, 8)),
-}
-# Other spellings users bring from mmpretrain (``xxsmall``), timm (``edgenext_xx_small``) or
-# the model zoo (``xx-small``).
-ARCH_ALIASES: Dict[str, str] = {
-    "xxsmall": "xx_small",
-    "xx-small": "xx_small",
-    "xxs": "xx_small",
-    "xsmall": "x_small",
-    "x-small": "x_small",
-    "xs": "x_small",
-    "s": "small",
-    "b": "base",
-}
-
-# Shared by every published EdgeNeXt: kernel sizes per stage, one SDTA block closing stages
-# 2-4 with 2/2/3/4 channel groups, Fourier positional encoding in stage 2's SDTA only.
-KERNEL_SIZES = (3, 5, 7, 9)
-GLOBAL_BLOCKS = (0, 1, 1, 1)
-SDTA_SCALES = (2, 2, 3, 4)
-SDTA_POS_EMBED = (False, True, False, False)
-
-
-def resolve_arch(arch: str) -> str:
-    """Return the canonical arch name for ``arch`` (``'xxsmall'`` -> ``'xx_small'``).
-
-    Args:
-        arch (str): An arch name in any of the accepted spellings.
-
-    Returns:
-        str: One of ``'xx_small'``, ``'x_small'``, ``'small'``, ``'base'``.
-    """
-    key = arch.lower().strip()
-    key = key[len("edgenext_") :] if key.startswith("edgenext_") else key
-    key = ARCH_ALIASES.get(key, key)
-    if key not in ARCH_SETTINGS:
-        spellings = sorted(set(ARCH_SETTINGS) | set(ARCH_ALIASES))
-        raise ValueError(f"unknown EdgeNeXt arch {arch!r}; expected one of {spellings} or a dict")
-    return key
+from .edgenext_checkpoint import load_pretrained
 
 
 @MODELS.register_module()
@@ -108,7 +70,7 @@ class EdgeNeXt(BaseModule):
             equal the plain computation up to float rounding. False always computes them
             apart. Training, CUDA and export never use it. Defaults to True.
         init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=PATH)`` loads any
-            public EdgeNeXt checkpoint layout strictly (see :mod:`edgenext_dense.checkpoint`);
+            public EdgeNeXt checkpoint layout strictly (see :mod:`.edgenext_checkpoint`);
             None initialises from scratch. Defaults to None.
     """
 
@@ -311,8 +273,6 @@ class EdgeNeXt(BaseModule):
         """Load ``init_cfg``'s pretrained checkpoint strictly, or initialise as the paper."""
         cfg = self.init_cfg
         if isinstance(cfg, dict) and cfg.get("type") == "Pretrained":
-            from edgenext_dense.checkpoint import load_pretrained
-
             logger = MMLogger.get_current_instance()
             report = load_pretrained(self, cfg["checkpoint"])
             logger.info(report.summary())

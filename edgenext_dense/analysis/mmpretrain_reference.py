@@ -21,7 +21,7 @@ from unittest import mock
 
 from torch import nn
 
-from edgenext_dense.models.backbones.edgenext import resolve_arch
+from edgenext_dense.models.backbones import resolve_arch
 
 STUBBED = ("torchvision", "mat4py", "modelindex")
 # mmpretrain spells the archs without underscores

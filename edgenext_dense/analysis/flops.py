@@ -14,14 +14,14 @@ counted is the tensor-mode forward a deployed model runs:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Tuple
+from typing import Any, Dict, List, Tuple
 
 import torch
 from mmengine.analysis import FlopAnalyzer, parameter_count
 from mmengine.config import Config
-from mmengine.model import revert_sync_batchnorm
-from mmengine.registry import DefaultScope
 from torch import nn
+
+from edgenext_dense.engine.config import build_model_without_init, config_test_pipeline
 
 # The paper's evaluation sizes: SSDLite at 320x320, DeepLabv3 at 512x512.
 DEFAULT_SHAPES: Dict[str, Tuple[int, int]] = {"det": (320, 320), "seg": (512, 512)}
@@ -59,21 +59,6 @@ class _InferenceForward(nn.Module):
         return self.model.encode_decode(image, [self.img_meta] * image.shape[0])
 
 
-def config_test_pipeline(cfg: Config) -> List[Mapping[str, Any]]:
-    """The transforms of a config's test dataset (through dataset wrappers), else ``test_pipeline``.
-
-    Args:
-        cfg (Config): A detection or segmentation config.
-
-    Returns:
-        list[Mapping]: The transform configs, possibly empty.
-    """
-    dataset = (cfg.get("test_dataloader") or {}).get("dataset") or {}
-    while isinstance(dataset.get("dataset"), Mapping):  # dataset wrappers
-        dataset = dataset["dataset"]
-    return list(dataset.get("pipeline") or cfg.get("test_pipeline") or [])
-
-
 def default_input_shape(cfg: Config, task: str) -> Tuple[Tuple[int, int], str]:
     """The (H, W) the config tests at, read from the test pipeline's ``Resize``.
 
@@ -106,27 +91,6 @@ def default_input_shape(cfg: Config, task: str) -> Tuple[Tuple[int, int], str]:
     return DEFAULT_SHAPES[task], f"default for {task}"
 
 
-def build_inference_model(cfg: Config) -> nn.Module:
-    """Build ``cfg.model`` with pretrained init off and training-only parts removed, in eval mode.
-
-    Args:
-        cfg (Config): The config (``default_scope`` 'mmdet' or 'mmseg'); not modified.
-
-    Returns:
-        nn.Module: The model, SyncBN reverted to BN.
-    """
-    from mmengine.registry import MODELS
-
-    model_cfg = cfg.model.copy()
-    if isinstance(model_cfg.get("backbone"), Mapping):
-        model_cfg.backbone = {**model_cfg.backbone, "init_cfg": None}
-    model_cfg.pop("auxiliary_head", None)
-    scope = cfg.get("default_scope")
-    with DefaultScope.overwrite_default_scope(scope):
-        model = MODELS.build(model_cfg)
-    return revert_sync_batchnorm(model).eval()
-
-
 def model_complexity(cfg: Config, task: str, shape: Tuple[int, int] | None = None) -> Complexity:
     """Count parameters and FLOPs (multiply-adds) of a config's inference network.
 
@@ -144,7 +108,7 @@ def model_complexity(cfg: Config, task: str, shape: Tuple[int, int] | None = Non
     shape_source = "--shape"
     if shape is None:
         shape, shape_source = default_input_shape(cfg, task)
-    model = build_inference_model(cfg)
+    model = build_model_without_init(cfg)
     notes = []
     if cfg.model.get("auxiliary_head"):
         notes.append("auxiliary head left out (it only adds a training loss)")

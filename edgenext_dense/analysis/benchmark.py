@@ -1,7 +1,7 @@
 """Latency, throughput and peak memory of our models and the references, PyTorch and ONNX Runtime.
 
 Behind ``tools/analysis/benchmark.py`` (its command line is
-:mod:`edgenext_dense.deploy.benchmark_cli`). What is measured, for each model and runtime:
+:mod:`edgenext_dense.analysis.benchmark_cli`). What is measured, for each model and runtime:
 
 - **what runs**: the network from the normalised input batch to its outputs, the same graph in
   both runtimes (:mod:`edgenext_dense.deploy.graphs`): a backbone's maps; a detector's decoded
@@ -29,8 +29,8 @@ Behind ``tools/analysis/benchmark.py`` (its command line is
   CUDA, PyTorch reports ``torch.cuda.max_memory_allocated`` instead.
 
 What is measured (the targets, and the references ``--compare`` adds) is defined in
-:mod:`edgenext_dense.deploy.bench_targets`; the ratios and tables are made in
-:mod:`edgenext_dense.deploy.report`.
+:mod:`edgenext_dense.analysis.bench_targets`; the ratios and tables are made in
+:mod:`edgenext_dense.analysis.report`.
 """
 
 from __future__ import annotations
@@ -43,36 +43,27 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from edgenext_dense.deploy.bench_targets import (
-    MMDET_SSDLITE,
-    MMSEG_DEEPLABV3,
+from edgenext_dense.analysis.bench_targets import (
     Target,
-    backbone_target,
     build_deploy,
-    config_target,
-    reference_targets,
 )
+from edgenext_dense.analysis.report import (
+    Measurement,
+)
+from edgenext_dense.deploy import ort
 from edgenext_dense.deploy.export import export_onnx, fuse_for_inference
 from edgenext_dense.deploy.graphs import DeployModel
 from edgenext_dense.deploy.ort import timing
 from edgenext_dense.deploy.quantize import quantize_dynamic_int8
-from edgenext_dense.deploy.report import (
-    COLUMNS,
-    format_markdown,
-    format_table,
-    machine_info,
-    ratios,
-    table_rows,
-)
 
 RUNTIMES = ("pytorch", "pytorch-fused", "pytorch-amp", "onnxruntime", "onnxruntime-int8")
-ORT_DIR = Path(__file__).resolve().parent / "ort"
+ORT_DIR = Path(ort.__file__).resolve().parent
 # Runs edgenext_dense/deploy/ort as a stand-alone package: the measured process never imports
 # torch (edgenext_dense/__init__.py does).
 _ORT_WORKER = (
@@ -86,99 +77,9 @@ _ORT_WORKER = (
     "sys.exit(timing.worker_main(sys.argv[3]))\n"
 )
 
-# The target and reporting names live in deploy/bench_targets.py and deploy/report.py and are
-# re-exported here, where callers (tests, engine/train_benchmark.py) have always found them.
-__all__ = [
-    "COLUMNS",
-    "MMDET_SSDLITE",
-    "MMSEG_DEEPLABV3",
-    "RUNTIMES",
-    "amp_dtype",
-    "Measurement",
-    "Target",
-    "backbone_target",
-    "build_deploy",
-    "config_target",
-    "format_markdown",
-    "format_table",
-    "machine_info",
-    "ratios",
-    "reference_targets",
-    "run_benchmark",
-    "table_rows",
-    "time_pytorch",
-]
+__all__ = ["RUNTIMES", "amp_dtype", "run_benchmark", "time_pytorch"]
 
 
-@dataclass
-class Measurement:
-    """The timings of one model in one runtime (all rounds).
-
-    Args:
-        target (Target): What was measured.
-        runtime (str): One of :data:`RUNTIMES`.
-        batch_size (int): Images per call.
-        threads (int): Threads given to the runtime.
-        device (str): ``'cpu'`` or ``'cuda'``.
-        times_ms (list[float]): Every timed call.
-        round_medians_ms (list[float]): Median of each round.
-        peak_memory_mb (float, optional): Peak RSS (CPU, isolated) or peak CUDA allocation.
-        rss_before_mb (float, optional): Resident size after the imports (CPU, isolated).
-    """
-
-    target: Target
-    runtime: str
-    batch_size: int
-    threads: int
-    device: str
-    times_ms: List[float] = field(default_factory=list)
-    round_medians_ms: List[float] = field(default_factory=list)
-    peak_memory_mb: Optional[float] = None
-    rss_before_mb: Optional[float] = None
-
-    @property
-    def median_ms(self) -> float:
-        """Median latency over all timed calls."""
-        return statistics.median(self.times_ms)
-
-    @property
-    def images_per_s(self) -> float:
-        """Throughput at the median latency."""
-        return 1e3 * self.batch_size / self.median_ms
-
-    @property
-    def spread(self) -> Optional[float]:
-        """(max - min) of the per-round medians over the median; None with one round."""
-        if len(self.round_medians_ms) < 2:
-            return None
-        return (max(self.round_medians_ms) - min(self.round_medians_ms)) / self.median_ms
-
-    def row(self) -> Dict[str, Any]:
-        """A flat JSON-ready record."""
-        h, w = self.target.input_size
-        return dict(
-            model=self.target.name,
-            source=self.target.source,
-            group=self.target.group,
-            role=self.target.role,
-            runtime=self.runtime,
-            input=f"{self.batch_size}x3x{h}x{w}",
-            threads=self.threads,
-            device=self.device,
-            median_ms=round(self.median_ms, 3),
-            min_ms=round(min(self.times_ms), 3),
-            max_ms=round(max(self.times_ms), 3),
-            images_per_s=round(self.images_per_s, 2),
-            peak_memory_mb=None if self.peak_memory_mb is None else round(self.peak_memory_mb, 1),
-            rss_before_mb=None if self.rss_before_mb is None else round(self.rss_before_mb, 1),
-            runs=len(self.times_ms),
-            rounds=len(self.round_medians_ms),
-            round_medians_ms=[round(t, 3) for t in self.round_medians_ms],
-            spread=None if self.spread is None else round(self.spread, 4),
-        )
-
-
-# --------------------------------------------------------------------------- measuring
 def amp_dtype(device: str) -> torch.dtype:
     """The autocast dtype of the ``pytorch-amp`` runtime on ``device``.
 
@@ -282,7 +183,7 @@ def _measure_once(
     command = [
         sys.executable,
         "-m",
-        "edgenext_dense.deploy.benchmark",
+        "edgenext_dense.analysis.benchmark",
         "--worker",
         json.dumps(request),
     ]
@@ -390,5 +291,5 @@ def run_benchmark(
 
 if __name__ == "__main__":  # the fresh-process PyTorch measurement: ``-m ... --worker JSON``
     if len(sys.argv) != 3 or sys.argv[1] != "--worker":
-        sys.exit("usage: python -m edgenext_dense.deploy.benchmark --worker JSON (internal)")
+        sys.exit("usage: python -m edgenext_dense.analysis.benchmark --worker JSON (internal)")
     sys.exit(_pytorch_worker(sys.argv[2]))

@@ -42,26 +42,19 @@ from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import EpochBasedTrainLoop, Runner
 from torch import nn
 
-from edgenext_dense.deploy.benchmark import MMDET_SSDLITE, MMSEG_DEEPLABV3
-from edgenext_dense.deploy.export import load_config as load_package_config
-
-from .hooks import VAL_HISTORY_KEY
-from .preflight import PreflightError
-from .runner import task_of, train
-from .train_report import (  # noqa: F401  (re-exported: the report is part of this API)
+from edgenext_dense.analysis.bench_targets import MMDET_SSDLITE, MMSEG_DEEPLABV3
+from edgenext_dense.analysis.train_report import (
     COMPARE_WARMUP_STEPS,
     DEFAULT_WARMUP_ITERS,
-    KEY_METRICS,
     TrainBenchmarkReport,
     compare_row,
     evaluation_rows,
-    format_compare,
-    format_evaluations,
-    format_report,
-    load_report,
-    save_report,
     throughput,
 )
+from edgenext_dense.engine.config import load_config as load_package_config
+from edgenext_dense.engine.hooks import VAL_HISTORY_KEY
+from edgenext_dense.engine.preflight import PreflightError
+from edgenext_dense.engine.runner import task_of, train
 
 DEFAULT_COMPARE_ITERS = 10
 TIME_KEY = "train/time"  # IterTimerHook's per-iteration time in the message hub
@@ -266,7 +259,7 @@ def _iter_times(runner: Runner) -> List[float]:
 
 def _machine() -> Dict[str, Any]:
     try:
-        from edgenext_dense.deploy.benchmark import machine_info
+        from edgenext_dense.analysis.report import machine_info
 
         info = machine_info()
     except ImportError:  # onnxruntime (the deploy extra) not installed

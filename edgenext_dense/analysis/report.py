@@ -1,8 +1,8 @@
 """Reporting the speed benchmark: ratios, the plain-text and Markdown tables, the machine.
 
-Turns the :class:`~edgenext_dense.deploy.benchmark.Measurement` list that
-:func:`edgenext_dense.deploy.benchmark.run_benchmark` returns into what
-``tools/analysis/benchmark.py`` prints and writes (see :mod:`edgenext_dense.deploy.benchmark`
+Turns the :class:`~edgenext_dense.analysis.report.Measurement` list that
+:func:`edgenext_dense.analysis.benchmark.run_benchmark` returns into what
+``tools/analysis/benchmark.py`` prints and writes (see :mod:`edgenext_dense.analysis.benchmark`
 for what is measured and how).
 """
 
@@ -11,14 +11,84 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
-from typing import TYPE_CHECKING, Any, Dict, List, Sequence
+import statistics
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 
-if TYPE_CHECKING:
-    from edgenext_dense.deploy.benchmark import Measurement
+from edgenext_dense.analysis.bench_targets import Target
 
 
+@dataclass
+class Measurement:
+    """The timings of one model in one runtime (all rounds).
+
+    Args:
+        target (Target): What was measured.
+        runtime (str): One of :data:`RUNTIMES`.
+        batch_size (int): Images per call.
+        threads (int): Threads given to the runtime.
+        device (str): ``'cpu'`` or ``'cuda'``.
+        times_ms (list[float]): Every timed call.
+        round_medians_ms (list[float]): Median of each round.
+        peak_memory_mb (float, optional): Peak RSS (CPU, isolated) or peak CUDA allocation.
+        rss_before_mb (float, optional): Resident size after the imports (CPU, isolated).
+    """
+
+    target: Target
+    runtime: str
+    batch_size: int
+    threads: int
+    device: str
+    times_ms: List[float] = field(default_factory=list)
+    round_medians_ms: List[float] = field(default_factory=list)
+    peak_memory_mb: Optional[float] = None
+    rss_before_mb: Optional[float] = None
+
+    @property
+    def median_ms(self) -> float:
+        """Median latency over all timed calls."""
+        return statistics.median(self.times_ms)
+
+    @property
+    def images_per_s(self) -> float:
+        """Throughput at the median latency."""
+        return 1e3 * self.batch_size / self.median_ms
+
+    @property
+    def spread(self) -> Optional[float]:
+        """(max - min) of the per-round medians over the median; None with one round."""
+        if len(self.round_medians_ms) < 2:
+            return None
+        return (max(self.round_medians_ms) - min(self.round_medians_ms)) / self.median_ms
+
+    def row(self) -> Dict[str, Any]:
+        """A flat JSON-ready record."""
+        h, w = self.target.input_size
+        return dict(
+            model=self.target.name,
+            source=self.target.source,
+            group=self.target.group,
+            role=self.target.role,
+            runtime=self.runtime,
+            input=f"{self.batch_size}x3x{h}x{w}",
+            threads=self.threads,
+            device=self.device,
+            median_ms=round(self.median_ms, 3),
+            min_ms=round(min(self.times_ms), 3),
+            max_ms=round(max(self.times_ms), 3),
+            images_per_s=round(self.images_per_s, 2),
+            peak_memory_mb=None if self.peak_memory_mb is None else round(self.peak_memory_mb, 1),
+            rss_before_mb=None if self.rss_before_mb is None else round(self.rss_before_mb, 1),
+            runs=len(self.times_ms),
+            rounds=len(self.round_medians_ms),
+            round_medians_ms=[round(t, 3) for t in self.round_medians_ms],
+            spread=None if self.spread is None else round(self.spread, 4),
+        )
+
+
+# --------------------------------------------------------------------------- measuring
 def ratios(measurements: Sequence[Measurement]) -> List[Dict[str, Any]]:
     """ONNX Runtime speed-ups over eager PyTorch, and reference / ours latency ratios.
 

@@ -3,7 +3,7 @@
 A :class:`Target` names one model (an EdgeNeXt backbone, mmpretrain's EdgeNeXt, or a det/seg
 config) at one input size; :func:`build_deploy` builds it with random weights as the graph
 module that both runtimes run (:mod:`edgenext_dense.deploy.graphs`). The measuring is in
-:mod:`edgenext_dense.deploy.benchmark`.
+:mod:`edgenext_dense.analysis.benchmark`.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class Target:
 
 
 def _arch_label(arch: str) -> str:
-    from edgenext_dense.models.backbones.edgenext import resolve_arch
+    from edgenext_dense.models.backbones import resolve_arch
 
     short = {"xx_small": "XXS", "x_small": "XS", "small": "S", "base": "B"}
     return f"EdgeNeXt-{short.get(resolve_arch(arch), arch)}"
@@ -75,7 +75,7 @@ def backbone_target(arch: str, input_size: Optional[Sequence[int]] = None) -> Ta
     Returns:
         Target: The target.
     """
-    from edgenext_dense.models.backbones.edgenext import resolve_arch
+    from edgenext_dense.models.backbones import resolve_arch
 
     size = (256, 256) if input_size is None else (int(input_size[0]), int(input_size[1]))
     group = f"backbone:{resolve_arch(arch)}"
@@ -121,7 +121,7 @@ def reference_targets(targets: Sequence[Target]) -> List[Target]:
     """What a user would pick instead, at the input size of each of our models.
 
     - beside an EdgeNeXt backbone: mmpretrain's EdgeNeXt of the same arch (the model zoo's
-      straightforward implementation, :mod:`edgenext_dense.deploy.mmpretrain_reference`);
+      straightforward implementation, :mod:`edgenext_dense.analysis.mmpretrain_reference`);
     - beside our detector: mmdet's SSDLite-MobileNetV2;
     - beside our segmentor: mmseg's DeepLabv3 with MobileNetV2 (21 classes).
 
@@ -135,7 +135,7 @@ def reference_targets(targets: Sequence[Target]) -> List[Target]:
         ValueError: When ``targets`` holds nothing to compare, or a backbone while mmpretrain
             is not installed.
     """
-    from edgenext_dense.deploy.mmpretrain_reference import INSTALL_HINT, mmpretrain_available
+    from edgenext_dense.analysis.mmpretrain_reference import INSTALL_HINT, mmpretrain_available
 
     refs = []
     for ours in targets:
@@ -183,11 +183,11 @@ def build_deploy(target: Target) -> DeployModel:
     torch.manual_seed(0)
     if target.kind in ("backbone", "mmpretrain"):
         if target.kind == "mmpretrain":
-            from edgenext_dense.deploy.mmpretrain_reference import build_mmpretrain_edgenext
+            from edgenext_dense.analysis.mmpretrain_reference import build_mmpretrain_edgenext
 
             backbone = build_mmpretrain_edgenext(target.source, out_indices=(3,))
         else:
-            from edgenext_dense.models.backbones.edgenext import EdgeNeXt
+            from edgenext_dense.models.backbones import EdgeNeXt
 
             backbone = EdgeNeXt(arch=target.source, out_indices=(3,)).eval()
         return DeployModel(

@@ -1,8 +1,8 @@
 """``tools/analysis/benchmark.py``'s command line: parse, measure, print and write the table.
 
-The measuring is :func:`edgenext_dense.deploy.benchmark.run_benchmark` (what is measured and how
-is in that module's docstring); the targets are in :mod:`edgenext_dense.deploy.bench_targets`,
-the tables in :mod:`edgenext_dense.deploy.report`.
+The measuring is :func:`edgenext_dense.analysis.benchmark.run_benchmark` (what is measured and how
+is in that module's docstring); the targets are in :mod:`edgenext_dense.analysis.bench_targets`,
+the tables in :mod:`edgenext_dense.analysis.report`.
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ from typing import Optional, Sequence
 
 import torch
 
-from edgenext_dense.deploy.bench_targets import (
+from edgenext_dense.analysis.bench_targets import (
     backbone_target,
     config_target,
     reference_targets,
 )
-from edgenext_dense.deploy.benchmark import RUNTIMES, run_benchmark
+from edgenext_dense.analysis.benchmark import RUNTIMES, run_benchmark
+from edgenext_dense.analysis.report import format_markdown, format_table, machine_info, ratios
 from edgenext_dense.deploy.ort.images import write_json
-from edgenext_dense.deploy.report import format_markdown, format_table, machine_info, ratios
 
 __all__ = ["main", "parse_args"]
 

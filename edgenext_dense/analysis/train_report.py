@@ -1,6 +1,6 @@
 """The training benchmark's report: rows per validation, throughput, tables and JSON.
 
-Pure functions over what :mod:`edgenext_dense.engine.train_benchmark` measured (a validation
+Pure functions over what :mod:`edgenext_dense.analysis.train_benchmark` measured (a validation
 history and per-iteration times), so they can be read and tested without training.
 """
 
@@ -59,7 +59,7 @@ class TrainBenchmarkReport:
         compare (list[dict]): From :func:`compare_throughput`; empty without ``--compare``.
         compare_ratio (float, optional): Our training images/s over the reference's.
         machine (dict): CPU, library versions (see
-            :func:`edgenext_dense.deploy.benchmark.machine_info`).
+            :func:`edgenext_dense.analysis.report.machine_info`).
     """
 
     config: str

@@ -27,7 +27,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from edgenext_dense.models.backbones.edgenext import ARCH_SETTINGS
+from .edgenext_arch import ARCH_SETTINGS
 
 StateDict = Dict[str, torch.Tensor]
 FORMATS = ("official", "timm", "mmpretrain", "edgenext_dense")
