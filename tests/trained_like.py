@@ -8,7 +8,7 @@ from typing import Sequence
 import torch
 from mmengine.config import Config
 
-from edgenext_dense.deploy.export import build_model
+from edgenext_dense.apis.loading import build_model
 
 
 def save_trained_like(model: torch.nn.Module, path: Path, classes: Sequence[str]) -> Path:

@@ -1,26 +1,37 @@
-"""Loading a trained detector or segmentor: the config's kind checked, every weight accounted for.
+"""Building and loading a detector or segmentor: the config's kind checked, every weight loaded.
 
-Shared by :func:`edgenext_dense.apis.det_demo.load_detector` and
-:func:`edgenext_dense.apis.seg_demo.init_segmentor` (and through them by the ONNX export), so
-both refuse a config of the other task and a checkpoint that does not fit, in the same words.
+:func:`load_trained_model` is what the demos (:mod:`~edgenext_dense.apis.det_demo`,
+:mod:`~edgenext_dense.apis.seg_demo`) and the ONNX export use in place of mmdet's
+``init_detector`` and mmseg's ``init_model``, which load a checkpoint without saying that
+weights are missing or left over. Both tasks refuse a config of the other task and a checkpoint
+that does not fit, in the same words.
 """
 
 from __future__ import annotations
 
+import copy
+import importlib
 import os
 import os.path as osp
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Dict, Optional, Union
 
-import torch
+import numpy as np
 from mmengine.config import Config
+from mmengine.model import revert_sync_batchnorm
+from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import _load_checkpoint
+from torch import nn
 
-from edgenext_dense.engine.preflight import PreflightError, checkpoint_misfit
+from edgenext_dense.engine.preflight import (
+    PreflightError,
+    check_checkpoint_task,
+    checkpoint_misfit,
+)
 
-# task: (default_scope, the model's head key, the task in words)
+# task: (default_scope, the model's head key, the task in words, what another config may change)
 _TASKS = {
-    "det": ("mmdet", "bbox_head", "detection"),
-    "seg": ("mmseg", "decode_head", "segmentation"),
+    "det": ("mmdet", "bbox_head", "detection", "backbone arch, number of classes"),
+    "seg": ("mmseg", "decode_head", "segmentation", "backbone arch, head width, number of classes"),
 }
 
 
@@ -46,7 +57,7 @@ def load_task_config(
     """
     if task not in _TASKS:
         raise ValueError(f"task must be one of {sorted(_TASKS)}, got {task!r}")
-    scope, head, words = _TASKS[task]
+    scope, head, words, _ = _TASKS[task]
     if isinstance(config, (str, os.PathLike)):
         if not osp.isfile(config):
             raise PreflightError(f"the config file {config} does not exist")
@@ -63,45 +74,107 @@ def load_task_config(
     return cfg
 
 
-def load_trained_weights(
-    model: torch.nn.Module,
-    checkpoint: str,
-    cfg: Config,
-    fit_hint: str,
-    drop_prefixes: Sequence[str] = (),
-) -> Any:
-    """Load a checkpoint saved by ``tools/train.py`` into ``model``, refusing any misfit.
-
-    ``module.`` prefixes (DDP) are stripped; no weight may be missing or left over.
+def build_model(cfg: Config, task: str) -> nn.Module:
+    """Build a config's model with random weights (no pretrained loading), in eval mode.
 
     Args:
-        model (torch.nn.Module): The model built from ``cfg``.
-        checkpoint (str): Checkpoint file.
-        cfg (Config): The config, named in the messages.
-        fit_hint (str): What another config may have changed, for the message (e.g.
-            ``'backbone arch, number of classes'``).
-        drop_prefixes (Sequence[str]): Checkpoint keys starting with one of these are not
-            loaded (e.g. a training-only auxiliary head). Defaults to ``()``.
+        cfg (Config): A detection or segmentation config (not modified).
+        task (str): ``'det'`` or ``'seg'``.
 
     Returns:
-        Any: The checkpoint as read (its ``meta`` carries the ``dataset_meta``).
+        nn.Module: The model, SyncBN turned into BN; a segmentor has no auxiliary head.
+    """
+    cfg = copy.deepcopy(cfg)
+    cfg.model.backbone.init_cfg = None
+    if task == "seg":  # the auxiliary head only helps training
+        cfg.model.pretrained = None
+        cfg.model.auxiliary_head = None
+        cfg.model.train_cfg = None
+    scope = _TASKS[task][0]
+    init_default_scope(scope)
+    models = importlib.import_module(f"{scope}.registry").MODELS
+    return revert_sync_batchnorm(models.build(cfg.model)).eval()
+
+
+def resolve_dataset_meta(
+    cfg: Config, task: str, num_classes: int, checkpoint: Any = None
+) -> Dict[str, Any]:
+    """Class names and palette: the checkpoint's ``dataset_meta``, else the config's test set's.
+
+    Args:
+        cfg (Config): The config; its test dataset's ``metainfo``, else its class's ``METAINFO``.
+        task (str): ``'det'`` or ``'seg'``, whose dataset registry names the class.
+        num_classes (int): The model's; names and colours of another length are replaced by
+            ``class <i>`` and a fixed random palette.
+        checkpoint (Any): A checkpoint as read, whose ``meta.dataset_meta`` comes first.
+            Defaults to None.
+
+    Returns:
+        dict: ``classes`` (list of str) and ``palette`` (list of RGB tuples).
+    """
+    meta = (checkpoint.get("meta") or {}) if isinstance(checkpoint, dict) else {}
+    meta = meta.get("dataset_meta")
+    if not meta or "classes" not in meta:
+        dataset = cfg.get("test_dataloader", {}).get("dataset", {})
+        meta = dict(dataset.get("metainfo") or {})
+        if "classes" not in meta and dataset.get("type"):
+            datasets = importlib.import_module(f"{_TASKS[task][0]}.registry").DATASETS
+            meta = dict(getattr(datasets.get(dataset["type"]), "METAINFO", {}) or {})
+    classes = [str(c) for c in meta.get("classes") or []]
+    if len(classes) != num_classes:
+        classes = [f"class {i}" for i in range(num_classes)]
+    palette = [tuple(int(v) for v in c) for c in meta.get("palette") or []]
+    if len(palette) != num_classes:
+        rng = np.random.default_rng(42)
+        palette = [tuple(c) for c in rng.integers(0, 256, (num_classes, 3)).tolist()]
+    return dict(classes=classes, palette=palette)
+
+
+def load_trained_model(
+    config: Union[str, os.PathLike, Config],
+    checkpoint: str,
+    task: str,
+    device: str = "cpu",
+    cfg_options: Optional[Dict[str, Any]] = None,
+) -> nn.Module:
+    """Build the config's detector or segmentor and load a checkpoint ``tools/train.py`` saved.
+
+    ``module.`` prefixes (DDP) are stripped and a segmentor's auxiliary head is dropped; no
+    other weight may be missing or left over.
+
+    Args:
+        config (str | os.PathLike | Config): A config under ``configs/det`` or ``configs/seg``.
+        checkpoint (str): The checkpoint file.
+        task (str): ``'det'`` or ``'seg'``.
+        device (str): Torch device. Defaults to ``'cpu'``.
+        cfg_options (dict, optional): Config overrides. Defaults to None.
+
+    Returns:
+        nn.Module: The model in eval mode, with ``cfg`` and ``dataset_meta`` (see
+        :func:`resolve_dataset_meta`) set.
 
     Raises:
-        ValueError: When the weights do not fit the model (shapes, missing or unexpected keys).
+        PreflightError: When the config or checkpoint is missing, the config is of another
+            task or the checkpoint holds another kind of model (e.g. EdgeNeXt ImageNet
+            weights), saying what it looks like.
+        ValueError: When the checkpoint's weights do not fit the config's model.
     """
+    cfg = load_task_config(config, task, cfg_options)
+    check_checkpoint_task(checkpoint, cfg, task)
+    model = build_model(cfg, task)
     ckpt = _load_checkpoint(checkpoint, map_location="cpu")
     state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else {}
-    drop = tuple(drop_prefixes)
-    state = {
-        (k[len("module.") :] if k.startswith("module.") else k): v
-        for k, v in state.items()
-        if not k.startswith(drop)
-    }
+    state = {k[len("module.") :] if k.startswith("module.") else k: v for k, v in state.items()}
+    if task == "seg":  # built without it (see build_model)
+        state = {k: v for k, v in state.items() if not k.startswith("auxiliary_head.")}
     misfit = checkpoint_misfit(state, model.state_dict())
     if misfit:
         raise ValueError(
             f"the checkpoint {checkpoint} does not fit {cfg.filename}: {'; '.join(misfit)}. Was "
-            f"it trained with another config ({fit_hint})?"
+            f"it trained with another config ({_TASKS[task][3]})?"
         )
     model.load_state_dict(state)
-    return ckpt
+    head = getattr(model, _TASKS[task][1])
+    model.dataset_meta = resolve_dataset_meta(cfg, task, head.num_classes, ckpt)
+    model.cfg = cfg
+    return model.to(device)

@@ -24,17 +24,15 @@ are in :mod:`edgenext_dense.deploy.graph_modules`.
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import os.path as osp
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
-import numpy as np
 from mmengine.config import Config
 from torch import nn
 
+from edgenext_dense.apis.loading import build_model, load_trained_model, resolve_dataset_meta
 from edgenext_dense.deploy.graph_modules import (  # noqa: F401  (part of this module's API)
     BackboneGraph,
     ClassifierGraph,
@@ -216,64 +214,6 @@ def _config_input_size(cfg: Config, task: str, resize: Dict[str, Any]) -> Tuple[
     return 512, 512
 
 
-def _dataset_meta_from_config(cfg: Config, task: str, num_classes: int) -> Dict[str, Any]:
-    """Class names and palette of the config's test dataset (no checkpoint to read)."""
-    dataset = cfg.get("test_dataloader", {}).get("dataset", {})
-    meta = dict(dataset.get("metainfo") or {})
-    if "classes" not in meta and dataset.get("type"):
-        if task == "det":
-            from mmdet.registry import DATASETS
-        else:
-            from mmseg.registry import DATASETS
-        with contextlib.suppress(KeyError):
-            meta = dict(getattr(DATASETS.get(dataset["type"]), "METAINFO", {}) or {})
-    classes = [str(c) for c in (meta.get("classes") or [])]
-    if len(classes) != num_classes:
-        classes = [f"class {i}" for i in range(num_classes)]
-    palette = [[int(v) for v in c] for c in (meta.get("palette") or [])]
-    if len(palette) != num_classes:
-        palette = np.random.default_rng(42).integers(0, 256, (num_classes, 3)).tolist()
-    return dict(classes=classes, palette=palette)
-
-
-def build_model(cfg: Config, task: str) -> nn.Module:
-    """Build a config's model with random weights (no pretrained loading), in eval mode.
-
-    Args:
-        cfg (Config): A detection or segmentation config (not modified).
-        task (str): ``'det'`` or ``'seg'``.
-
-    Returns:
-        nn.Module: The model, SyncBN turned into BN.
-    """
-    from mmengine.model import revert_sync_batchnorm
-    from mmengine.registry import init_default_scope
-
-    cfg = copy.deepcopy(cfg)
-    cfg.model.backbone.init_cfg = None
-    if task == "seg":
-        cfg.model.pretrained = None
-        cfg.model.auxiliary_head = None
-        cfg.model.train_cfg = None
-    init_default_scope("mmdet" if task == "det" else "mmseg")
-    if task == "det":
-        from mmdet.registry import MODELS
-    else:
-        from mmseg.registry import MODELS
-    return revert_sync_batchnorm(MODELS.build(cfg.model)).eval()
-
-
-def _load_trained(cfg: Config, task: str, checkpoint: str) -> nn.Module:
-    """A trained detector/segmentor, through the demos' loaders (task and fit checks)."""
-    if task == "det":
-        from edgenext_dense.apis.det_demo import load_detector
-
-        return load_detector(cfg, checkpoint)
-    from edgenext_dense.apis.seg_demo import init_segmentor
-
-    return init_segmentor(cfg, checkpoint)
-
-
 def deploy_from_config(
     config: Union[str, Config],
     checkpoint: Optional[str] = None,
@@ -315,13 +255,11 @@ def deploy_from_config(
         resize = dict(resize, size=[size[1], size[0]])
     if checkpoint is None:
         model = build_model(cfg, task)
-        num_classes = (
-            model.bbox_head.num_classes if task == "det" else model.decode_head.num_classes
-        )
-        dataset_meta = _dataset_meta_from_config(cfg, task, num_classes)
+        head = model.bbox_head if task == "det" else model.decode_head
+        dataset_meta = resolve_dataset_meta(cfg, task, head.num_classes)
     else:
-        model = _load_trained(cfg, task, checkpoint)
-        dataset_meta = dict(model.dataset_meta)
+        model = load_trained_model(cfg, checkpoint, task)
+        dataset_meta = model.dataset_meta
     preprocess = dict(_data_preprocessor_meta(cfg), resize=resize)
     meta: Dict[str, Any] = dict(
         task=task,
