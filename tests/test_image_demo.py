@@ -97,6 +97,18 @@ def test_a_single_broken_image_is_an_error(detector_ckpt, image_dir, tmp_path, c
     assert "broken.jpg" in capsys.readouterr().err
 
 
+def test_an_image_whose_drawing_cannot_be_written_is_skipped(
+    detector_ckpt, image_dir, tmp_path, capsys
+) -> None:
+    out = tmp_path / "out"
+    (out / "vis" / "good.jpg").mkdir(parents=True)  # a folder where the drawing should go
+    argv = [str(image_dir / "good.jpg"), str(SHAPES_CONFIG), "--weights", str(detector_ckpt)]
+    assert main([*argv, "--out-dir", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "skipped" in err and "good.jpg" in err and "IsADirectoryError" in err
+    assert "0 image(s) processed, 1 skipped" in err
+
+
 def test_classification_checkpoint_is_refused(
     synthetic_checkpoints, image_dir, tmp_path, capsys
 ) -> None:

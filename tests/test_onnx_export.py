@@ -2,7 +2,7 @@
 
 Models have random weights (saved as ``tools/train.py`` saves them), the small EdgeNeXt-XXS
 configs and small images. Parity is checked through the public paths a user takes:
-``load_detector`` + ``inference_detector`` against :class:`OnnxModel.predict` (resize, graph,
+``load_trained_model`` + ``inference_detector`` against :class:`OnnxModel.predict` (resize, graph,
 numpy NMS), mmseg's ``test_step`` against the runtime's logits, and the classifier's
 ``preprocess`` + forward against the runtime.
 """
@@ -98,10 +98,11 @@ def test_detector_metadata_carries_the_test_pipeline_and_test_cfg(det_onnx) -> N
 def test_detections_match_pytorch_box_for_box(det_checkpoint, det_onnx) -> None:
     from mmdet.apis import inference_detector
 
-    from edgenext_dense.apis.det_demo import load_detector
+    from edgenext_dense.apis.loading import load_trained_model
 
     img = _image(180, 240)  # not square: exercises the stretch resize and the rescale
-    expected = inference_detector(load_detector(str(DET_CONFIG), str(det_checkpoint)), img)
+    detector = load_trained_model(str(DET_CONFIG), str(det_checkpoint), "det")
+    expected = inference_detector(detector, img)
     exp = expected.pred_instances.cpu()
     got = OnnxModel(str(det_onnx)).predict(img)
 
@@ -154,7 +155,8 @@ def test_dynamic_batch_runs_two_images_as_pytorch(det_checkpoint, det_onnx) -> N
 
 
 def test_segmentation_logits_match_mmseg_at_the_original_size(seg_checkpoint, seg_export) -> None:
-    from edgenext_dense.apis.seg_demo import build_demo_pipeline, init_segmentor
+    from edgenext_dense.apis.loading import load_trained_model
+    from edgenext_dense.apis.seg_demo import build_demo_pipeline
 
     deploy, path = seg_export
     model = OnnxModel(path)
@@ -165,7 +167,7 @@ def test_segmentation_logits_match_mmseg_at_the_original_size(seg_checkpoint, se
     )
 
     img = _image(60, 84)  # stretched to 512x512 by the test pipeline (cvnets' evaluation)
-    segmentor = init_segmentor(str(SEG_CONFIG), str(seg_checkpoint))
+    segmentor = load_trained_model(str(SEG_CONFIG), str(seg_checkpoint), "seg")
     data = build_demo_pipeline(segmentor.cfg)(dict(img=img))
     with torch.no_grad():
         sample = segmentor.test_step(

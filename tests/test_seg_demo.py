@@ -20,7 +20,8 @@ from mmengine.utils import import_modules_from_strings
 from mmseg.datasets import PascalVOCDataset
 from mmseg.registry import MODELS
 
-from edgenext_dense.apis.seg_demo import draw_legend, init_segmentor, render, run_seg_demo
+from edgenext_dense.apis.loading import load_trained_model
+from edgenext_dense.apis.seg_demo import draw_legend, render, run_seg_demo
 from edgenext_dense.datasets.synthetic import make_voc_shapes
 from edgenext_dense.engine.preflight import PreflightError
 
@@ -91,8 +92,8 @@ def test_single_image_with_full_opacity_shows_palette_colours(setup, tmp_path):
         str(setup["images"] / "img1.jpg"), str(CONFIG), str(setup["ckpt"]),
         out_dir=str(tmp_path), opacity=1.0, log=lambda _: None,
     )  # fmt: skip
-    assert summary.written == [str(tmp_path / "img1.jpg.png")] and not summary.skipped
-    drawn = mmcv.imread(summary.written[0], channel_order="rgb")[:96, :96]
+    assert summary.results == [str(tmp_path / "img1.jpg.png")] and not summary.skipped
+    drawn = mmcv.imread(summary.results[0], channel_order="rgb")[:96, :96]
     palette = {tuple(c) for c in VOC_META["palette"]}
     colours = {tuple(c) for c in drawn.reshape(-1, 3).tolist()}
     assert colours <= palette  # opacity 1: only class colours, nothing of the photo
@@ -128,7 +129,7 @@ def test_checkpoint_of_another_task_is_refused(tmp_path, state, looks_like):
     ckpt = tmp_path / "other.pth"
     torch.save({"state_dict": state}, ckpt)
     with pytest.raises(PreflightError, match=f"not a segmentor for this config.*{looks_like}"):
-        init_segmentor(str(CONFIG), str(ckpt))
+        load_trained_model(str(CONFIG), str(ckpt), "seg")
 
 
 def test_tool_refuses_a_classification_checkpoint(setup, tmp_path):
@@ -144,7 +145,7 @@ def test_checkpoint_of_another_segmentor_is_refused(setup, tmp_path):
     torch.save({"state_dict": _segmentor_state(REPO / "configs/seg/deeplabv3_edgenext_voc.py")},
                ckpt)  # fmt: skip
     with pytest.raises(ValueError, match="does not fit .*shapesvoc"):
-        init_segmentor(str(CONFIG), str(ckpt))
+        load_trained_model(str(CONFIG), str(ckpt), "seg")
 
 
 def test_bad_arguments(setup, tmp_path):

@@ -1,14 +1,12 @@
 """Detection demo: run a trained detector on images, draw its boxes and print them as JSON.
 
-Behind ``tools/demo/image_demo.py``. The detector is built from its config and loaded from a
-checkpoint saved by ``tools/train.py`` (a classification checkpoint is refused with a message
-saying what to pass instead); each image goes through the config's test pipeline and mmdet's
-``inference_detector``, and mmdet's :class:`~mmdet.visualization.DetLocalVisualizer` draws the
-boxes, class names and scores. Folders are processed one image at a time; an image that cannot
-be read, detected, drawn or written is reported and skipped
-(:mod:`edgenext_dense.deploy.ort.images`, shared with the ONNX Runtime runner). Outputs follow
-mmdet's ``DetInferencer`` layout, named after the whole image name (``pic.jpg`` and ``pic.png``
-never clash)::
+Behind ``tools/demo/image_demo.py``. The detector comes from
+:func:`~edgenext_dense.apis.loading.load_trained_model` (a classification checkpoint is refused
+with a message saying what to pass instead); each image goes through mmdet's
+``inference_detector`` and mmdet's :class:`~mmdet.visualization.DetLocalVisualizer` draws the
+boxes, class names and scores. An image that cannot be read, detected, drawn or written is
+reported and skipped. Outputs follow mmdet's ``DetInferencer`` layout, named after the whole
+image name (``pic.jpg`` and ``pic.png`` never clash)::
 
     OUT_DIR/vis/<image name>      the image with its detections drawn
     OUT_DIR/preds/<image name>.json
@@ -20,110 +18,29 @@ import argparse
 import contextlib
 import json
 import logging
-import os
 import os.path as osp
 import sys
 import uuid
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Sequence
 
 import mmcv
-import numpy as np
+import mmengine
 import torch
-from mmengine.config import Config
+from mmdet.apis import inference_detector
+from mmdet.visualization import DetLocalVisualizer
 from mmengine.logging import MMLogger
-from mmengine.model import revert_sync_batchnorm
-from mmengine.registry import init_default_scope
 
-from edgenext_dense.apis.loading import load_task_config, load_trained_weights
-from edgenext_dense.deploy.ort.images import (
+from edgenext_dense.apis.image_files import (
+    IMAGE_EXTENSIONS,
+    DemoSummary,
     list_images,
-    output_paths,
-    process_each,
+    process_images,
     read_image,
-    summary_line,
-    write_image,
-    write_json,
 )
-from edgenext_dense.engine.preflight import PreflightError, check_checkpoint_task
+from edgenext_dense.apis.loading import load_trained_model
+from edgenext_dense.engine.preflight import PreflightError
 
 
-@dataclass
-class DemoSummary:
-    """What a demo run did.
-
-    Args:
-        results (list[dict]): One record per image detected (see :func:`detections_to_dict`).
-        skipped (list[tuple[str, str]]): ``(image, reason)`` of the images that were skipped.
-    """
-
-    results: List[Dict[str, Any]] = field(default_factory=list)
-    skipped: List[Tuple[str, str]] = field(default_factory=list)
-
-
-# --------------------------------------------------------------------------- model
-def load_detector(
-    config: Union[str, os.PathLike, Config],
-    checkpoint: str,
-    device: str = "cpu",
-    cfg_options: Dict[str, Any] | None = None,
-) -> torch.nn.Module:
-    """Build the config's detector and load a checkpoint saved by ``tools/train.py``.
-
-    The backbone's pretrained init is switched off (the checkpoint holds every weight). The
-    class names come from the checkpoint's ``dataset_meta``, else from the config's test
-    dataset.
-
-    Args:
-        config (str | os.PathLike | Config): An mmdet config (``configs/det/*.py``).
-        checkpoint (str): Detector checkpoint.
-        device (str): Torch device. Defaults to ``'cpu'``.
-        cfg_options (dict, optional): Config overrides. Defaults to None.
-
-    Returns:
-        torch.nn.Module: The detector in eval mode, with ``cfg`` and ``dataset_meta`` set.
-
-    Raises:
-        PreflightError: When the config or checkpoint is missing, or the checkpoint is not a
-            detector (e.g. EdgeNeXt ImageNet weights), saying what it looks like.
-        ValueError: When the checkpoint's weights do not fit the config's model.
-    """
-    cfg = load_task_config(config, "det", cfg_options)
-    check_checkpoint_task(checkpoint, cfg, "det")
-
-    init_default_scope("mmdet")
-    from mmdet.registry import MODELS
-
-    cfg.model.backbone.init_cfg = None
-    model = revert_sync_batchnorm(MODELS.build(cfg.model))
-    ckpt = load_trained_weights(model, checkpoint, cfg, "backbone arch, number of classes")
-    model.dataset_meta = _dataset_meta(ckpt, cfg, model.bbox_head.num_classes)
-    model.cfg = cfg
-    return model.to(device).eval()
-
-
-def _dataset_meta(ckpt: Any, cfg: Config, num_classes: int) -> Dict[str, Any]:
-    """Class names and palette: the checkpoint's, else the config's test dataset's."""
-    meta = (ckpt.get("meta") or {}).get("dataset_meta") if isinstance(ckpt, dict) else None
-    if not meta or "classes" not in meta:
-        dataset = cfg.get("test_dataloader", {}).get("dataset", {})
-        meta = dict(dataset.get("metainfo") or {})
-        if "classes" not in meta:
-            from mmdet.registry import DATASETS
-
-            dataset_cls = DATASETS.get(dataset.get("type", "CocoDataset"))
-            meta = dict(getattr(dataset_cls, "METAINFO", {}) or {})
-    classes = [str(c) for c in (meta.get("classes") or [])]
-    if len(classes) != num_classes:
-        classes = [f"class {i}" for i in range(num_classes)]
-    palette = [tuple(int(v) for v in c) for c in (meta.get("palette") or [])]
-    if len(palette) != num_classes:
-        rng = np.random.default_rng(42)
-        palette = [tuple(c) for c in rng.integers(0, 256, size=(num_classes, 3)).tolist()]
-    return dict(classes=tuple(classes), palette=palette)
-
-
-# --------------------------------------------------------------------------- detection
 def detections_to_dict(
     result: Any, classes: Sequence[str], score_thr: float, image: str
 ) -> Dict[str, Any]:
@@ -140,18 +57,16 @@ def detections_to_dict(
         ``class``, ``score`` and ``bbox`` ([x1, y1, x2, y2] in the image's pixels).
     """
     pred = result.pred_instances.cpu()
-    keep = pred.scores >= score_thr
-    scores, labels, boxes = pred.scores[keep], pred.labels[keep], pred.bboxes[keep]
-    order = torch.argsort(scores, descending=True)
+    pred = pred[pred.scores >= score_thr]
     height, width = result.ori_shape[:2]
     detections = [
         dict(
-            label=int(labels[i]),
-            **{"class": classes[int(labels[i])]},
-            score=round(float(scores[i]), 4),
-            bbox=[round(float(v), 1) for v in boxes[i]],
+            label=int(pred.labels[i]),
+            **{"class": classes[int(pred.labels[i])]},
+            score=round(float(pred.scores[i]), 4),
+            bbox=[round(float(v), 1) for v in pred.bboxes[i]],
         )
-        for i in order.tolist()
+        for i in torch.argsort(pred.scores, descending=True).tolist()
     ]
     return dict(image=image, height=int(height), width=int(width), detections=detections)
 
@@ -173,46 +88,9 @@ def best_class_per_object(pred: Any, iou_threshold: float = 0.5) -> Any:
 
     if len(pred) == 0:
         return pred
-    _, keep = batched_nms(
-        pred.bboxes,
-        pred.scores,
-        pred.labels,
-        dict(iou_threshold=iou_threshold, class_agnostic=True),
-    )
+    nms_cfg = dict(iou_threshold=iou_threshold, class_agnostic=True)
+    _, keep = batched_nms(pred.bboxes, pred.scores, pred.labels, nms_cfg)
     return pred[keep]
-
-
-def _detect_one(
-    model: torch.nn.Module,
-    image: str,
-    out_dir: str | None,
-    score_thr: float,
-    visualizer: Any,
-    one_per_object: bool = False,
-) -> Dict[str, Any]:
-    """Read and detect one image and write its drawing and JSON; returns its record."""
-    from mmdet.apis import inference_detector
-
-    img = read_image(image)
-    result = inference_detector(model, img)
-    if one_per_object:
-        result.pred_instances = best_class_per_object(result.pred_instances)
-    record = detections_to_dict(result, model.dataset_meta["classes"], score_thr, image)
-    if visualizer is not None:
-        vis_path, json_path = output_paths(out_dir, image)
-        visualizer.add_datasample(
-            osp.basename(image),
-            mmcv.bgr2rgb(img),
-            data_sample=result,
-            draw_gt=False,
-            show=False,
-            pred_score_thr=score_thr,
-        )
-        # written here, not by the visualizer (mmcv.imwrite ignores a failed write)
-        write_image(vis_path, mmcv.rgb2bgr(visualizer.get_image()))
-        write_json(json_path, record)
-        record.update(out_file=vis_path, json_file=json_path)
-    return record
 
 
 def run_demo(
@@ -220,13 +98,14 @@ def run_demo(
     inputs: Sequence[str],
     out_dir: str | None = None,
     score_thr: float = 0.3,
-    log=print,
+    log: Callable[[str], None] = print,
     one_per_object: bool = False,
 ) -> DemoSummary:
     """Detect objects in each image, drawing and saving the results; skip the images that fail.
 
     Args:
-        model (torch.nn.Module): A detector from :func:`load_detector`.
+        model (torch.nn.Module): A detector from
+            :func:`~edgenext_dense.apis.loading.load_trained_model`.
         inputs (Sequence[str]): Image paths.
         out_dir (str, optional): Where ``vis/`` and ``preds/`` are written; None writes nothing.
             Defaults to None.
@@ -236,28 +115,35 @@ def run_demo(
             (:func:`best_class_per_object`). Defaults to False.
 
     Returns:
-        DemoSummary: The records of the images detected and the ``(image, reason)`` skipped
-        (each also reported on stderr as ``skipped <image>: <reason>``).
+        DemoSummary: The records of the images detected (see :func:`detections_to_dict`) and
+        the ``(image, reason)`` skipped (each also reported on stderr).
     """
-    from mmdet.visualization import DetLocalVisualizer
+    visualizer = DetLocalVisualizer(name=f"edgenext_det_demo_{uuid.uuid4().hex[:8]}")
+    visualizer.dataset_meta = model.dataset_meta
 
-    visualizer = None
-    if out_dir is not None:
-        visualizer = DetLocalVisualizer(name=f"edgenext_det_demo_{uuid.uuid4().hex[:8]}")
-        visualizer.dataset_meta = model.dataset_meta
-    summary = DemoSummary()
-    done = process_each(
-        inputs,
-        lambda image: _detect_one(model, image, out_dir, score_thr, visualizer, one_per_object),
-        summary.skipped,
-    )
-    for _, record in done:
+    def detect(image: str) -> Dict[str, Any]:
+        img = read_image(image)
+        result = inference_detector(model, img)
+        if one_per_object:
+            result.pred_instances = best_class_per_object(result.pred_instances)
+        record = detections_to_dict(result, model.dataset_meta["classes"], score_thr, image)
+        if out_dir is not None:
+            name = osp.basename(image)
+            drawing = name if name.lower().endswith(IMAGE_EXTENSIONS) else f"{name}.jpg"
+            out_file = osp.join(out_dir, "vis", drawing)
+            visualizer.add_datasample(
+                name, mmcv.bgr2rgb(img), result, draw_gt=False, pred_score_thr=score_thr,
+                out_file=out_file,
+            )  # fmt: skip
+            json_file = osp.join(out_dir, "preds", f"{name}.json")
+            mmengine.dump(record, json_file, indent=2)
+            record.update(out_file=out_file, json_file=json_file)
         log(json.dumps(record))
-        summary.results.append(record)
-    return summary
+        return record
+
+    return process_images(inputs, detect)
 
 
-# --------------------------------------------------------------------------- command line
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse ``tools/demo/image_demo.py``'s command line.
 
@@ -297,8 +183,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def _logs_to_stderr() -> None:
     """Send mmengine's console log to stderr, so that stdout carries only the JSON lines."""
-    logger = MMLogger.get_current_instance()
-    for handler in logger.handlers:
+    for handler in MMLogger.get_current_instance().handlers:
         if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
             handler.setStream(sys.stderr)
 
@@ -318,21 +203,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         images = list_images(args.inputs)
         with contextlib.redirect_stdout(sys.stderr):  # mmengine print()s while loading
-            model = load_detector(args.config, args.weights, device=args.device)
+            model = load_trained_model(args.config, args.weights, "det", device=args.device)
     except (PreflightError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     summary = run_demo(
-        model,
-        images,
-        out_dir=args.out_dir,
-        score_thr=args.score_thr,
-        one_per_object=args.one_per_object,
+        model, images, args.out_dir, args.score_thr, one_per_object=args.one_per_object
     )
-    done, skipped = len(summary.results), len(summary.skipped)
     print(
-        f"{summary_line(done, skipped)}; drawings in {osp.join(args.out_dir, 'vis')}, "
+        f"{summary.line()}; drawings in {osp.join(args.out_dir, 'vis')}, "
         f"detections in {osp.join(args.out_dir, 'preds')}",
         file=sys.stderr,
     )
-    return 0 if done else 1
+    return 0 if summary.results else 1

@@ -1,107 +1,103 @@
-"""Loading a trained detector or segmentor: the config's kind checked, every weight accounted for.
+"""Building and loading a detector or segmentor: the config's kind checked, every weight loaded.
 
-Shared by :func:`edgenext_dense.apis.det_demo.load_detector` and
-:func:`edgenext_dense.apis.seg_demo.init_segmentor` (and through them by the ONNX export), so
-both refuse a config of the other task and a checkpoint that does not fit, in the same words.
+:func:`load_trained_model` is what the demos (:mod:`~edgenext_dense.apis.det_demo`,
+:mod:`~edgenext_dense.apis.seg_demo`) and the ONNX export use in place of mmdet's
+``init_detector`` and mmseg's ``init_model``, which load a checkpoint without saying that
+weights are missing or left over. Both tasks refuse a config of the other task and a checkpoint
+that does not fit, in the same words.
 """
 
 from __future__ import annotations
 
 import os
-import os.path as osp
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Dict, Optional, Union
 
-import torch
 from mmengine.config import Config
+from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import _load_checkpoint
+from torch import nn
 
-from edgenext_dense.engine.preflight import PreflightError, checkpoint_misfit
+from edgenext_dense.engine.config import build_model_without_init, dataset_meta, load_config
+from edgenext_dense.engine.preflight import (
+    check_checkpoint_task,
+    checkpoint_misfit,
+)
 
-# task: (default_scope, the model's head key, the task in words)
-_TASKS = {
-    "det": ("mmdet", "bbox_head", "detection"),
-    "seg": ("mmseg", "decode_head", "segmentation"),
+# what another config may have changed when a checkpoint does not fit
+_FIT_HINTS = {
+    "det": "backbone arch, number of classes",
+    "seg": "backbone arch, head width, number of classes",
 }
 
 
-def load_task_config(
-    config: Union[str, os.PathLike, Config],
-    task: str,
-    cfg_options: Optional[Dict[str, Any]] = None,
-) -> Config:
-    """Read a config (or copy a loaded one), apply overrides and check it is one of ``task``'s.
+def resolve_dataset_meta(cfg: Config, num_classes: int, checkpoint: Any = None) -> Dict[str, Any]:
+    """Class names and palette: the checkpoint's ``dataset_meta``, else the config's test set's.
 
     Args:
-        config (str | os.PathLike | Config): The config file or a loaded config.
-        task (str): ``'det'`` (an mmdet config with ``model.bbox_head``) or ``'seg'`` (an mmseg
-            config with ``model.decode_head``).
+        cfg (Config): The config (see :func:`edgenext_dense.engine.config.dataset_meta`).
+        num_classes (int): The model's; names and colours of another length are replaced by
+            ``class <i>`` and a fixed random palette.
+        checkpoint (Any): A checkpoint as read, whose ``meta.dataset_meta`` comes first.
+            Defaults to None.
+
+    Returns:
+        dict: ``classes`` (list of str) and ``palette`` (list of RGB tuples).
+    """
+    meta = (checkpoint.get("meta") or {}) if isinstance(checkpoint, dict) else {}
+    saved = meta.get("dataset_meta") or {}
+    if "classes" in saved:
+        cfg = cfg.copy()
+        cfg.test_dataloader = dict(dataset=dict(metainfo=saved))
+    resolved = dataset_meta(cfg, num_classes)
+    return dict(classes=resolved["classes"], palette=[tuple(c) for c in resolved["palette"]])
+
+
+def load_trained_model(
+    config: Union[str, os.PathLike, Config],
+    checkpoint: str,
+    task: str,
+    device: str = "cpu",
+    cfg_options: Optional[Dict[str, Any]] = None,
+) -> nn.Module:
+    """Build the config's detector or segmentor and load a checkpoint ``tools/train.py`` saved.
+
+    ``module.`` prefixes (DDP) are stripped and a segmentor's auxiliary head is dropped; no
+    other weight may be missing or left over.
+
+    Args:
+        config (str | os.PathLike | Config): A config under ``configs/det`` or ``configs/seg``.
+        checkpoint (str): The checkpoint file.
+        task (str): ``'det'`` or ``'seg'``.
+        device (str): Torch device. Defaults to ``'cpu'``.
         cfg_options (dict, optional): Config overrides. Defaults to None.
 
     Returns:
-        Config: The config, a copy when one was given.
+        nn.Module: The model in eval mode, with ``cfg`` and ``dataset_meta`` (see
+        :func:`resolve_dataset_meta`) set.
 
     Raises:
-        ValueError: For a task other than ``'det'`` and ``'seg'``.
-        PreflightError: When the file does not exist or the config is of another kind.
+        PreflightError: When the config or checkpoint is missing, the config is of another
+            task or the checkpoint holds another kind of model (e.g. EdgeNeXt ImageNet
+            weights), saying what it looks like.
+        ValueError: When the checkpoint's weights do not fit the config's model.
     """
-    if task not in _TASKS:
-        raise ValueError(f"task must be one of {sorted(_TASKS)}, got {task!r}")
-    scope, head, words = _TASKS[task]
-    if isinstance(config, (str, os.PathLike)):
-        if not osp.isfile(config):
-            raise PreflightError(f"the config file {config} does not exist")
-        cfg = Config.fromfile(str(config))
-    else:
-        cfg = config.copy()
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    if cfg.get("default_scope") != scope or head not in cfg.get("model", {}):
-        raise PreflightError(
-            f"the config {cfg.filename} is not a {words} config (default_scope="
-            f"{cfg.get('default_scope')!r}, no model.{head}): use one under configs/{task}"
-        )
-    return cfg
-
-
-def load_trained_weights(
-    model: torch.nn.Module,
-    checkpoint: str,
-    cfg: Config,
-    fit_hint: str,
-    drop_prefixes: Sequence[str] = (),
-) -> Any:
-    """Load a checkpoint saved by ``tools/train.py`` into ``model``, refusing any misfit.
-
-    ``module.`` prefixes (DDP) are stripped; no weight may be missing or left over.
-
-    Args:
-        model (torch.nn.Module): The model built from ``cfg``.
-        checkpoint (str): Checkpoint file.
-        cfg (Config): The config, named in the messages.
-        fit_hint (str): What another config may have changed, for the message (e.g.
-            ``'backbone arch, number of classes'``).
-        drop_prefixes (Sequence[str]): Checkpoint keys starting with one of these are not
-            loaded (e.g. a training-only auxiliary head). Defaults to ``()``.
-
-    Returns:
-        Any: The checkpoint as read (its ``meta`` carries the ``dataset_meta``).
-
-    Raises:
-        ValueError: When the weights do not fit the model (shapes, missing or unexpected keys).
-    """
+    cfg = load_config(config, cfg_options, task)
+    check_checkpoint_task(checkpoint, cfg, task)
+    init_default_scope(cfg.default_scope)  # as mmdet's init_detector: the pipeline needs it
+    model = build_model_without_init(cfg)
     ckpt = _load_checkpoint(checkpoint, map_location="cpu")
     state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else {}
-    drop = tuple(drop_prefixes)
-    state = {
-        (k[len("module.") :] if k.startswith("module.") else k): v
-        for k, v in state.items()
-        if not k.startswith(drop)
-    }
+    state = {k[len("module.") :] if k.startswith("module.") else k: v for k, v in state.items()}
+    if task == "seg":  # built without it (see build_model_without_init)
+        state = {k: v for k, v in state.items() if not k.startswith("auxiliary_head.")}
     misfit = checkpoint_misfit(state, model.state_dict())
     if misfit:
         raise ValueError(
             f"the checkpoint {checkpoint} does not fit {cfg.filename}: {'; '.join(misfit)}. Was "
-            f"it trained with another config ({fit_hint})?"
+            f"it trained with another config ({_FIT_HINTS[task]})?"
         )
     model.load_state_dict(state)
-    return ckpt
+    head = model.bbox_head if task == "det" else model.decode_head
+    model.dataset_meta = resolve_dataset_meta(cfg, head.num_classes, ckpt)
+    model.cfg = cfg
+    return model.to(device)

@@ -1,142 +1,55 @@
 """Segmentation demo: run a trained segmentor on images and blend its classes over them.
 
-Behind ``tools/demo/image_seg_demo.py``. Each prediction is drawn as mmseg's
-:class:`~mmseg.visualization.SegLocalVisualizer` draws it (the dataset palette blended over the
-image), with a legend of the classes present, with their share of the pixels, on the right.
-Folders are processed one image at a time; an image that cannot be read, segmented, drawn or
-written is reported and skipped. The image listing, reading and skipping, the output names
-and the drawing are the ONNX Runtime runner's (:mod:`edgenext_dense.deploy.ort.images`,
-:mod:`edgenext_dense.deploy.ort.visualize`), which bound the memory a big photo takes.
+Behind ``tools/demo/image_seg_demo.py``. The segmentor comes from
+:func:`~edgenext_dense.apis.loading.load_trained_model` (a checkpoint of another task is
+refused). Each prediction is drawn as mmseg's :class:`~mmseg.visualization.SegLocalVisualizer`
+draws it (the dataset palette blended over the image, the same pixels), with a legend of the
+classes present and their share of the pixels on the right, written to
+``OUT_DIR/<image name>.png``. Prediction and drawing bound the memory a big photo takes, where
+mmseg's ``inference_model`` and visualizer hold several full-size float copies of it. An image
+that cannot be read, segmented, drawn or written is reported and skipped.
 """
 
 from __future__ import annotations
 
-import os
 import os.path as osp
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Sequence
 
+import cv2
+import mmcv
 import numpy as np
 import torch
 import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.dataset import Compose
-from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
 
-from edgenext_dense.apis.loading import load_task_config, load_trained_weights
-from edgenext_dense.deploy.ort.images import (
-    list_images,
-    output_name,
-    process_each,
-    read_image,
-    write_image,
-)
-from edgenext_dense.deploy.ort.visualize import add_legend, blend_classes, draw_legend
-from edgenext_dense.engine.preflight import PreflightError, check_checkpoint_task
+from edgenext_dense.apis.image_files import DemoSummary, list_images, process_images, read_image
+from edgenext_dense.apis.loading import load_trained_model
+from edgenext_dense.engine.config import config_test_pipeline
+from edgenext_dense.engine.preflight import PreflightError
 
 # Annotation loading is dropped from the test pipeline: demo images have no masks.
 _ANNOTATION_LOADERS = ("LoadAnnotations", "LoadCheckedAnnotations")
-
-# draw_legend lives in deploy/ort/visualize.py and is re-exported here, where callers find it.
-__all__ = [
-    "DemoSummary",
-    "build_demo_pipeline",
-    "draw_legend",
-    "init_segmentor",
-    "predict_labels",
-    "render",
-    "run_seg_demo",
-]
-
-
-@dataclass
-class DemoSummary:
-    """What a demo run did.
-
-    Args:
-        written (list[str]): Output files, one per image segmented.
-        skipped (list[tuple[str, str]]): ``(input, reason)`` of the images that were skipped.
-    """
-
-    written: List[str] = field(default_factory=list)
-    skipped: List[Tuple[str, str]] = field(default_factory=list)
-
-
-def init_segmentor(
-    config: Union[str, Config],
-    checkpoint: str,
-    device: str = "cpu",
-    cfg_options: Optional[Dict[str, Any]] = None,
-) -> torch.nn.Module:
-    """Build the config's segmentor and load a checkpoint saved by ``tools/train.py``.
-
-    The backbone's pretrained init is switched off and the auxiliary head dropped (it is not
-    used for prediction). The class names and palette come from the checkpoint's
-    ``dataset_meta``, else from the config's test dataset.
-
-    Args:
-        config (str | Config): An mmseg config (``configs/seg/*.py``).
-        checkpoint (str): Segmentor checkpoint.
-        device (str): Torch device. Defaults to ``'cpu'``.
-        cfg_options (dict, optional): Config overrides. Defaults to None.
-
-    Returns:
-        torch.nn.Module: The segmentor in eval mode, with ``cfg`` and ``dataset_meta`` set.
-
-    Raises:
-        PreflightError: When the config or checkpoint is missing, or the checkpoint is not a
-            segmentor (an image classifier or a detector), naming what it looks like.
-        ValueError: When the checkpoint's weights do not fit the config's model.
-    """
-    cfg = load_task_config(config, "seg", cfg_options)
-    check_checkpoint_task(checkpoint, cfg, "seg")
-
-    init_default_scope("mmseg")
-    from mmseg.registry import MODELS
-
-    cfg.model.backbone.init_cfg = None
-    cfg.model.pretrained = None
-    cfg.model.train_cfg = None
-    cfg.model.auxiliary_head = None
-    model = revert_sync_batchnorm(MODELS.build(cfg.model))
-    ckpt = load_trained_weights(
-        model,
-        checkpoint,
-        cfg,
-        "backbone arch, head width, number of classes",
-        drop_prefixes=("auxiliary_head.", "module.auxiliary_head."),
-    )
-    model.dataset_meta = _dataset_meta(ckpt, cfg, model.decode_head.num_classes)
-    model.cfg = cfg
-    return model.to(device).eval()
-
-
-def _dataset_meta(ckpt: Any, cfg: Config, num_classes: int) -> Dict[str, Any]:
-    meta = (ckpt.get("meta") or {}).get("dataset_meta") if isinstance(ckpt, dict) else None
-    if not meta or "classes" not in meta:
-        from mmseg.registry import DATASETS
-
-        dataset_type = cfg.get("test_dataloader", {}).get("dataset", {}).get("type")
-        dataset_cls = DATASETS.get(dataset_type) if dataset_type else None
-        meta = dict(getattr(dataset_cls, "METAINFO", {}) or {})
-    classes = list(meta.get("classes") or [])
-    palette = [list(c) for c in (meta.get("palette") or [])]
-    if len(classes) != num_classes:
-        classes = [f"class {i}" for i in range(num_classes)]
-    if len(palette) != num_classes:
-        rng = np.random.default_rng(42)
-        palette = rng.integers(0, 256, size=(num_classes, 3)).tolist()
-    return dict(classes=classes, palette=palette)
+# Pixels blended at a time: mmseg's formula makes float64 copies of what it blends.
+_STRIP_PIXELS = 1 << 21
 
 
 def build_demo_pipeline(cfg: Config) -> Compose:
-    """The config's test pipeline for in-memory images, without annotation loading."""
-    steps = cfg.get("test_dataloader", {}).get("dataset", {}).get("pipeline")
-    if steps is None:
-        steps = cfg.get("test_pipeline")
+    """The config's test pipeline for in-memory images, without annotation loading.
+
+    Args:
+        cfg (Config): A segmentation config.
+
+    Returns:
+        Compose: Takes ``dict(img=BGR array)``, gives ``inputs`` and ``data_samples``.
+
+    Raises:
+        PreflightError: When the config has no test pipeline.
+    """
+    steps = config_test_pipeline(cfg)
     if not steps:
-        raise PreflightError(f"the config {cfg.filename} has no test pipeline")
+        raise PreflightError(f"the config {cfg.filename} has no test pipeline: add test_pipeline")
     steps = [dict(s) for s in steps if s.get("type") not in _ANNOTATION_LOADERS]
     steps[0] = dict(type="LoadImageFromNDArray")
     init_default_scope("mmseg")
@@ -147,13 +60,12 @@ def build_demo_pipeline(cfg: Config) -> Compose:
 def predict_labels(model: torch.nn.Module, pipeline: Compose, image: np.ndarray) -> np.ndarray:
     """Segment one BGR image as mmseg's ``test_step``, with memory bounded for big photos.
 
-    mmseg resizes all ``C`` logit maps to the image's size at once (4 GB of floats for 21
-    classes at 48 megapixels) before the arg-max; here they are resized one class at a time,
-    with the same ``F.interpolate``, and arg-maxed as they come (first maximum kept, as
-    ``argmax``): the same labels.
+    mmseg resizes all ``C`` logit maps to the image's size at once before the arg-max; here
+    they are resized one class at a time, with the same ``F.interpolate``, and arg-maxed as
+    they come (first maximum kept, as ``argmax``): the same labels.
 
     Args:
-        model (torch.nn.Module): From :func:`init_segmentor`.
+        model (torch.nn.Module): From :func:`~edgenext_dense.apis.loading.load_trained_model`.
         pipeline (Compose): From :func:`build_demo_pipeline`.
         image (np.ndarray): ``(H, W, 3)`` uint8 BGR image.
 
@@ -169,30 +81,62 @@ def predict_labels(model: torch.nn.Module, pipeline: Compose, image: np.ndarray)
     # NOTE: mmseg resizes the logits to ori_shape; set to the network's size, that resize is a
     # no-op and seg_logits are the unpadded logits at the network's size.
     sample.set_metainfo(dict(ori_shape=tuple(sample.img_shape)))
-    logits = model.test_step(batch)[0].seg_logits.data.cpu()
-    num_classes = logits.shape[0]
+    logits = model.test_step(batch)[0].seg_logits.data.cpu()[None]
+
+    def upsample(c: int) -> torch.Tensor:
+        return F.interpolate(
+            logits[:, c : c + 1], ori_shape, mode="bilinear", align_corners=model.align_corners
+        )[0, 0]
+
     # uint8 while the float maps are alive (1 byte a pixel), int64 only once they are freed
-    labels = torch.zeros(ori_shape, dtype=torch.uint8 if num_classes <= 256 else torch.int64)
-    best = F.interpolate(
-        logits[None, :1], ori_shape, mode="bilinear", align_corners=model.align_corners
-    )
-    for c in range(1, num_classes):
-        scores = F.interpolate(
-            logits[None, c : c + 1], ori_shape, mode="bilinear", align_corners=model.align_corners
-        )
-        labels.masked_fill_(scores[0, 0] > best[0, 0], c)
+    labels = torch.zeros(ori_shape, dtype=torch.uint8 if logits.shape[1] <= 256 else torch.int64)
+    best = upsample(0)
+    for c in range(1, logits.shape[1]):
+        scores = upsample(c)
+        labels.masked_fill_(scores > best, c)
         torch.maximum(best, scores, out=best)
     del best, scores
     return labels.to(torch.int64).numpy()
 
 
-def render(
-    image_bgr: np.ndarray,
-    labels: np.ndarray,
-    dataset_meta: Dict[str, Any],
-    opacity: float = 0.5,
+def draw_legend(
+    labels: np.ndarray, classes: Sequence[str], palette: Sequence[Sequence[int]], height: int
 ) -> np.ndarray:
-    """Blend the class colours over the image and add the legend.
+    """A white RGB panel listing the classes present, largest share first, with their colour.
+
+    Args:
+        labels (np.ndarray): ``(H, W)`` predicted labels.
+        classes (Sequence[str]): Class names.
+        palette (Sequence[Sequence[int]]): ``(num_classes, 3)`` RGB colours.
+        height (int): Least panel height (the image's).
+
+    Returns:
+        np.ndarray: ``(max(height, rows), W_legend, 3)`` uint8 RGB.
+    """
+    counts = np.bincount(labels.ravel(), minlength=len(classes))[: len(classes)]
+    present = [int(i) for i in np.argsort(-counts, kind="stable") if counts[i] > 0]
+    lines = ["classes"] + [f"{classes[i]} {100.0 * counts[i] / labels.size:.1f}%" for i in present]
+    font, scale, row, pad, swatch = cv2.FONT_HERSHEY_SIMPLEX, 0.5, 22, 8, 14
+    text_w = max([cv2.getTextSize(t, font, scale, 1)[0][0] for t in lines] + [60])
+    panel_h = max(height, pad * 2 + row * len(lines))
+    panel = np.full((panel_h, pad * 3 + swatch + text_w, 3), 255, np.uint8)
+    cv2.putText(panel, lines[0], (pad, pad + 12), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    for k, (i, text) in enumerate(zip(present, lines[1:]), start=1):
+        y = pad + k * row
+        cv2.rectangle(panel, (pad, y), (pad + swatch, y + swatch), tuple(palette[i]), -1)
+        cv2.rectangle(panel, (pad, y), (pad + swatch, y + swatch), (0, 0, 0), 1)
+        x = 2 * pad + swatch
+        cv2.putText(panel, text, (x, y + 12), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    return panel
+
+
+def render(
+    image_bgr: np.ndarray, labels: np.ndarray, dataset_meta: Dict[str, Any], opacity: float = 0.5
+) -> np.ndarray:
+    """Blend the class colours over the image as mmseg does and add the legend on the right.
+
+    The blend is mmseg ``SegLocalVisualizer``'s without labels,
+    ``(image * (1 - opacity) + colour * opacity).astype(uint8)``, a strip of rows at a time.
 
     Args:
         image_bgr (np.ndarray): ``(H, W, 3)`` uint8 BGR image.
@@ -201,24 +145,19 @@ def render(
         opacity (float): Opacity of the class colours, in (0, 1]. Defaults to 0.5.
 
     Returns:
-        np.ndarray: RGB uint8, the blended image with the legend on its right.
+        np.ndarray: RGB uint8 on white, the blended image with the legend on its right.
     """
-    palette = dataset_meta["palette"]
-    blended = blend_classes(image_bgr[..., ::-1], labels, palette, opacity)
-    return add_legend(blended, labels, dataset_meta["classes"], palette)
-
-
-def _segment_one(
-    model: torch.nn.Module, pipeline: Compose, path: str, out_dir: str, opacity: float
-) -> Tuple[str, List[str]]:
-    """Read, segment, draw and write one image; returns the file written and the classes."""
-    image = read_image(path)
-    labels = predict_labels(model, pipeline, image)
-    out_file = osp.join(out_dir, output_name(path, ".png"))
-    write_image(out_file, render(image, labels, model.dataset_meta, opacity)[..., ::-1])
-    classes = model.dataset_meta["classes"]
-    counts = np.bincount(labels.ravel(), minlength=len(classes))  # np.unique would sort a copy
-    return out_file, [classes[i] for i in np.flatnonzero(counts)]
+    palette = np.asarray(dataset_meta["palette"], np.uint8).reshape(-1, 3)
+    legend = draw_legend(labels, dataset_meta["classes"], palette.tolist(), labels.shape[0])
+    height, width = labels.shape
+    canvas = np.full((legend.shape[0], width + legend.shape[1], 3), 255, np.uint8)
+    canvas[:, width:] = legend
+    step = max(1, _STRIP_PIXELS // max(1, width))
+    for top in range(0, height, step):
+        rows = slice(top, min(top + step, height))  # the canvas may be taller (legend)
+        blended = image_bgr[rows, :, ::-1] * (1 - opacity) + palette[labels[rows]] * opacity
+        canvas[rows, :width] = blended.astype(np.uint8)
+    return canvas
 
 
 def run_seg_demo(
@@ -228,7 +167,7 @@ def run_seg_demo(
     out_dir: str = "outputs/seg_demo",
     opacity: float = 0.5,
     device: str = "cpu",
-    log: Any = print,
+    log: Callable[[str], None] = print,
 ) -> DemoSummary:
     """Segment an image or every image of a folder and write the blended pictures.
 
@@ -240,11 +179,11 @@ def run_seg_demo(
             ``'outputs/seg_demo'``.
         opacity (float): Opacity of the class colours, in (0, 1]. Defaults to 0.5.
         device (str): Torch device. Defaults to ``'cpu'``.
-        log (callable): Receives one line per image segmented. Defaults to print.
+        log (Callable[[str], None]): Receives one line per image segmented. Defaults to print.
 
     Returns:
-        DemoSummary: The files written and the images skipped with the reason (each also
-        reported on stderr as ``skipped <image>: <reason>``).
+        DemoSummary: The files written and the ``(image, reason)`` skipped (each also reported
+        on stderr as ``skipped <image>: <reason>``).
 
     Raises:
         ValueError: For an opacity outside (0, 1].
@@ -253,15 +192,18 @@ def run_seg_demo(
     """
     if not 0.0 < opacity <= 1.0:
         raise ValueError(f"opacity must be in (0, 1], got {opacity}")
-    files = list_images(inputs)
-    model = init_segmentor(config, weights, device=device)
+    images = list_images(inputs)
+    model = load_trained_model(config, weights, "seg", device=device)
     pipeline = build_demo_pipeline(model.cfg)
-    os.makedirs(out_dir, exist_ok=True)
-    summary = DemoSummary()
-    done = process_each(
-        files, lambda path: _segment_one(model, pipeline, path, out_dir, opacity), summary.skipped
-    )
-    for path, (out_file, names) in done:
-        summary.written.append(out_file)
-        log(f"{path} -> {out_file} ({', '.join(names)})")
-    return summary
+    classes = model.dataset_meta["classes"]
+
+    def segment(path: str) -> str:
+        image = read_image(path)
+        labels = predict_labels(model, pipeline, image)
+        out_file = osp.join(out_dir, f"{osp.basename(path)}.png")
+        mmcv.imwrite(render(image, labels, model.dataset_meta, opacity)[..., ::-1], out_file)
+        counts = np.bincount(labels.ravel(), minlength=len(classes))  # np.unique sorts a copy
+        log(f"{path} -> {out_file} ({', '.join(classes[i] for i in np.flatnonzero(counts))})")
+        return out_file
+
+    return process_images(images, segment)

@@ -31,6 +31,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 from mmengine.config import Config
 from torch import nn
 
+from edgenext_dense.apis.loading import load_trained_model
 from edgenext_dense.deploy.graph_modules import (  # noqa: F401  (part of this module's API)
     BackboneGraph,
     ClassifierGraph,
@@ -191,17 +192,6 @@ def _config_input_size(cfg: Config, task: str, resize: Dict[str, Any]) -> Tuple[
     return 512, 512
 
 
-def _load_trained(cfg: Config, task: str, checkpoint: str) -> nn.Module:
-    """A trained detector/segmentor, through the demos' loaders (task and fit checks)."""
-    if task == "det":
-        from edgenext_dense.apis.det_demo import load_detector
-
-        return load_detector(cfg, checkpoint)
-    from edgenext_dense.apis.seg_demo import init_segmentor
-
-    return init_segmentor(cfg, checkpoint)
-
-
 def deploy_from_config(
     config: Union[str, Config],
     checkpoint: Optional[str] = None,
@@ -248,8 +238,8 @@ def deploy_from_config(
         )
         dataset_meta = config_dataset_meta(cfg, num_classes)
     else:
-        model = _load_trained(cfg, task, checkpoint)
-        dataset_meta = dict(model.dataset_meta)
+        model = load_trained_model(cfg, checkpoint, task)
+        dataset_meta = model.dataset_meta
     preprocess = dict(_data_preprocessor_meta(cfg), resize=resize)
     meta: Dict[str, Any] = dict(
         task=task,

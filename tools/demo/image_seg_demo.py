@@ -18,7 +18,6 @@ from typing import List
 
 import edgenext_dense  # noqa: F401  (first: registers modules, applies compat fixes)
 from edgenext_dense.apis.seg_demo import run_seg_demo
-from edgenext_dense.deploy.ort.images import summary_line
 from edgenext_dense.engine.preflight import PreflightError
 
 
@@ -63,9 +62,8 @@ def main(argv: List[str] | None = None) -> int:
     except (PreflightError, FileNotFoundError, ValueError) as err:
         print(f"image_seg_demo.py: error: {err}", file=sys.stderr)
         return 1
-    done, skipped = len(summary.written), len(summary.skipped)
-    print(f"{summary_line(done, skipped)}; outputs in {args.out_dir}", file=sys.stderr)
-    return 0 if done else 1
+    print(f"{summary.line()}; outputs in {args.out_dir}", file=sys.stderr)
+    return 0 if summary.results else 1
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 """Image files for the demos: an image-or-folder input, reading, per-image skipping, outputs.
 
-Shared by the PyTorch demos (``tools/demo/image_demo.py``, ``tools/demo/image_seg_demo.py``),
-``tools/deploy/onnx_infer.py`` and ``tools/deploy/onnx_eval.py``, so that all of them list a
+Shared by ``tools/deploy/onnx_infer.py`` and ``tools/deploy/onnx_eval.py``, so that both list a
 folder, read its images, skip and report any image they cannot process (one line each, then a
-summary) and name their outputs the same way. Like the rest of this folder it imports only the
-standard library, numpy and OpenCV.
+summary) and name their outputs the same way, in the words of the PyTorch demos
+(:mod:`edgenext_dense.apis.image_files`, which this stand-alone package cannot import). Like the
+rest of this folder it imports only the standard library, numpy and OpenCV.
 
 Images are read as BGR uint8 with ``cv2.imdecode(..., IMREAD_COLOR)``, what ``mmcv.imread``
 does with its default ``cv2`` backend.

@@ -3,8 +3,8 @@
 The layouts follow ``tools/demo/image_demo.py`` (mmdet's ``DetLocalVisualizer``: one colour
 per class, the class name and score above each box) and mmseg's ``SegLocalVisualizer`` for
 segmentation (the blend ``image * (1 - opacity) + colour * opacity``, see
-:func:`blend_classes`), plus a legend of the classes present with their share of the pixels.
-The PyTorch segmentation demo draws with :func:`blend_classes` and :func:`add_legend` too.
+:func:`blend_classes`), plus a legend of the classes present with their share of the pixels,
+as the PyTorch segmentation demo draws it (:func:`edgenext_dense.apis.seg_demo.render`).
 """
 
 from __future__ import annotations
