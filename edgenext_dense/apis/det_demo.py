@@ -33,6 +33,7 @@ from mmengine.logging import MMLogger
 from edgenext_dense.apis.image_files import (
     IMAGE_EXTENSIONS,
     DemoSummary,
+    add_demo_args,
     list_images,
     process_images,
     read_image,
@@ -157,14 +158,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description="Draw a trained detector's boxes, class names and scores on images and "
         "print the detections as JSON (one line per image)."
     )
-    parser.add_argument("inputs", help="an image file or a folder of images")
-    parser.add_argument("config", help="the detector's config (configs/det/*.py)")
-    parser.add_argument(
-        "--weights", required=True, help="detector checkpoint saved by tools/train.py"
-    )
-    parser.add_argument(
-        "--out-dir", default="outputs/det_demo", help="output folder (default: outputs/det_demo)"
-    )
+    add_demo_args(parser, "det")
     parser.add_argument(
         "--score-thr", type=float, default=0.3, help="lowest score drawn and printed (default 0.3)"
     )
@@ -174,7 +168,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="one label per object: of boxes of other classes overlapping at IoU > 0.5, keep "
         "the best (the model's NMS is per class)",
     )
-    parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     args = parser.parse_args(argv)
     if not 0.0 <= args.score_thr <= 1.0:
         parser.error(f"--score-thr must be in [0, 1], got {args.score_thr}")

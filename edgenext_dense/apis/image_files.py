@@ -7,6 +7,7 @@ reports read as those of the ONNX Runtime tools (``skipped <image>: <reason>``, 
 
 from __future__ import annotations
 
+import argparse
 import os.path as osp
 import sys
 from dataclasses import dataclass, field
@@ -113,3 +114,24 @@ def process_images(images: Sequence[str], process: Callable[[str], Any]) -> Demo
             print(f"skipped {image}: {reason}", file=sys.stderr)
             summary.skipped.append((image, reason))
     return summary
+
+
+def add_demo_args(parser: argparse.ArgumentParser, task: str) -> None:
+    """Add the arguments the detection and segmentation demos share.
+
+    ``inputs``, ``config``, ``--weights``, ``--out-dir`` (``outputs/<task>_demo``) and
+    ``--device``.
+
+    Args:
+        parser (argparse.ArgumentParser): The demo's parser.
+        task (str): ``'det'`` or ``'seg'``.
+    """
+    model = "detector" if task == "det" else "segmentor"
+    out_dir = f"outputs/{task}_demo"
+    parser.add_argument("inputs", help="an image file or a folder of images")
+    parser.add_argument("config", help=f"the {model}'s config (configs/{task}/*.py)")
+    parser.add_argument(
+        "--weights", required=True, help=f"{model} checkpoint saved by tools/train.py"
+    )
+    parser.add_argument("--out-dir", default=out_dir, help=f"output folder (default: {out_dir})")
+    parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")

@@ -21,11 +21,12 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
 from edgenext_dense.deploy.graphs import ExportError, config_task, load_config
 from edgenext_dense.deploy.ort import OnnxModel
 from edgenext_dense.deploy.ort.images import process_each, read_image, summary_line, write_json
+from edgenext_dense.engine.config import add_cfg_options_arg
 
 __all__ = ["evaluate_onnx", "main", "parse_args"]
 
@@ -172,12 +173,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
     parser.add_argument("--limit", type=int, default=None, help="score the first N images only")
     parser.add_argument("--json", help="write {model: result} as JSON here")
-    parser.add_argument(
-        "--cfg-options",
-        nargs="+",
-        action=DictAction,
-        help="config overrides KEY=VALUE, e.g. test_dataloader.dataset.data_root=DIR",
-    )
+    add_cfg_options_arg(parser)
     args = parser.parse_args(argv)
     if args.limit is not None and args.limit < 1:
         parser.error("--limit must be at least 1")

@@ -6,6 +6,7 @@ the analysis tools).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import copy
 import os
@@ -13,7 +14,7 @@ import os.path as osp
 from typing import Any, Dict, List, Mapping, Optional, Union
 
 import numpy as np
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import DefaultScope
 from torch import nn
@@ -183,3 +184,18 @@ def build_model_without_init(cfg: Config) -> nn.Module:
     with DefaultScope.overwrite_default_scope(cfg.get("default_scope")):
         model = MODELS.build(model_cfg)
     return revert_sync_batchnorm(model).eval()
+
+
+def add_cfg_options_arg(parser: argparse.ArgumentParser) -> None:
+    """Add mm*'s ``--cfg-options KEY=VALUE ...`` (config overrides) to a tool's parser.
+
+    Args:
+        parser (argparse.ArgumentParser): The tool's parser.
+    """
+    parser.add_argument(
+        "--cfg-options",
+        nargs="+",
+        action=DictAction,
+        help="override config settings, key=value pairs, e.g. "
+        "train_dataloader.batch_size=8 test_dataloader.dataset.data_root=DIR",
+    )

@@ -26,15 +26,15 @@ from typing import Any, Dict, Iterator
 
 import torch
 import torch.distributed as torch_dist
-from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from .checkpointing import check_checkpoint_readable, find_resumable_checkpoint
+from .config import add_cfg_options_arg, task_of
 from .config import load_config as load_plain_config
-from .config import task_of
 from .data_checks import check_datasets
 from .preflight import (
     PreflightError,
@@ -60,13 +60,7 @@ def add_runner_args(parser: argparse.ArgumentParser) -> None:
         "--work-dir",
         help="where logs, checkpoints and curves go; defaults to ./work_dirs/<config name>",
     )
-    parser.add_argument(
-        "--cfg-options",
-        nargs="+",
-        action=DictAction,
-        help="override config settings, key=value pairs, e.g. "
-        "train_dataloader.batch_size=8 'model.backbone.init_cfg=None'",
-    )
+    add_cfg_options_arg(parser)
     parser.add_argument(
         "--launcher",
         choices=["none", "pytorch"],

@@ -9,11 +9,10 @@ segmentation). The model is built with backbone init off, so no checkpoint is ne
 import argparse
 import sys
 
-from mmengine.config import DictAction
-
 import edgenext_dense  # noqa: F401  (registers modules, applies the compat fixes)
 from edgenext_dense.analysis.flops import format_complexity, model_complexity
-from edgenext_dense.engine import PreflightError, load_config, task_of
+from edgenext_dense.engine import PreflightError
+from edgenext_dense.engine.config import add_cfg_options_arg, load_config, task_of
 
 
 def parse_args() -> argparse.Namespace:
@@ -22,7 +21,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--shape", type=int, nargs="+", help="input size: H W, or one number for a square"
     )
-    parser.add_argument("--cfg-options", nargs="+", action=DictAction, help="config overrides")
+    add_cfg_options_arg(parser)
     args = parser.parse_args()
     if args.shape is not None and len(args.shape) not in (1, 2):
         parser.error(f"--shape takes H W or one size, got {args.shape}")

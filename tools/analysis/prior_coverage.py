@@ -10,18 +10,16 @@ import argparse
 import os.path as osp
 import sys
 
-from mmengine.config import DictAction
-
 import edgenext_dense  # noqa: F401  (registers modules, applies the compat fixes)
 from edgenext_dense.analysis.prior_coverage import format_coverage, prior_coverage
-from edgenext_dense.engine import load_config
+from edgenext_dense.engine.config import add_cfg_options_arg, load_config
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("config", help="detection config (configs/det/*.py)")
     parser.add_argument("--split", choices=("train", "val"), default="train")
-    parser.add_argument("--cfg-options", nargs="+", action=DictAction, help="config overrides")
+    add_cfg_options_arg(parser)
     args = parser.parse_args()
     cfg = load_config(args.config, args.cfg_options)
     dataset = cfg[f"{args.split}_dataloader"].dataset

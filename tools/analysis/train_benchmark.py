@@ -19,8 +19,6 @@ import argparse
 import sys
 from typing import Callable
 
-from mmengine.config import DictAction
-
 import edgenext_dense  # noqa: F401  (registers modules, applies the compat fixes)
 from edgenext_dense.analysis.train_benchmark import (
     DEFAULT_COMPARE_ITERS,
@@ -32,6 +30,7 @@ from edgenext_dense.analysis.train_report import (
     save_report,
 )
 from edgenext_dense.engine import PreflightError
+from edgenext_dense.engine.config import add_cfg_options_arg
 
 PROG = "tools/analysis/train_benchmark.py"
 
@@ -64,7 +63,7 @@ def parse_args() -> argparse.Namespace:
         help="validate every K epochs (epoch-based configs) or K iterations (iteration-based "
         "configs) instead of the config's train_cfg.val_interval",
     )
-    parser.add_argument("--cfg-options", nargs="+", action=DictAction, help="config overrides")
+    add_cfg_options_arg(parser)
     parser.add_argument(
         "--warmup-iters",
         type=_at_least(0),

@@ -17,6 +17,7 @@ import sys
 from typing import List
 
 import edgenext_dense  # noqa: F401  (first: registers modules, applies compat fixes)
+from edgenext_dense.apis.image_files import add_demo_args
 from edgenext_dense.apis.seg_demo import run_seg_demo
 from edgenext_dense.engine.preflight import PreflightError
 
@@ -31,16 +32,10 @@ def parse_args(argv: List[str] | None = None) -> argparse.Namespace:
         argparse.Namespace: The parsed arguments.
     """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("inputs", help="image file or folder of images")
-    parser.add_argument("config", help="segmentation config (configs/seg/*.py)")
-    parser.add_argument("--weights", required=True, help="segmentor checkpoint")
-    parser.add_argument(
-        "--out-dir", default="outputs/seg_demo", help="output folder (default: outputs/seg_demo)"
-    )
+    add_demo_args(parser, "seg")
     parser.add_argument(
         "--opacity", type=float, default=0.5, help="opacity of the colours, (0, 1] (default: 0.5)"
     )
-    parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     return parser.parse_args(argv)
 
 
