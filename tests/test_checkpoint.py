@@ -167,6 +167,7 @@ def _convert(repo_root, src, dst, check=True):
     )
 
 
+@pytest.mark.slow
 def test_convert_tool_round_trip(tmp_path, repo_root, synthetic_checkpoints):
     src, state = synthetic_checkpoints("x_small", "mmpretrain")
     dst = tmp_path / "ours.pth"
@@ -185,6 +186,7 @@ def test_convert_tool_round_trip(tmp_path, repo_root, synthetic_checkpoints):
     )
 
 
+@pytest.mark.slow
 def test_convert_tool_reports_bad_input(tmp_path, repo_root):
     run = _convert(repo_root, tmp_path / "x.pth", tmp_path / "y.pth", check=False)
     assert run.returncode == 1 and "x.pth' does not exist" in run.stderr

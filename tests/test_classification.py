@@ -35,6 +35,7 @@ needs_reference = pytest.mark.skipif(
 
 @needs_reference
 @pytest.mark.parametrize("arch,mm_arch", [("xx_small", "xxsmall"), ("small", "small")])
+@pytest.mark.slow
 def test_logits_equal_the_model_zoo_implementation(
     arch, mm_arch, tmp_path, repo_root, synthetic_checkpoints
 ):
@@ -73,6 +74,7 @@ def test_logits_equal_the_model_zoo_implementation(
 
 @needs_reference
 @pytest.mark.parametrize("fuse", (False, True))
+@pytest.mark.slow
 def test_fast_backbone_equals_the_plain_implementation(
     fuse, tmp_path, repo_root, synthetic_checkpoints
 ):
@@ -202,6 +204,7 @@ def test_bad_images(tmp_path, synthetic_checkpoints):
         inference_classifier(model, np.zeros((10, 10), np.float32))
 
 
+@pytest.mark.slow
 def test_demo_script_prints_prediction(tmp_path, repo_root, synthetic_checkpoints):
     path, _ = synthetic_checkpoints("xx_small", "mmpretrain")
     image = _image(tmp_path / "img.jpg")

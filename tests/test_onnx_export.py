@@ -223,6 +223,7 @@ def test_classifier_logits_and_top5_match_pytorch(synthetic_checkpoints, tmp_pat
     )
 
 
+@pytest.mark.slow
 def test_onnx_infer_runs_a_folder_without_torch_and_skips_broken_images(det_onnx, tmp_path) -> None:
     folder = tmp_path / "images"
     folder.mkdir()

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from mmengine.config import Config
 
 from edgenext_dense.analysis.prior_coverage import prior_coverage
@@ -40,6 +41,7 @@ def test_coverage_counts_positive_priors_per_size_and_level(tmp_path):
     assert rows["small"].covered == 0  # 3x3 px: no prior reaches IoU 0.5
 
 
+@pytest.mark.slow
 def test_tool_prints_the_table_and_reports_a_missing_file(tmp_path):
     _coco(tmp_path / "a.json", [(40, 40, 48, 48)])
     tool = [sys.executable, str(REPO / "tools/analysis/prior_coverage.py"), str(DEMO)]

@@ -136,6 +136,7 @@ def test_convert_voc_aug_missing_sbd_names_path_and_layout(voc_and_sbd, tmp_path
         raise AssertionError("a missing VOCdevkit must raise")
 
 
+@pytest.mark.slow
 def test_voc_aug_tool(voc_and_sbd):
     proc = subprocess.run(
         [sys.executable, "tools/dataset_converters/voc_aug.py", str(voc_and_sbd["devkit"]),

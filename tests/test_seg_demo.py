@@ -68,6 +68,7 @@ def _run_tool(*args: str) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_folder_is_segmented_and_a_broken_image_is_reported_and_skipped(setup, tmp_path):
     out = tmp_path / "out"
     proc = _run_tool(
@@ -132,6 +133,7 @@ def test_checkpoint_of_another_task_is_refused(tmp_path, state, looks_like):
         load_trained_model(str(CONFIG), str(ckpt), "seg")
 
 
+@pytest.mark.slow
 def test_tool_refuses_a_classification_checkpoint(setup, tmp_path):
     ckpt = tmp_path / "edgenext_small.pth"
     torch.save({"model": {"downsample_layers.0.0.weight": torch.zeros(1)}}, ckpt)

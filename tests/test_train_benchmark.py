@@ -230,6 +230,7 @@ def _metric_row(stdout: str, metrics: tuple) -> List[List[str]]:
     return rows
 
 
+@pytest.mark.slow
 def test_det_cli_reports_each_epoch_and_images_per_second(data, shapes_pretrained) -> None:
     out = data["root"] / "det.json"
     proc = _run(
@@ -281,6 +282,7 @@ def test_seg_cli_validates_by_iteration_and_compares_with_mmseg(data, shapes_pre
 
 
 # --------------------------------------------------------------------------- bad input
+@pytest.mark.slow
 def test_missing_config_is_an_error(tmp_path: Path) -> None:
     proc = _run(str(tmp_path / "nope.py"), cwd=tmp_path)
     assert proc.returncode != 0
@@ -289,6 +291,7 @@ def test_missing_config_is_an_error(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_missing_dataset_is_named_before_training(tmp_path: Path) -> None:
     missing = tmp_path / "no_such_data"
     proc = _run(
@@ -303,6 +306,7 @@ def test_missing_dataset_is_named_before_training(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("value", ["0", "-3"])
+@pytest.mark.slow
 def test_val_interval_below_one_is_rejected(tmp_path: Path, value: str) -> None:
     proc = _run(str(DET_CONFIG), "--val-interval", value, cwd=tmp_path)
     assert proc.returncode == 2
