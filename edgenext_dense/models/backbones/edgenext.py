@@ -104,6 +104,7 @@ class EdgeNeXt(BaseModule):
         # dilation[i]: dilation of stage i's depth-wise convs; 1 while the stride still grows.
         strides = (4, 8, 16, 32)
         self.dilations = tuple(max(1, s // output_stride) for s in strides)
+        self.cpu_fused_kernels = bool(cpu_fused_kernels)
         self.strides = tuple(min(s, output_stride) for s in strides)
 
         self.downsample_layers = nn.ModuleList()
@@ -134,9 +135,6 @@ class EdgeNeXt(BaseModule):
                 for j in range(depth)
             ]
             self.stages.append(nn.Sequential(*blocks))
-        for block in self.stages.modules():
-            if isinstance(block, (ConvEncoder, SDTAEncoder)):
-                block.cpu_fused_kernels = bool(cpu_fused_kernels)
 
         self.out_norms = (
             nn.ModuleList(LayerNorm2d(self.channels[i], eps=LN_EPS) for i in self.out_indices)
@@ -185,6 +183,7 @@ class EdgeNeXt(BaseModule):
                 dilation=dilation,
                 drop_path=drop_path,
                 layer_scale_init_value=ls_init,
+                cpu_fused_kernels=self.cpu_fused_kernels,
             )
         return ConvEncoder(
             self.channels[stage],
@@ -192,6 +191,7 @@ class EdgeNeXt(BaseModule):
             dilation=dilation,
             drop_path=drop_path,
             layer_scale_init_value=ls_init,
+            cpu_fused_kernels=self.cpu_fused_kernels,
         )
 
     # ------------------------------------------------------------------ public interface

@@ -101,7 +101,16 @@ def expand_gelu(linear: nn.Linear, x: torch.Tensor, fused: bool = True) -> torch
         # map, 0.14x on a 64x64 one (F.gelu's fresh 3 MB output is page-faulted in).
         weight = linear.weight[:, :, None, None]
         return torch.ops.mkldnn._convolution_pointwise(
-            x, weight, linear.bias, [0, 0], [1, 1], [1, 1], 1, "gelu", [], "none"
+            x,
+            weight,
+            linear.bias,
+            padding=[0, 0],
+            stride=[1, 1],
+            dilation=[1, 1],
+            groups=1,
+            attr="gelu",  # oneDNN's eltwise_gelu_erf post-op
+            scalars=[],
+            algorithm="none",
         )
     return F.gelu(pointwise(linear, x))
 
@@ -110,6 +119,20 @@ def expand_gelu(linear: nn.Linear, x: torch.Tensor, fused: bool = True) -> torch
 # last stage below output stride 32) about 10x slower than the undilated one: 2.92 against
 # 0.30 ms for 304 channels on 32x32 at dilation 2, 17.7 against 0.64 ms for 584 channels.
 _PHASE_SPLIT_MIN_KERNEL = 9
+
+
+def _phase_splittable(conv: nn.Conv2d) -> bool:
+    """A dilated, depth-wise, stride-1, square, "same"-padded convolution of a large kernel."""
+    d, k = conv.dilation[0], conv.kernel_size[0]
+    return (
+        d > 1
+        and k >= _PHASE_SPLIT_MIN_KERNEL
+        and conv.groups == conv.in_channels
+        and conv.stride == (1, 1)
+        and conv.dilation == (d, d)
+        and conv.kernel_size == (k, k)
+        and conv.padding == (d * (k // 2),) * 2
+    )
 
 
 def depthwise(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
@@ -134,19 +157,9 @@ def depthwise(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     Returns:
         torch.Tensor: ``conv(x)``, channels-last.
     """
-    d, k = conv.dilation[0], conv.kernel_size[0]
-    plain = (
-        d == 1
-        or k < _PHASE_SPLIT_MIN_KERNEL
-        or not _cpu_inference(x)
-        or conv.groups != conv.in_channels
-        or conv.stride != (1, 1)
-        or conv.dilation != (d, d)
-        or conv.kernel_size != (k, k)
-        or conv.padding != (d * (k // 2),) * 2
-    )
-    if plain:
+    if not (_phase_splittable(conv) and _cpu_inference(x)):
         return conv(x)
+    d, k = conv.dilation[0], conv.kernel_size[0]
     b, c, h, w = x.shape
     hp, wp = -(-h // d), -(-w // d)  # phase grid size (the last rows/columns zero-padded)
     tokens = F.pad(x, (0, wp * d - w, 0, hp * d - h)).permute(0, 2, 3, 1)  # (B, H, W, C)
@@ -197,11 +210,15 @@ class _BottleneckMixin:
     True) lets inference on CPU run ``pwconv1`` and GELU as one kernel (:func:`expand_gelu`).
     """
 
-    cpu_fused_kernels = True
-
     def _build_bottleneck(
-        self, dim: int, expan_ratio: int, drop_path: float, layer_scale_init_value: float
+        self,
+        dim: int,
+        expan_ratio: int,
+        drop_path: float,
+        layer_scale_init_value: float,
+        cpu_fused_kernels: bool,
     ) -> None:
+        self.cpu_fused_kernels = cpu_fused_kernels
         self.norm = nn.LayerNorm(dim, eps=LN_EPS)
         self.pwconv1 = nn.Linear(dim, expan_ratio * dim)
         self.act = nn.GELU()  # exact (erf); kept as a module for the authors' layout
@@ -226,6 +243,8 @@ class ConvEncoder(_BottleneckMixin, nn.Module):
         expan_ratio (int): Hidden width of the bottleneck over ``dim``. Defaults to 4.
         drop_path (float): Stochastic depth rate. Defaults to 0.
         layer_scale_init_value (float): Initial layer scale; 0 disables it. Defaults to 1e-6.
+        cpu_fused_kernels (bool): Let CPU inference run ``pwconv1`` and GELU as one kernel
+            (:func:`expand_gelu`). Defaults to True.
     """
 
     def __init__(
@@ -236,6 +255,7 @@ class ConvEncoder(_BottleneckMixin, nn.Module):
         expan_ratio: int = 4,
         drop_path: float = 0.0,
         layer_scale_init_value: float = 1e-6,
+        cpu_fused_kernels: bool = True,
     ) -> None:
         super().__init__()
         self.dwconv = nn.Conv2d(
@@ -246,7 +266,9 @@ class ConvEncoder(_BottleneckMixin, nn.Module):
             dilation=dilation,
             groups=dim,
         )
-        self._build_bottleneck(dim, expan_ratio, drop_path, layer_scale_init_value)
+        self._build_bottleneck(
+            dim, expan_ratio, drop_path, layer_scale_init_value, cpu_fused_kernels
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.drop_path(self._bottleneck(depthwise(self.dwconv, x)))
@@ -373,6 +395,8 @@ class SDTAEncoder(_BottleneckMixin, nn.Module):
         expan_ratio (int): Bottleneck width over ``dim``. Defaults to 4.
         drop_path (float): Stochastic depth rate. Defaults to 0.
         layer_scale_init_value (float): Initial layer scale; 0 disables it. Defaults to 1e-6.
+        cpu_fused_kernels (bool): Let CPU inference run ``pwconv1`` and GELU as one kernel
+            (:func:`expand_gelu`). Defaults to True.
     """
 
     def __init__(
@@ -385,6 +409,7 @@ class SDTAEncoder(_BottleneckMixin, nn.Module):
         expan_ratio: int = 4,
         drop_path: float = 0.0,
         layer_scale_init_value: float = 1e-6,
+        cpu_fused_kernels: bool = True,
     ) -> None:
         super().__init__()
         self.width = max(int(math.ceil(dim / scales)), int(math.floor(dim // scales)))
@@ -404,7 +429,9 @@ class SDTAEncoder(_BottleneckMixin, nn.Module):
         self.norm_xca = nn.LayerNorm(dim, eps=LN_EPS)
         self.gamma_xca = _layer_scale(dim, layer_scale_init_value)
         self.xca = XCA(dim, num_heads=num_heads)
-        self._build_bottleneck(dim, expan_ratio, drop_path, layer_scale_init_value)
+        self._build_bottleneck(
+            dim, expan_ratio, drop_path, layer_scale_init_value, cpu_fused_kernels
+        )
 
     def _split_convs(self, x: torch.Tensor) -> torch.Tensor:
         splits = torch.split(x, self.width, dim=1)
