@@ -10,7 +10,7 @@ Options: ``--shape H W``, ``--batch-size``, ``--threads``, ``--device cpu|cuda``
 ``--runtimes pytorch [pytorch-fused pytorch-amp onnxruntime-int8] onnxruntime``
 (``pytorch-amp``: autocast, float16 on CUDA, bfloat16 on CPU), ``--warmup``, ``--runs``,
 ``--rounds`` (interleaved repeats on a shared machine), ``--no-isolate``. What is timed and how
-memory is measured: ``edgenext_dense/deploy/benchmark.py``.
+memory is measured: ``edgenext_dense/analysis/benchmark.py``.
 """
 
 import sys

@@ -12,7 +12,7 @@
 
 Trains exactly as tools/train.py does (work dir: work_dirs/train_benchmark/<config name>);
 --val-interval counts epochs for epoch-based configs (det) and iterations for iteration-based
-ones (seg). What is measured: edgenext_dense/engine/train_benchmark.py.
+ones (seg). What is measured: edgenext_dense/analysis/train_benchmark.py.
 """
 
 import argparse
