@@ -54,14 +54,15 @@ def test_config_builds_and_runs_three_modes(path: Path) -> None:
     token = path.stem.split("_")[1]
     arch, widths = ARCH_OF_TOKEN[token]
     assert cfg.model.backbone.arch == arch
-    assert tuple(cfg.model.neck.in_channels) == widths
-    assert tuple(cfg.model.bbox_head.in_channels[:2]) == widths
 
     cfg.model.backbone.init_cfg = None
     init_default_scope("mmdet")
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
-    num_classes = cfg.model.bbox_head.num_classes
+    # the neck and head read the backbone's stage 3-4 widths
+    assert tuple(model.neck.in_channels) == widths
+    assert tuple(model.bbox_head.in_channels[:2]) == widths
+    num_classes = model.bbox_head.num_classes
 
     # small inputs of odd sizes, one box each; the data preprocessor pads the batch
     rng = np.random.default_rng(0)
@@ -144,7 +145,9 @@ def test_paper_recipe() -> None:
     assigner = cfg.model.train_cfg.assigner
     assert (assigner.pos_iou_thr, assigner.neg_iou_thr, assigner.min_pos_iou) == (0.5, 0.5, 0.0)
     assert cfg.model.train_cfg.neg_pos_ratio == 3
-    assert list(cfg.model.bbox_head.bbox_coder.target_stds) == [0.1, 0.1, 0.2, 0.2]
+    init_default_scope("mmdet")
+    head = MODELS.build(cfg.model.bbox_head)
+    assert list(head.bbox_coder.stds) == [0.1, 0.1, 0.2, 0.2]
     test = cfg.model.test_cfg
     assert (test.nms.iou_threshold, test.score_thr, test.max_per_class) == (0.5, 0.05, 200)
     # COCO's maxDets (1, 10, 100), not mmdet's (100, 300, 1000)

@@ -119,8 +119,8 @@ def test_config_is_what_its_name_says(path):
     assert cfg.train_dataloader.batch_size == int(m["batch"])
     assert tuple(cfg.model.data_preprocessor.size) == (int(m["size"]),) * 2
     if "voc12aug" in m["data"]:
-        # cvnets' rates at stride 16, doubled at stride 8
-        assert head.dilations == ((1, 12, 24, 36) if m["os"] else (1, 6, 12, 18))
+        # cvnets' rates at stride 16 (the head's defaults), doubled at stride 8
+        assert MODELS.build(head).dilations == ((1, 12, 24, 36) if m["os"] else (1, 6, 12, 18))
         init = backbone.init_cfg
         # the checkpoint variable feeds the backbone init and names the right arch
         assert init.type == "Pretrained" and init.checkpoint == cfg.checkpoint
@@ -150,7 +150,7 @@ def test_paper_recipe():
     assert cfg.model.decode_head.norm_cfg.type == "SyncBN"
     pre = cfg.model.data_preprocessor
     assert pre.mean == [123.675, 116.28, 103.53] and pre.std == [58.395, 57.12, 57.375]
-    assert pre.bgr_to_rgb and pre.seg_pad_val == 255
+    assert pre.bgr_to_rgb and MODELS.build(pre).seg_pad_val == 255
     opt = cfg.optim_wrapper
     assert opt.optimizer.type == "AdamW" and opt.optimizer.weight_decay == 0.01
     assert opt.paramwise_cfg.custom_keys["decode_head"].lr_mult == 10

@@ -4,7 +4,11 @@
 # where we differ on purpose: docs/protocol.md.
 #
 #   bash tools/dist_train.sh configs/det/ssdlite_edgenext-s_4xb32-200e_coco-320.py 4
-_base_ = "mmdet::ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py"
+_base_ = [
+    "mmdet::_base_/datasets/coco_detection.py",
+    "mmdet::_base_/schedules/schedule_1x.py",
+    "mmdet::_base_/default_runtime.py",
+]
 
 custom_imports = dict(
     imports=["edgenext_dense", "edgenext_dense.datasets.cvnets_transforms"],
@@ -13,59 +17,30 @@ custom_imports = dict(
 
 # The ImageNet-1k EdgeNeXt-S classifier (any public checkpoint layout loads).
 checkpoint = "checkpoints/edgenext_small.pth"
-data_root = "data/coco/"
 input_size = 320
-backbone_channels = (160, 304)  # EdgeNeXt-S stages 3 and 4 (strides 16 and 32)
 
+# ImageNet mean/std in RGB, as EdgeNeXt was pretrained (cvnets fed BGR / 255: protocol.md).
+data_preprocessor = dict(
+    type="DetDataPreprocessor",
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    bgr_to_rgb=True,
+)
+# The neck's and head's defaults are cvnets' SSDLite on EdgeNeXt-S: extra levels 256/128/128 and
+# a pooled 64, projections [512, 256, 256, 128, 128, 64], BN + ReLU, cvnets' priors and variances.
 model = dict(
-    # ImageNet mean/std in RGB, as EdgeNeXt was pretrained (cvnets fed BGR / 255: protocol.md).
-    data_preprocessor=dict(
-        type="DetDataPreprocessor",
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True,
-        pad_size_divisor=1,
-    ),
+    type="SingleStageDetector",
+    data_preprocessor=data_preprocessor,
     backbone=dict(
-        _delete_=True,
         type="edgenext_dense.EdgeNeXt",
         arch="small",
         out_indices=(2, 3),
         init_cfg=dict(type="Pretrained", checkpoint=checkpoint),
     ),
-    neck=dict(
-        _delete_=True,
-        type="SSDLiteNeck",
-        in_channels=backbone_channels,
-        extra_channels=(256, 128, 128),
-        pool_channels=64,
-        norm_cfg=dict(type="BN"),
-        act_cfg=dict(type="ReLU"),
-    ),
-    bbox_head=dict(
-        _delete_=True,
-        type="SSDLiteHead",
-        num_classes=80,
-        in_channels=(*backbone_channels, 256, 128, 128, 64),
-        proj_channels=(512, 256, 256, 128, 128, 64),
-        kernel_sizes=(3, 3, 3, 3, 3, 1),
-        norm_cfg=dict(type="BN"),
-        act_cfg=dict(type="ReLU"),
-        anchor_generator=dict(
-            type="SSDLiteAnchorGenerator",
-            ratios=((2, 3), (2, 3), (2, 3), (2, 3), (2, 3), (2,)),
-            min_ratio=0.1,
-            max_ratio=1.05,
-            input_size=input_size,
-        ),
-        bbox_coder=dict(
-            type="DeltaXYWHBBoxCoder",
-            target_means=[0.0, 0.0, 0.0, 0.0],
-            target_stds=[0.1, 0.1, 0.2, 0.2],
-        ),
-    ),
-    # The base's training settings are cvnets': MaxIoUAssigner at 0.5 (every ground truth also
-    # keeps its best prior), 3:1 hard negative mining, smooth L1 with beta 1.
+    neck=dict(type="SSDLiteNeck"),
+    bbox_head=dict(type="SSDLiteHead", num_classes=80),
+    # cvnets: MaxIoUAssigner at 0.5 (every ground truth also keeps its best prior), 3:1 hard
+    # negative mining, smooth L1 with beta 1.
     train_cfg=dict(
         assigner=dict(
             type="MaxIoUAssigner",
@@ -76,6 +51,8 @@ model = dict(
             gt_max_assign_all=False,
         ),
         smoothl1_beta=1.0,
+        allowed_border=-1,
+        pos_weight=-1,
         neg_pos_ratio=3,
     ),
     # cvnets: per class, score > 0.05, NMS at 0.5, the best 200; no pre-NMS or per-image cap
@@ -89,6 +66,7 @@ model = dict(
         max_per_img=80 * 200,
     ),
 )
+env_cfg = dict(cudnn_benchmark=True)  # fixed 320x320 inputs
 
 train_pipeline = [
     dict(type="LoadImageFromFile"),
@@ -108,62 +86,34 @@ test_pipeline = [
         meta_keys=("img_id", "img_path", "ori_shape", "img_shape", "scale_factor"),
     ),
 ]
-
+# every training image with a box (min_size=0); no aspect-ratio grouping at a fixed size
 train_dataloader = dict(
     batch_size=32,
     num_workers=4,
-    persistent_workers=True,
     batch_sampler=None,
-    dataset=dict(
-        _delete_=True,
-        type="CocoDataset",
-        data_root=data_root,
-        ann_file="annotations/instances_train2017.json",
-        data_prefix=dict(img="train2017/"),
-        filter_cfg=dict(filter_empty_gt=True, min_size=0),
-        pipeline=train_pipeline,
-    ),
+    dataset=dict(filter_cfg=dict(min_size=0), pipeline=train_pipeline),
 )
-val_dataloader = dict(
-    batch_size=8,
-    dataset=dict(
-        data_root=data_root,
-        ann_file="annotations/instances_val2017.json",
-        data_prefix=dict(img="val2017/"),
-        pipeline=test_pipeline,
-    ),
-)
+val_dataloader = dict(batch_size=8, dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 # pycocotools' own maxDets (1, 10, 100), as cvnets scored: mmdet's (100, 300, 1000) would
 # score mAP_50/75/s/m/l at 1000 detections per image and class.
-val_evaluator = dict(
-    ann_file=data_root + "annotations/instances_val2017.json", proposal_nums=(1, 10, 100)
-)
+val_evaluator = dict(proposal_nums=(1, 10, 100))
 test_evaluator = val_evaluator
 # COCO train2017 holds a few zero-height boxes (cvnets drops them too): warn, do not stop
 data_check = dict(on_error="warn")
 
 max_epochs = 200
-train_cfg = dict(type="EpochBasedTrainLoop", max_epochs=max_epochs, val_interval=5)
+train_cfg = dict(max_epochs=max_epochs, val_interval=5)
 
 base_lr = 9e-4
 optim_wrapper = dict(
-    _delete_=True,
-    type="OptimWrapper",
-    optimizer=dict(type="AdamW", lr=base_lr, betas=(0.9, 0.999), weight_decay=0.01),
+    optimizer=dict(_delete_=True, type="AdamW", lr=base_lr, weight_decay=0.01),
 )
 param_scheduler = [
     # cvnets' warm-up: 9e-5 + i * (9e-4 - 9e-5) / 500 at iteration i, the full rate from 500 on
     # (mmengine's LinearLR reaches end_factor at step end - 1)
-    dict(type="LinearLR", start_factor=0.1, by_epoch=False, begin=0, end=501),
-    dict(
-        type="CosineAnnealingLR",
-        T_max=max_epochs,
-        eta_min=1e-6,
-        by_epoch=True,
-        begin=0,
-        end=max_epochs,
-    ),
+    dict(type="LinearLR", start_factor=0.1, by_epoch=False, end=501),
+    dict(type="CosineAnnealingLR", T_max=max_epochs, eta_min=1e-6, end=max_epochs),
 ]
 
 # EMA of weights and BN statistics; validation scores the averaged and the raw weights.
@@ -172,7 +122,6 @@ custom_hooks = [
     dict(type="CheckInvalidLossHook", interval=50, priority="VERY_LOW"),
     dict(
         type="edgenext_dense.RawAndEMAEvalHook",
-        ema_type="ExponentialMovingAverage",
         momentum=0.0005,
         update_buffers=True,
         priority=49,
@@ -183,9 +132,7 @@ custom_hooks = [
 # applies `sync_bn` only when launcher != 'none').
 sync_bn = "torch"
 
-default_hooks = dict(
-    checkpoint=dict(type="CheckpointHook", interval=5, max_keep_ckpts=3, save_best="auto")
-)
+default_hooks = dict(checkpoint=dict(interval=5, max_keep_ckpts=3, save_best="auto"))
 
 # The recipe's total batch is 128 = 4 GPUs x 32; the Runner scales the learning rate linearly
 # for any other total (GPUs x batch_size).

@@ -1,14 +1,13 @@
 # The no-download demo: SSDLite + EdgeNeXt-XXS on the generated shapes dataset
 # (edgenext_dense.datasets.make_coco_shapes), sized to train on a 2-core CPU in a few minutes.
 # Same model as ssdlite_edgenext-xxs_4xb32-200e_coco-320.py with 5 classes and a 256x256 input.
-# What differs from the COCO recipe, and why (measurements: docs/benchmarks.md):
+# What differs from the COCO recipe, and why (the runs behind each choice: docs/benchmarks.md):
 # - the backbone starts from tools/pretrain_shapes.py's shape-crop classifier, the demo's
 #   stand-in for the ImageNet checkpoint: from scratch it never learns;
 # - the head's convs start from Normal(0, 0.001) as mmdet's SSD heads, not cvnets' Xavier;
 # - priors from 0.1875 to 1.39 of the input instead of 0.1 to 1.05: the generated shapes are
 #   15-60% of the image (mmdet's SSDLite sizes);
 # - 256x256 input, flips only, AdamW 6e-3 with cosine decay over 16 epochs, no EMA.
-# Backbone and head learn at one rate, as in the paper's recipe.
 #
 #   python tools/dataset_converters/make_shapes_dataset.py det data/shapes_coco
 #   python tools/pretrain_shapes.py --out checkpoints/edgenext_xx_small_shapes.pth
@@ -33,7 +32,9 @@ model = dict(
     backbone=dict(init_cfg=dict(type="Pretrained", checkpoint=checkpoint)),
     bbox_head=dict(
         num_classes=len(classes),
-        anchor_generator=dict(input_size=input_size, min_ratio=0.1875, max_ratio=1.39),
+        anchor_generator=dict(
+            type="SSDLiteAnchorGenerator", input_size=input_size, min_ratio=0.1875, max_ratio=1.39
+        ),
         init_cfg=dict(type="Normal", layer="Conv2d", std=0.001),
     ),
 )
@@ -57,18 +58,11 @@ test_pipeline = [
 train_dataloader = dict(
     batch_size=16,
     num_workers=1,
-    persistent_workers=True,
-    dataset=dict(
-        data_root=data_root,
-        metainfo=metainfo,
-        filter_cfg=dict(filter_empty_gt=True, min_size=0),
-        pipeline=train_pipeline,
-    ),
+    dataset=dict(data_root=data_root, metainfo=metainfo, pipeline=train_pipeline),
 )
 val_dataloader = dict(
     batch_size=16,
     num_workers=1,
-    persistent_workers=True,
     dataset=dict(data_root=data_root, metainfo=metainfo, pipeline=test_pipeline),
 )
 test_dataloader = val_dataloader
@@ -82,13 +76,11 @@ train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 base_lr = 6e-3
 optim_wrapper = dict(optimizer=dict(lr=base_lr, weight_decay=0.05))
 param_scheduler = [
-    dict(type="LinearLR", start_factor=0.1, by_epoch=False, begin=0, end=50),
+    dict(type="LinearLR", start_factor=0.1, by_epoch=False, end=50),
     dict(
         type="CosineAnnealingLR",
         T_max=max_epochs,
         eta_min=4e-5,
-        by_epoch=True,
-        begin=0,
         end=max_epochs,
         convert_to_iter_based=True,
     ),
@@ -97,7 +89,7 @@ param_scheduler = [
 custom_hooks = [dict(type="NumClassCheckHook")]
 auto_scale_lr = dict(enable=False, base_batch_size=16)
 default_hooks = dict(
-    logger=dict(type="LoggerHook", interval=10),
+    logger=dict(interval=10),
     checkpoint=dict(type="CheckpointHook", interval=max_epochs, max_keep_ckpts=1, save_best=None),
 )
 log_processor = dict(window_size=10)

@@ -3,7 +3,6 @@
 # loss weight 0.4. The paper trained without it.
 _base_ = "./deeplabv3_edgenext-s_4xb32-50e_voc12aug-512.py"
 
-norm_cfg = dict(type="SyncBN", requires_grad=True)
 model = dict(
     backbone=dict(out_indices=(2, 3)),
     auxiliary_head=dict(
@@ -13,12 +12,8 @@ model = dict(
         channels=256,
         num_convs=1,
         concat_input=False,
-        dropout_ratio=0.1,
-        num_classes=21,
-        norm_cfg=norm_cfg,
-        align_corners=False,
-        loss_decode=dict(
-            type="CrossEntropyLoss", use_sigmoid=False, loss_weight=0.4, avg_non_ignore=True
-        ),
+        num_classes=_base_.num_classes,
+        norm_cfg=_base_.norm_cfg,
+        loss_decode=dict(type="CrossEntropyLoss", loss_weight=0.4, avg_non_ignore=True),
     ),
 )

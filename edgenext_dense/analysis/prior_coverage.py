@@ -16,7 +16,7 @@ from typing import Dict, List
 
 import numpy as np
 import torch
-from mmdet.registry import TASK_UTILS
+from mmdet.registry import MODELS
 from mmdet.structures.bbox import bbox_overlaps
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
@@ -43,7 +43,8 @@ def _size_class(area: float) -> str:
 def _priors(cfg: Config, input_size: int) -> tuple:
     """All priors at a square input (one map per level: the backbone's and the neck's sizes)."""
     with DefaultScope.overwrite_default_scope("mmdet"):
-        generator = TASK_UTILS.build(cfg.model.bbox_head.anchor_generator)
+        # the head's own generator: the config may leave it to the head's default
+        generator = MODELS.build(cfg.model.bbox_head).prior_generator
     sizes = [input_size // 16, input_size // 32]
     for _ in range(generator.num_levels - 3):  # stride-2 extra levels, then the pooled 1x1
         sizes.append((sizes[-1] + 1) // 2)
@@ -58,7 +59,7 @@ def prior_coverage(cfg: Config, ann_file: str) -> Dict[str, object]:
     """Measure how the config's priors cover the boxes of a COCO annotation file.
 
     Args:
-        cfg (Config): A detection config with ``input_size`` and an SSDLite anchor generator.
+        cfg (Config): A detection config with ``input_size`` and an SSDLite head.
         ann_file (str): COCO instances json (crowd boxes are left out, as the assigner does).
 
     Returns:

@@ -51,7 +51,7 @@ __all__ = [
 
 # NOTE: raise it whenever the training itself changes (not its arguments) in a way that changes
 # the weights written, so that files of the former recipe are retrained rather than kept.
-# 2: the linears run as 1x1 convolutions (float rounding moved the seg demo by 30 mIoU).
+# 2: the linears run as 1x1 convolutions (other float rounding: docs/benchmarks.md).
 RECIPE_VERSION = 2
 
 
@@ -137,10 +137,8 @@ def _to_tensor(images: np.ndarray) -> torch.Tensor:
 class _PooledLinear(nn.Module):
     """Backbone, global average pool and a linear layer: the pretraining classifier.
 
-    NOTE: the published classifier puts a LayerNorm before its linear layer; trained from
-    scratch on the crops that way, the network either stays at chance (constant 2e-3) or learns
-    features that transfer badly (mIoU 20-35 after 1,000 segmentation iterations, 83 without
-    it), so the pretraining head is a plain linear layer and only the backbone is saved.
+    NOTE: no LayerNorm before the linear layer, unlike the published classifier: with it, the
+    features transferred badly (docs/benchmarks.md). Only the backbone is saved.
     """
 
     def __init__(self, backbone: EdgeNeXt, num_classes: int) -> None:

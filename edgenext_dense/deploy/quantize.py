@@ -5,9 +5,8 @@ Dynamic quantisation of the matrix multiplications only: the weights of ``MatMul
 as int8 and their inputs quantised per call; the other convolutions stay float32. The
 float graph computes the point-wise linears as 1x1 convolutions (faster in float32), so they
 are first rewritten as ``Transpose -> MatMul -> Transpose`` (:func:`pointwise_convs_to_matmuls`,
-same function): ``ConvInteger``, what quantising the convolutions directly gives, made
-EdgeNeXt-S 7x slower than float32 on the AVX-512 CPU we measured, and static QDQ quantisation
-(which needs calibration images) gained less than the dynamic MatMul quantisation. The
+same function): ``ConvInteger``, what quantising the convolutions directly gives, is slower than
+float32, and static QDQ quantisation gains less (docs/benchmarks.md). The
 ``edgenext_dense`` metadata is kept, so ``tools/deploy/onnx_infer.py`` runs the quantised file
 unchanged.
 """

@@ -10,9 +10,9 @@ How the published network is computed here (same parameters, same outputs up to 
 - activations stay NCHW with channels-last memory, so the channel LayerNorms are views of an
   NHWC tensor and the depth-wise convolutions run natively;
 - the pointwise linears (``pwconv1``/``pwconv2``, XCA's ``qkv``/``proj``) run as 1x1
-  convolutions on those maps (:func:`pointwise`): on this project's 2-core AVX-512 machine
-  oneDNN's convolution took 0.52-0.61x the time of the MKL GEMM behind ``nn.Linear`` on
-  64x64 and 16x16 maps (equal at 8x8), and an exported graph has no NCHW <-> NHWC transposes;
+  convolutions on those maps (:func:`pointwise`): oneDNN's convolution is faster than the GEMM
+  behind ``nn.Linear`` (docs/benchmarks.md), and an exported graph has no NCHW <-> NHWC
+  transposes;
 - in inference on CPU (no autograd, float32, not tracing), the expansion linear and its GELU
   run as one oneDNN kernel (:func:`expand_gelu`) unless the block's ``cpu_fused_kernels`` is off.
 - in inference on CPU, a dilated depth-wise convolution of a 9x9 kernel (the last stage below
@@ -96,9 +96,7 @@ def expand_gelu(linear: nn.Linear, x: torch.Tensor, fused: bool = True) -> torch
         torch.Tensor: ``(B, out, H, W)``.
     """
     if fused and _onednn_inference(x):
-        # NOTE: eltwise_gelu_erf post-op: the same function as F.gelu, without writing and
-        # re-reading the (4x wider) expanded map: 0.83x the time of conv + F.gelu on a 16x16
-        # map, 0.14x on a 64x64 one (F.gelu's fresh 3 MB output is page-faulted in).
+        # NOTE: eltwise_gelu_erf post-op: F.gelu without writing and re-reading the 4x wider map
         weight = linear.weight[:, :, None, None]
         return torch.ops.mkldnn._convolution_pointwise(
             x,
@@ -115,9 +113,7 @@ def expand_gelu(linear: nn.Linear, x: torch.Tensor, fused: bool = True) -> torch
     return F.gelu(pointwise(linear, x))
 
 
-# NOTE: oneDNN runs dilated depth-wise kernels up to 7x7 at full speed, but a dilated 9x9 (the
-# last stage below output stride 32) about 10x slower than the undilated one: 2.92 against
-# 0.30 ms for 304 channels on 32x32 at dilation 2, 17.7 against 0.64 ms for 584 channels.
+# oneDNN's dilated depth-wise kernels are slow from 9x9 up (docs/benchmarks.md)
 _PHASE_SPLIT_MIN_KERNEL = 9
 
 
@@ -143,11 +139,9 @@ def depthwise(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     of the same phase ``(i mod d, j mod d)``: it is the undilated convolution of the phase grid
     ``x[..., i::d, j::d]`` (zero padding at the grid's edges is the image's zero padding). The
     ``d*d`` grids run as one batch, so the result is the same up to float rounding, with two
-    copies of the map instead of oneDNN's slow dilated kernel (2.92 -> 0.35 ms, 17.7 -> 0.74 ms
-    in the cases above). Traced and exported graphs keep the dilated convolution (ONNX Runtime
-    runs it at full speed: 0.46 ms for the first case), and so does training (autograd on): the
-    forward is bit-identical, but the gradients are summed in another order, and that rounding
-    alone moved the segmentation demo from 69.96 to 66.34 mIoU.
+    copies of the map instead of oneDNN's slow dilated kernel. Traced and exported graphs keep
+    the dilated convolution (ONNX Runtime runs it at full speed), and so does training: its
+    gradients would be summed in another order (docs/benchmarks.md).
 
     Args:
         conv (nn.Conv2d): A depth-wise, stride-1, square-kernel convolution with "same"
