@@ -15,6 +15,7 @@ from unittest.mock import Mock
 
 import pytest
 import torch
+from text_tables import table_cells
 
 from edgenext_dense.analysis.bench_targets import (
     backbone_target,
@@ -57,11 +58,11 @@ def test_one_row_per_model_and_runtime_with_sane_numbers() -> None:
         speedup["ratio"], measurements[0].median_ms / measurements[1].median_ms, rel_tol=1e-2
     )
 
-    lines = format_table(measurements).splitlines()
-    assert lines[0].split() == " ".join(HEADER).split()
-    assert lines[2].startswith("EdgeNeXt-XXS backbone  pytorch")
-    assert lines[3].startswith("EdgeNeXt-XXS backbone  onnxruntime")
-    assert lines[2].rstrip().endswith("1.00x") and lines[3].rstrip().endswith("x")
+    header, (eager, ort) = table_cells(format_table(measurements), "model")
+    assert header == HEADER
+    assert eager[:2] == ["EdgeNeXt-XXS backbone", "pytorch"] and eager[-2:] == ["1.00x"] * 2
+    assert ort[:2] == ["EdgeNeXt-XXS backbone", "onnxruntime"]
+    assert all(c.endswith("x") for c in ort[-2:])
 
 
 @pytest.mark.parametrize("amp, dtype", [(False, torch.float32), (True, torch.bfloat16)])
@@ -109,10 +110,13 @@ def test_command_line_writes_json_and_markdown(tmp_path, capsys) -> None:
         assert row["runs"] == 4 and len(row["round_medians_ms"]) == 2
         assert row["spread"] is not None and row["spread"] >= 0
 
-    markdown = out_md.read_text().splitlines()
-    assert markdown[0] == "| " + " | ".join(HEADER) + " |"
-    assert len([ln for ln in markdown if ln.startswith("| EdgeNeXt-XXS backbone")]) == 2
-    assert any("logical CPUs" in ln for ln in markdown)
+    markdown = out_md.read_text()
+    header, rows = table_cells(markdown, "model")
+    assert header == HEADER and set(markdown.splitlines()[1]) <= set("|:- ")  # delimiter row
+    assert [r[:2] for r in rows] == [
+        ["EdgeNeXt-XXS backbone", rt] for rt in ("pytorch", "onnxruntime")
+    ]
+    assert "logical CPUs" in markdown
 
 
 @pytest.mark.slow
@@ -161,7 +165,9 @@ def test_compare_sets_each_backbone_beside_mmpretrains(capsys) -> None:
     )  # fmt: skip
     assert code == 0
     printed = capsys.readouterr().out
-    assert "EdgeNeXt-XXS (mmpretrain)  pytorch" in printed
+    assert ["EdgeNeXt-XXS (mmpretrain)", "pytorch"] in [
+        r[:2] for r in table_cells(printed, "model")[1]
+    ]
     assert "EdgeNeXt-XXS backbone vs EdgeNeXt-XXS (mmpretrain) (pytorch)" in printed
     # the reference is the same network: same parameter count as ours
     ours = build_deploy(backbone_target("xx_small")).graph

@@ -17,6 +17,7 @@ from typing import List
 
 import pytest
 from mmengine.config import Config
+from text_tables import table_cells
 
 from edgenext_dense.analysis.train_benchmark import (
     build_train_model,
@@ -112,18 +113,14 @@ def _report(task: str, history: List[dict], by_epoch: bool) -> TrainBenchmarkRep
     )
 
 
-def _table_lines(text: str) -> List[str]:
-    lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("iter"))
-    return lines[start : start + 4]  # header, dashes, 2 rows
-
-
 def test_det_table_has_the_coco_columns_and_epochs() -> None:
     text = format_report(_report("det", HISTORY, by_epoch=True))
-    header, _, first, second = _table_lines(text)
-    assert header.split() == ["iter", "epoch", "images", "train", "s", *DET_METRICS]
-    assert first.split() == ["2", "1", "4", "3.0", "-", "0.1000", "-"]
-    assert second.split() == ["4", "2", "8", "5.0", "0.5000", "0.2000", "0.1500"]
+    header, rows = table_cells(text, "iter")
+    assert header == ["iter", "epoch", "images", "train s", *DET_METRICS]
+    assert rows == [
+        ["2", "1", "4", "3.0", "-", "0.1000", "-"],
+        ["4", "2", "8", "5.0", "0.5000", "0.2000", "0.1500"],
+    ]
     assert "coco/bbox_mAP_s" not in text  # not a key metric: JSON only
     assert "coco/bbox_mAP: IoU .5:.95" in text
     assert "2.00 images/s (median 1.000 s/iter over 3 iterations; first 1 skipped" in text
@@ -132,9 +129,9 @@ def test_det_table_has_the_coco_columns_and_epochs() -> None:
 
 def test_seg_table_has_the_mmseg_columns_and_no_epoch() -> None:
     history = [dict(iter=4, epoch=0, metrics={"aAcc": 80.0, "mIoU": 41.234, "mAcc": 52.5})]
-    header, _, row = _table_lines(format_report(_report("seg", history, by_epoch=False)))[:3]
-    assert header.split() == ["iter", "images", "train", "s", *SEG_METRICS]
-    assert row.split() == ["4", "8", "5.0", "41.23", "52.50", "80.00"]
+    header, rows = table_cells(format_report(_report("seg", history, by_epoch=False)), "iter")
+    assert header == ["iter", "images", "train s", *SEG_METRICS]
+    assert rows == [["4", "8", "5.0", "41.23", "52.50", "80.00"]]
 
 
 def test_json_round_trip(tmp_path: Path) -> None:
@@ -219,14 +216,8 @@ def _det_options(coco_root: str) -> List[str]:
 
 def _metric_row(stdout: str, metrics: tuple) -> List[List[str]]:
     """The rows of the validation table, checking its header names every metric."""
-    lines = stdout.splitlines()
-    header = next(i for i, line in enumerate(lines) if line.startswith("iter "))
-    assert all(m in lines[header].split() for m in metrics), lines[header]
-    rows = []
-    for line in lines[header + 2 :]:
-        if not re.match(r"\d", line):
-            break
-        rows.append(line.split())
+    header, rows = table_cells(stdout, "iter")
+    assert all(m in header for m in metrics), header
     return rows
 
 

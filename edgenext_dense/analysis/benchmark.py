@@ -64,18 +64,22 @@ from edgenext_dense.deploy.quantize import quantize_dynamic_int8
 
 RUNTIMES = ("pytorch", "pytorch-fused", "pytorch-amp", "onnxruntime", "onnxruntime-int8")
 ORT_DIR = Path(ort.__file__).resolve().parent
-# Runs edgenext_dense/deploy/ort as a stand-alone package: the measured process never imports
-# torch (edgenext_dense/__init__.py does).
-_ORT_WORKER = (
-    "import importlib.util, sys\n"
-    "spec = importlib.util.spec_from_file_location('edgenext_dense_ort', sys.argv[1], "
-    "submodule_search_locations=[sys.argv[2]])\n"
-    "module = importlib.util.module_from_spec(spec)\n"
-    "sys.modules['edgenext_dense_ort'] = module\n"
-    "spec.loader.exec_module(module)\n"
-    "from edgenext_dense_ort import timing\n"
-    "sys.exit(timing.worker_main(sys.argv[3]))\n"
+# The fresh-process measurements print their result as one JSON line after this prefix (the
+# libraries may print too).
+RESULT_PREFIX = "EDGENEXT_BENCHMARK_RESULT "
+# The ONNX Runtime measurement, ``python -c _ORT_WORKER ORT_DIR REQUEST_JSON``: loads
+# edgenext_dense/deploy/ort as a stand-alone package, so that the measured process never
+# imports torch (edgenext_dense/__init__.py does).
+_ORT_WORKER = f"""
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location(
+    "edgenext_dense_ort", sys.argv[1] + "/__init__.py", submodule_search_locations=[sys.argv[1]]
 )
+sys.modules["edgenext_dense_ort"] = module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+from edgenext_dense_ort.timing import time_session
+print({RESULT_PREFIX!r} + json.dumps(time_session(**json.loads(sys.argv[2]))), flush=True)
+"""
 
 __all__ = ["RUNTIMES", "amp_dtype", "run_benchmark", "time_pytorch"]
 
@@ -130,6 +134,9 @@ def time_pytorch(
         torch.cuda.reset_peak_memory_stats()
     device_type = torch.device(device).type
     autocast = torch.autocast(device_type, dtype=amp_dtype(device), enabled=amp)
+    # NOTE: not torch.utils.benchmark.Timer: it returns means over blocks of calls (we keep every
+    # call for median/min/max) and its timeit() adds warm-up calls of its own; and the same loop
+    # times ONNX Runtime in a process without torch.
     with torch.inference_mode(), autocast:
         times = timing.time_callable(lambda: graph(x), warmup, runs, sync)
     result: Dict[str, Any] = dict(times_ms=times)
@@ -143,8 +150,8 @@ def _run_worker(command: List[str], threads: int) -> Dict[str, Any]:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     proc = subprocess.run(command, capture_output=True, text=True, env=env)
     for line in reversed(proc.stdout.splitlines()):
-        if line.startswith(timing.RESULT_PREFIX):
-            return json.loads(line[len(timing.RESULT_PREFIX) :])
+        if line.startswith(RESULT_PREFIX):
+            return json.loads(line[len(RESULT_PREFIX) :])
     raise RuntimeError(
         f"the benchmark worker failed (exit {proc.returncode}): {proc.stderr[-3000:]}"
     )
@@ -165,44 +172,31 @@ def _measure_once(
         if not isolate:
             result = timing.time_session(**request)
             return dict(times_ms=result["times_ms"])
-        command = [
-            sys.executable,
-            "-c",
-            _ORT_WORKER,
-            str(ORT_DIR / "__init__.py"),
-            str(ORT_DIR),
-            json.dumps(request),
-        ]
+        command = [sys.executable, "-c", _ORT_WORKER, str(ORT_DIR), json.dumps(request)]
         return _run_worker(command, settings["threads"])
     flags = dict(fuse=runtime == "pytorch-fused", amp=runtime == "pytorch-amp")
     if not isolate:
         if target not in cache:
             cache[target] = build_deploy(target)
         return time_pytorch(cache[target], **flags, **common)
-    request = dict(target=asdict(target), **flags, **common)
-    command = [
-        sys.executable,
-        "-m",
-        "edgenext_dense.analysis.benchmark",
-        "--worker",
-        json.dumps(request),
-    ]
+    request = json.dumps(dict(target=asdict(target), **flags, **common))
+    command = [sys.executable, "-m", "edgenext_dense.analysis.benchmark", "--worker", request]
     return _run_worker(command, settings["threads"])
 
 
 def _pytorch_worker(request_json: str) -> int:
     """Entry point of the fresh-process PyTorch measurement (``--worker JSON``)."""
     request = json.loads(request_json)
-    target_fields = request.pop("target")
-    target_fields["input_size"] = tuple(target_fields["input_size"])
-    target_fields["cfg_options"] = tuple(tuple(kv) for kv in target_fields["cfg_options"])
-    target = Target(**target_fields)
+    fields = request.pop("target")  # JSON made its tuples lists
+    fields["input_size"] = tuple(fields["input_size"])
+    fields["cfg_options"] = tuple(tuple(kv) for kv in fields["cfg_options"])
+    target = Target(**fields)
     rss_before = timing.current_rss_mb()
     torch.set_num_interop_threads(1)
     result = time_pytorch(build_deploy(target), **request)
     if not request["device"].startswith("cuda"):
         result.update(peak_memory_mb=timing.peak_rss_mb(), rss_before_mb=rss_before)
-    print(timing.RESULT_PREFIX + json.dumps(result), flush=True)
+    print(RESULT_PREFIX + json.dumps(result), flush=True)
     return 0
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 
 import torch
+from prettytable import PrettyTable, TableStyle
 
 from edgenext_dense.analysis.bench_targets import Target
 
@@ -194,6 +195,13 @@ def _ratio_lines(measurements: Sequence[Measurement]) -> List[str]:
     return lines
 
 
+def _table(measurements: Sequence[Measurement], style: TableStyle) -> str:
+    table = PrettyTable([h for _, h in COLUMNS], align="l")
+    table.add_rows([[r[k] for k, _ in COLUMNS] for r in table_rows(measurements)])
+    table.set_style(style)
+    return table.get_string()
+
+
 def format_table(measurements: Sequence[Measurement]) -> str:
     """A plain-text table, then the ours-vs-reference ratios.
 
@@ -203,12 +211,8 @@ def format_table(measurements: Sequence[Measurement]) -> str:
     Returns:
         str: The text.
     """
-    rows = table_rows(measurements)
-    widths = {k: max(len(h), *(len(r[k]) for r in rows)) for k, h in COLUMNS}
-    line = "  ".join(h.ljust(widths[k]) for k, h in COLUMNS)
-    out = [line, "-" * len(line)]
-    out += ["  ".join(r[k].ljust(widths[k]) for k, _ in COLUMNS) for r in rows]
-    return "\n".join(out + [""] + _ratio_lines(measurements)).rstrip() + "\n"
+    lines = [_table(measurements, TableStyle.DEFAULT), "", *_ratio_lines(measurements)]
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def format_markdown(measurements: Sequence[Measurement], machine: Dict[str, Any]) -> str:
@@ -221,12 +225,7 @@ def format_markdown(measurements: Sequence[Measurement], machine: Dict[str, Any]
     Returns:
         str: The Markdown.
     """
-    rows = table_rows(measurements)
-    out = [
-        "| " + " | ".join(h for _, h in COLUMNS) + " |",
-        "|" + "|".join("---" for _ in COLUMNS) + "|",
-    ]
-    out += ["| " + " | ".join(r[k] for k, _ in COLUMNS) + " |" for r in rows]
+    out = [_table(measurements, TableStyle.MARKDOWN)]
     ratio_lines = [f"- {line}" for line in _ratio_lines(measurements)]
     out += [""] + ratio_lines + ([""] if ratio_lines else [])
     out.append(

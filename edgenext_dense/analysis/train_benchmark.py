@@ -181,6 +181,8 @@ def time_interleaved(
     for step in steps:
         for i in range(warmup):
             step(copy.deepcopy(batches[i % len(batches)]))
+    # NOTE: not torch.utils.benchmark.Timer: its timeit() runs untimed calls of its own (here
+    # optimizer steps) and it cannot make a fresh copy of the batch outside each timed call.
     times: List[List[float]] = [[] for _ in steps]
     for batch in batches:
         for index, step in enumerate(steps):

@@ -14,6 +14,7 @@ import statistics
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
+from prettytable import PrettyTable
 
 # The metrics shown in the table, in this order; every scalar metric goes to the JSON.
 KEY_METRICS: Dict[str, Tuple[str, ...]] = {
@@ -188,13 +189,10 @@ def compare_row(
     )
 
 
-def _columns_text(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> List[str]:
-    """Lines of a plain-text table: header, dashes, rows, columns padded to their widest cell."""
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()
-    return [line, "-" * len(line)] + [
-        "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows
-    ]
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    table = PrettyTable(headers, align="l")
+    table.add_rows(rows)
+    return table.get_string()
 
 
 def _metric_cell(value: Any, decimals: int) -> str:
@@ -229,8 +227,10 @@ def format_evaluations(rows: Sequence[Mapping[str, Any]], task: str) -> str:
             + [_metric_cell(r["metrics"].get(m), decimals) for m in names]
         )
     notes = "; ".join(f"{m}: {METRIC_NOTES[m]}" for m in names if m in METRIC_NOTES)
-    lines = _columns_text(headers, cells)
-    lines.append("train s: training seconds up to that iteration (data + step, no validation)")
+    lines = [
+        _table(headers, cells),
+        "train s: training seconds up to that iteration (data + step, no validation)",
+    ]
     if notes:
         lines.append(f"({notes})")
     return "\n".join(lines) + "\n"
@@ -264,8 +264,9 @@ def format_compare(rows: Sequence[Mapping[str, Any]], ratio: Optional[float]) ->
     lines = [
         f"Train-step throughput, same process and batches ({steps} steps each, alternating the "
         f"models after {COMPARE_WARMUP_STEPS} warm-up steps each; a step: preprocess + forward "
-        "+ loss + backward + optimizer, no data loading):"
-    ] + _columns_text(headers, cells)
+        "+ loss + backward + optimizer, no data loading):",
+        _table(headers, cells),
+    ]
     if ratio is not None:
         verdict = "ours faster" if ratio > 1 else "reference faster"
         lines.append(f"images/s ours / reference: {ratio:.2f}x ({verdict})")

@@ -1,26 +1,25 @@
 """Latency and peak memory of an ONNX Runtime session, without PyTorch.
 
-Used by ``tools/analysis/benchmark.py``: run in a fresh process (``python -c`` loading this
-folder as a stand-alone package), so that the peak resident set size it reports is what a
-deployment process holding only numpy and onnxruntime needs.
+Used by ``tools/analysis/benchmark.py`` (:mod:`edgenext_dense.analysis.benchmark`), which runs
+:func:`time_session` in a fresh process that loads this folder as a stand-alone package, so
+that the peak resident set size it reports is what a deployment process holding only numpy
+and onnxruntime needs. Eager PyTorch is timed by the same loop, :func:`time_callable`, so that
+the two runtimes' figures compare like with like.
 
 Memory is the process's peak resident set size as the kernel tracks it (``VmHWM``, see
 :func:`peak_rss_mb`): the interpreter, the libraries, the weights and the activations together,
-a high-water mark, so nothing is missed between samples. ``rss_before_mb`` is the resident size just
-before the session is created (after the imports).
+a high-water mark, so nothing is missed between samples. ``rss_before_mb`` is the resident size
+just before the session is created (after the imports).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
-
-RESULT_PREFIX = "EDGENEXT_BENCHMARK_RESULT "
 
 
 def peak_rss_mb() -> float:
@@ -103,7 +102,7 @@ def time_session(
         device (str): ``'cpu'`` or ``'cuda'`` (CUDAExecutionProvider). Defaults to ``'cpu'``.
 
     Returns:
-        dict: ``times_ms`` (list), ``rss_before_mb``, ``peak_memory_mb`` (peak RSS), ``provider``.
+        dict: ``times_ms`` (list), ``rss_before_mb`` and ``peak_memory_mb`` (peak RSS).
 
     Raises:
         RuntimeError: When ``device='cuda'`` and onnxruntime has no CUDA provider.
@@ -132,20 +131,4 @@ def time_session(
         times_ms=times,
         rss_before_mb=rss_before,
         peak_memory_mb=peak_rss_mb(),
-        provider=session.get_providers()[0],
     )
-
-
-def worker_main(request_json: str) -> int:
-    """Entry point of the fresh-process ONNX Runtime measurement.
-
-    Args:
-        request_json (str): JSON with the keyword arguments of :func:`time_session`.
-
-    Returns:
-        int: 0; the result is printed as one line starting with :data:`RESULT_PREFIX`.
-    """
-    request = json.loads(request_json)
-    result = time_session(**request)
-    print(RESULT_PREFIX + json.dumps(result), flush=True)
-    return 0
