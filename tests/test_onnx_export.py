@@ -2,8 +2,8 @@
 
 Models have random weights (saved as ``tools/train.py`` saves them), the small EdgeNeXt-XXS
 configs and small images. Parity is checked through the public paths a user takes:
-``load_trained_model`` + ``inference_detector`` against :class:`OnnxModel.predict` (resize, graph,
-numpy NMS), mmseg's ``test_step`` against the runtime's logits, and the classifier's
+``load_trained_model`` + ``inference_detector`` against :class:`OnnxModel.predict` (resize, graph
+with NMS, rescale), mmseg's ``test_step`` against the runtime's logits, and the classifier's
 ``preprocess`` + forward against the runtime.
 """
 
@@ -23,15 +23,16 @@ from trained_like import random_checkpoint
 
 from edgenext_dense.datasets.synthetic import SHAPE_CLASSES, render_scene
 from edgenext_dense.deploy.export import export_onnx, main
+from edgenext_dense.deploy.graph_modules import multiclass_nms
 from edgenext_dense.deploy.graphs import ExportError, deploy_from_config, load_deploy_model
 from edgenext_dense.deploy.ort import (
     MetadataError,
     OnnxModel,
-    batched_nms,
     preprocess_image,
     read_metadata,
     resize_bilinear,
 )
+from edgenext_dense.deploy.ort.metadata import check_metadata
 
 REPO = Path(__file__).resolve().parents[1]
 DET_CONFIG = REPO / "configs/det/ssdlite_edgenext-xxs_1xb16-16e_shapes-256.py"
@@ -76,7 +77,20 @@ def seg_export(seg_checkpoint, tmp_path_factory):
     return deploy, out
 
 
-def test_detector_metadata_carries_the_test_pipeline_and_test_cfg(det_onnx) -> None:
+def _constants(proto) -> dict:
+    """The graph's constant tensors by name (Constant nodes and initializers)."""
+    from onnx import numpy_helper
+
+    found = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+    for node in proto.graph.node:
+        if node.op_type == "Constant":
+            found[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+    return found
+
+
+def test_detector_metadata_carries_the_test_pipeline_and_the_graph_the_test_cfg(det_onnx) -> None:
+    import onnx
+
     meta = read_metadata(str(det_onnx))
     assert meta["task"] == "det"
     assert meta["classes"] == list(SHAPE_CLASSES)
@@ -86,13 +100,17 @@ def test_detector_metadata_carries_the_test_pipeline_and_test_cfg(det_onnx) -> N
     )
     assert meta["preprocess"]["mean"] == [123.675, 116.28, 103.53]
     assert meta["preprocess"]["to_rgb"] is True
-    post = meta["postprocess"]
+    assert meta["output_names"] == ["boxes", "scores", "labels"] and "postprocess" not in meta
+    # the graph runs ONNX NMS with the config's settings
+    proto = onnx.load(str(det_onnx))
+    (nms,) = [node for node in proto.graph.node if node.op_type == "NonMaxSuppression"]
+    constants = _constants(proto)
+    max_boxes, iou, score_thr = (float(constants[name][0]) for name in nms.input[2:])
     test_cfg = Config.fromfile(str(DET_CONFIG)).model.test_cfg
-    assert (post["score_thr"], post["iou_threshold"]) == (test_cfg.score_thr, 0.5)
-    assert (post["max_per_img"], post["nms_pre"]) == (test_cfg.max_per_img, test_cfg.nms_pre)
-    assert post["max_per_class"] == test_cfg.max_per_class == 200  # cvnets' top-k per class
-    # 16x16, 8x8, 4x4, 2x2, 1x1 maps with 6 priors and a pooled level with 4
-    assert post["level_sizes"] == [1536, 384, 96, 24, 6, 4]
+    assert (max_boxes, iou) == (test_cfg.max_per_img, 0.5)
+    assert score_thr == pytest.approx(test_cfg.score_thr)
+    with pytest.raises(MetadataError, match="re-export"):  # a file from before NMS in the graph
+        check_metadata(dict(meta, format_version=1), "old.onnx")
 
 
 def test_detections_match_pytorch_box_for_box(det_checkpoint, det_onnx) -> None:
@@ -137,21 +155,34 @@ def test_detections_match_pytorch_box_for_box(det_checkpoint, det_onnx) -> None:
     assert got["bboxes"][:, 2].max() <= 240 and got["bboxes"][:, 3].max() <= 180
 
 
+def _assert_same_detections(got, expected) -> None:
+    """One image's ``(boxes, scores, labels)`` rows equal, up to the order of near-tied scores."""
+    (boxes, scores, labels), (exp_boxes, exp_scores, exp_labels) = got, expected
+    assert labels.shape == exp_labels.shape
+    np.testing.assert_allclose(scores, exp_scores, rtol=0, atol=1e-5)  # both best first
+    twins = (labels[:, None] == exp_labels[None]) & (
+        np.abs(boxes[:, None] - exp_boxes[None]).max(-1) < 1e-3
+    )
+    assert twins.any(1).all() and twins.any(0).all()
+
+
 def test_dynamic_batch_runs_two_images_as_pytorch(det_checkpoint, det_onnx) -> None:
     deploy = load_deploy_model(str(DET_CONFIG), str(det_checkpoint))
     model = OnnxModel(str(det_onnx))
     batch = np.concatenate(
         [preprocess_image(_image(256, 256, seed), model.meta)[0] for seed in (1, 2)]
     )
-    boxes, scores = model.forward(batch)
+    got = model.forward(batch)
     with torch.no_grad():
-        exp_boxes, exp_scores = deploy.graph(torch.from_numpy(batch))
-    assert boxes.shape == (2, 2050, 4) and scores.shape == (2, 2050, 5)
-    assert _rel_err(boxes, exp_boxes.numpy()) < 1e-4
-    assert _rel_err(scores, exp_scores.numpy()) < 1e-4
-    # each image of the batch equals that image alone
-    single = model.forward(batch[1:])
-    np.testing.assert_allclose(single[1][0], scores[1], rtol=0, atol=1e-5)
+        expected = [t.numpy() for t in deploy.graph(torch.from_numpy(batch))]
+    assert got[0].shape[:2] == expected[0].shape[:2] and got[0].shape[0] == 2
+    for image in (0, 1):
+        _assert_same_detections([g[image] for g in got], [e[image] for e in expected])
+    # each image of the batch equals that image alone: its detections, then padding
+    single = [s[0] for s in model.forward(batch[1:])]
+    count = len(single[2])
+    assert count > 20 and (got[2][1, count:] == -1).all() and (got[1][1, count:] == 0).all()
+    _assert_same_detections([g[1, :count] for g in got], single)
 
 
 def test_segmentation_logits_match_mmseg_at_the_original_size(seg_checkpoint, seg_export) -> None:
@@ -315,6 +346,10 @@ def test_unsupported_pipelines_and_foreign_onnx_files_are_explained(tmp_path) ->
     cfg.test_dataloader.dataset.pipeline.insert(2, dict(type="RandomFlip", prob=1.0))
     with pytest.raises(ExportError, match="RandomFlip step"):
         deploy_from_config(cfg)
+    cfg = Config.fromfile(str(DET_CONFIG))
+    cfg.model.test_cfg.min_bbox_size = 4  # original-image pixels: unknown to the graph
+    with pytest.raises(ExportError, match="min_bbox_size=4.0 is in original-image pixels"):
+        deploy_from_config(cfg)
 
     plain = tmp_path / "plain.onnx"
     torch.onnx.export(
@@ -324,17 +359,53 @@ def test_unsupported_pipelines_and_foreign_onnx_files_are_explained(tmp_path) ->
         OnnxModel(str(plain))
 
 
-def test_batched_nms_keeps_classes_apart_and_suppresses_above_the_threshold() -> None:
-    boxes = np.array(
-        [[0, 0, 10, 10], [0, 0, 10, 9.5], [0, 0, 10, 10], [20, 20, 30, 30], [0, 0, 10, 4.0]],
-        np.float32,
-    )
-    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5], np.float32)
-    labels = np.array([0, 0, 1, 0, 0])
-    keep = batched_nms(boxes, scores, labels, 0.5)
+class _MulticlassNMS(torch.nn.Module):
+    def __init__(self, **settings) -> None:
+        super().__init__()
+        self.settings = settings
+
+    def forward(self, boxes: torch.Tensor, scores: torch.Tensor):
+        return multiclass_nms(boxes, scores, **self.settings)
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # the eager NMS, traced
+@pytest.mark.parametrize("runtime", ["pytorch", "onnxruntime"])
+def test_multiclass_nms_follows_mmdet_per_class_and_image(runtime, tmp_path) -> None:
+    import onnxruntime as ort
+
+    boxes = torch.tensor(
+        [[0, 0, 10, 10], [0, 0, 10, 9.5], [0, 0, 10, 10], [20, 20, 30, 30], [0, 0, 10, 4.0]]
+    ).repeat(2, 1, 1)
+    scores = torch.zeros(2, 2, 5)
+    scores[0, 0] = torch.tensor([0.9, 0.85, 0.0, 0.8, 0.5])
+    scores[0, 1, 2] = 0.7
+    scores[1, 0, 0], scores[1, 1, 2] = 0.9, 0.85  # the second image: one box per class
+
+    def run(**settings):
+        module = _MulticlassNMS(score_thr=0.05, iou_threshold=0.5, **settings)
+        if runtime == "pytorch":
+            return [t.numpy() for t in module(boxes, scores)]
+        path = tmp_path / "nms.onnx"
+        names = ["boxes", "scores", "labels"]
+        torch.onnx.export(
+            module, (boxes, scores), str(path), dynamo=False, opset_version=17,
+            input_names=["in_boxes", "in_scores"], output_names=names,
+            dynamic_axes={name: {1: "detections"} for name in names},
+        )  # fmt: skip
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return session.run(names, {"in_boxes": boxes.numpy(), "in_scores": scores.numpy()})
+
+    got_boxes, got_scores, labels = run(max_per_img=100)
     # box 1 overlaps box 0 (IoU 0.95, same class): gone; box 2 is another class: kept;
     # box 4 has IoU 0.4 with box 0: kept
-    assert keep.tolist() == [0, 2, 3, 4]
+    np.testing.assert_array_equal(got_boxes[0], boxes[0, [0, 3, 2, 4]].numpy())
+    np.testing.assert_allclose(got_scores[0], [0.9, 0.8, 0.7, 0.5])
+    assert labels.tolist() == [[0, 0, 1, 0], [0, 1, -1, -1]]  # padding after image 2's two
+    assert not got_boxes[1, 2:].any() and not got_scores[1, 2:].any()
+    # mmdet's order: each image's best 2 (image 1: both class 0), then 1 per class
+    got_boxes, got_scores, labels = run(max_per_img=2, max_per_class=1)
+    assert labels.tolist() == [[0, -1], [0, 1]]
+    np.testing.assert_allclose(got_scores, [[0.9, 0], [0.9, 0.85]])
 
 
 def test_int8_quantisation_keeps_the_metadata_and_the_predictions(
@@ -353,6 +424,17 @@ def test_int8_quantisation_keeps_the_metadata_and_the_predictions(
     (got,) = OnnxModel(int8).forward(batch)
     cosine = float((ref * got).sum() / np.linalg.norm(ref) / np.linalg.norm(got))
     assert cosine > 0.99
+
+
+def test_int8_quantisation_of_the_detector_keeps_nms_and_the_detections(det_onnx, tmp_path):
+    from edgenext_dense.deploy.quantize import quantize_dynamic_int8
+
+    int8 = quantize_dynamic_int8(det_onnx, tmp_path / "det_int8.onnx")
+    assert read_metadata(int8) == read_metadata(str(det_onnx))
+    img = _image(180, 240, 7)
+    ref, got = OnnxModel(str(det_onnx)).predict(img), OnnxModel(int8).predict(img)
+    assert len(got["scores"]) > 20 and got["bboxes"].shape == (len(got["scores"]), 4)
+    np.testing.assert_allclose(got["scores"][:20], ref["scores"][:20], rtol=0, atol=1e-2)
 
 
 def test_pointwise_convs_become_matmuls_with_the_same_outputs(tmp_path) -> None:

@@ -4,9 +4,9 @@ Behind ``tools/analysis/benchmark.py`` (its command line is
 :mod:`edgenext_dense.analysis.benchmark_cli`). What is measured, for each model and runtime:
 
 - **what runs**: the network from the normalised input batch to its outputs, the same graph in
-  both runtimes (:mod:`edgenext_dense.deploy.graphs`): a backbone's maps; a detector's decoded
-  boxes and class scores (NMS, a few ms of numpy, is not included); a segmentor's logits at
-  the input size. Weights are random (speed does not depend on them).
+  both runtimes (:mod:`edgenext_dense.deploy.graphs`): a backbone's maps; a detector's final
+  detections (its NMS is in the graph); a segmentor's logits at the input size. Weights are
+  random (speed depends on them only through the number of boxes that reach NMS).
 - **latency**: ``warmup`` untimed calls, then ``runs`` timed calls (``time.perf_counter``;
   ``torch.cuda.synchronize`` on CUDA); median, min and max in ms; images/s is
   ``batch_size / median``. With ``rounds > 1`` every model/runtime pair is measured once per

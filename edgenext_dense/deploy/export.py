@@ -115,6 +115,8 @@ def export_onnx(
         axes[name] = {0: "batch"} if dynamic_batch else {}
         if deploy.dynamic_hw and deploy.task == "seg":
             axes[name].update({2: "height", 3: "width"})
+        if deploy.task == "det":  # as many rows as the batch's most detections
+            axes[name][1] = "detections"
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
     with _quiet_export(), torch.no_grad():
         torch.onnx.export(
@@ -164,7 +166,8 @@ def verify_onnx(
 
     Returns:
         dict: Per output name, the largest absolute difference divided by the largest
-        absolute PyTorch value.
+        absolute PyTorch value (infinite when the shapes differ: a detector that kept
+        another number of boxes).
     """
     from edgenext_dense.deploy.ort.infer import create_session
 
@@ -176,8 +179,10 @@ def verify_onnx(
     session = create_session(path)
     got = session.run(list(deploy.output_names), {INPUT_NAME: x.numpy()})
     return {
-        name: float(np.abs(g - e.numpy()).max() / max(float(np.abs(e.numpy()).max()), 1e-12))
-        for name, g, e in zip(deploy.output_names, got, expected)
+        name: float(np.abs(g - e).max(initial=0) / max(float(np.abs(e).max(initial=0)), 1e-12))
+        if g.shape == e.shape
+        else float("inf")
+        for name, g, e in zip(deploy.output_names, got, (e.numpy() for e in expected))
     }
 
 
@@ -259,6 +264,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             path = export_onnx(
                 deploy, args.out, args.dynamic_batch, args.opset, fuse=not args.no_fuse
             )
+            # checked in float32: int8 moves which detections pass (onnx_eval.py scores it)
+            errors = None if args.no_verify else verify_onnx(deploy, path)
             if args.int8:
                 from edgenext_dense.deploy.quantize import quantize_dynamic_int8
 
@@ -273,13 +280,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         f"{'height' if deploy.dynamic_hw else h}x{'width' if deploy.dynamic_hw else w}, outputs "
         f"{', '.join(deploy.output_names)})"
     )
-    if not args.no_verify:
-        errors = verify_onnx(deploy, path)
-        worst = max(errors.values())
-        tolerance = 5e-2 if args.int8 else 1e-4
-        verdict = "ok" if worst <= tolerance else f"LARGER THAN {tolerance:g}"
+    if errors is not None:
+        verdict = "ok" if max(errors.values()) <= 1e-4 else "LARGER THAN 1e-4"
         details = ", ".join(f"{k} {v:.2e}" for k, v in errors.items())
+        before = " (before int8 quantisation)" if args.int8 else ""
         print(
-            f"ONNX Runtime vs PyTorch on a random input, max relative error: {details} ({verdict})"
+            f"ONNX Runtime vs PyTorch on a random input{before}, max relative error: {details} "
+            f"({verdict})"
         )
     return 0

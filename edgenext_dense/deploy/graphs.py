@@ -6,12 +6,12 @@ input is the normalised ``(B, 3, H, W)`` float32 RGB batch the model's data prep
 (the runtime normalises in numpy, see :mod:`edgenext_dense.deploy.ort.preprocess`):
 
 - classifier (``CONFIG`` = ``classifier`` or ``classifier:ARCH``): ``logits (B, classes)``;
-- detector (``configs/det/*.py``): ``boxes (B, N, 4)``, the N priors' decoded boxes
-  (x1, y1, x2, y2 in input pixels, clipped to the input, as mmdet's ``DeltaXYWHBBoxCoder``
-  decodes them), and ``scores (B, N, num_classes)``, the per-class softmax scores without the
-  background column. Score filtering and per-class NMS are a numpy step applied by
-  ``tools/deploy/onnx_infer.py`` (:func:`edgenext_dense.deploy.ort.detection_postprocess`),
-  with the config's ``test_cfg`` stored in the file's metadata;
+- detector (``configs/det/*.py``): ``boxes (B, K, 4)`` (x1, y1, x2, y2 in input pixels),
+  ``scores (B, K)`` and ``labels (B, K)``, the detections of mmdet's ``predict`` with the
+  config's ``test_cfg`` (score filtering, per-class ONNX ``NonMaxSuppression``, caps), each
+  image's best first, then padding rows with label -1
+  (:class:`~edgenext_dense.deploy.graph_modules.DetectorGraph`); the runtime only rescales the
+  boxes to the original image;
 - segmentor (``configs/seg/*.py``): ``seg_logits (B, classes, H, W)`` at the input size (mmseg's
   ``encode_decode``); height and width are dynamic, since the test pipeline keeps the aspect
   ratio.
@@ -250,24 +250,11 @@ def deploy_from_config(
         preprocess=preprocess,
     )
     if task == "det":
-        graph: nn.Module = DetectorGraph(model, size)
-        test_cfg = cfg.model.get("test_cfg") or {}
-        nms = test_cfg.get("nms") or {}
-        if nms.get("type", "nms") != "nms":
-            raise ExportError(
-                f"{cfg.filename} uses {nms.get('type')!r} in test_cfg.nms; the runtime's "
-                "post-processing implements mmcv's plain 'nms' only"
-            )
-        meta["postprocess"] = dict(
-            score_thr=float(test_cfg.get("score_thr", 0.0)),
-            nms_pre=int(test_cfg.get("nms_pre", -1)),
-            iou_threshold=float(nms.get("iou_threshold", 0.5)),
-            max_per_img=int(test_cfg.get("max_per_img", 100)),
-            max_per_class=int(test_cfg.get("max_per_class", -1)),
-            min_bbox_size=float(test_cfg.get("min_bbox_size", -1)),
-            level_sizes=list(graph.level_sizes),
-        )
-        return DeployModel(graph, "det", size, ("boxes", "scores"), False, meta, model)
+        try:
+            graph: nn.Module = DetectorGraph(model, size)
+        except ExportError as err:
+            raise ExportError(f"{cfg.filename}: {err}") from err
+        return DeployModel(graph, "det", size, DetectorGraph.OUTPUT_NAMES, False, meta, model)
     graph = SegmentorGraph(model)
     meta["postprocess"] = dict(
         align_corners=graph.align_corners,

@@ -10,9 +10,9 @@
 
 Options: ``--shape H W`` (traced size), ``--dynamic-batch``, ``--opset`` (default 17),
 ``--no-fuse``, ``--int8`` (dynamic int8 matrix multiplications), ``--no-verify``. The
-detector's graph ends in decoded boxes and per-class scores; NMS is the numpy step of
-``tools/deploy/onnx_infer.py``, which reads everything it needs (preprocessing, classes,
-``test_cfg``) from the file's metadata. See
+detector's graph ends in the final detections (the config's ``test_cfg`` with ONNX
+``NonMaxSuppression``); ``tools/deploy/onnx_infer.py`` reads everything else it needs
+(preprocessing, classes) from the file's metadata. See
 ``edgenext_dense/deploy/export.py``.
 """
 

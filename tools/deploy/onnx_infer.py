@@ -4,8 +4,8 @@
         [--out-dir outputs/onnx_infer] [--score-thr 0.3] [--opacity 0.5] [--threads N]
 
 Needs numpy, OpenCV, Pillow and onnxruntime, not PyTorch or the OpenMMLab stack: the
-preprocessing (resize, mean/std), the class names and the detector's NMS settings are read from
-the ``.onnx`` file's metadata. Outputs follow the PyTorch demos (see
+preprocessing (resize, mean/std) and the class names are read from the ``.onnx`` file's
+metadata; a detector's NMS is inside its graph. Outputs follow the PyTorch demos (see
 ``edgenext_dense/deploy/ort/infer.py``). An image that cannot be processed is reported on
 stderr and skipped; the exit status is 1 when no image could be processed.
 

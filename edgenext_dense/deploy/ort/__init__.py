@@ -12,8 +12,8 @@ Modules:
 - :mod:`.images`: image-or-folder inputs, image reading, skipping and reporting the images
   that cannot be processed, and the demos' output paths (also used by the PyTorch demos);
 - :mod:`.preprocess`: the test pipelines' resizes and normalisation, in numpy/OpenCV/Pillow;
-- :mod:`.postprocess`: mmdet's score filtering and per-class NMS, mmseg's logit resizing and
-  the classifier's top-k, in numpy;
+- :mod:`.postprocess`: the detections' rescale to the original image (NMS is in the graph),
+  mmseg's logit resizing and the classifier's top-k, in numpy;
 - :mod:`.visualize`: drawn outputs of the demos (boxes, blended masks with a legend);
 - :mod:`.infer`: :class:`OnnxModel` and the image-or-folder loop behind ``onnx_infer.py``;
 - :mod:`.timing`: latency and peak-memory measurement of an ONNX Runtime session.
@@ -22,7 +22,7 @@ Modules:
 from .images import ImageReadError, list_images, read_image
 from .infer import OnnxModel, create_session, main, run_inference
 from .metadata import METADATA_KEY, MetadataError, read_metadata
-from .postprocess import batched_nms, detection_postprocess, resize_bilinear, segmentation_labels
+from .postprocess import detection_postprocess, resize_bilinear, segmentation_labels
 from .preprocess import preprocess_image
 
 __all__ = [
@@ -30,7 +30,6 @@ __all__ = [
     "ImageReadError",
     "MetadataError",
     "OnnxModel",
-    "batched_nms",
     "create_session",
     "detection_postprocess",
     "list_images",

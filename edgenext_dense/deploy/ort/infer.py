@@ -129,8 +129,8 @@ class OnnxModel:
         outputs = self.forward(batch)
         post = self.meta.get("postprocess") or {}
         if self.task == "det":
-            boxes, scores = outputs[0][0], outputs[1][0]
-            result = detection_postprocess(boxes, scores, post, info["scale_factor"])
+            boxes, scores, labels = (output[0] for output in outputs)
+            result = detection_postprocess(boxes, scores, labels, info["scale_factor"])
         elif self.task == "seg":
             result = dict(labels=segmentation_labels(outputs[0][0], info["ori_shape"], post))
         else:

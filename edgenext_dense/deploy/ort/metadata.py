@@ -5,7 +5,7 @@ so that the ``.onnx`` file alone is enough to run the model as its config's test
 does::
 
     {
-      "format_version": 1,
+      "format_version": 2,
       "task": "det" | "seg" | "cls",
       "model": "configs/det/....py" or "classifier",   # where it came from (information only)
       "input_name": "images", "output_names": [...],
@@ -24,10 +24,9 @@ does::
       "postprocess": {...}   # per task, see below
     }
 
-``postprocess`` holds, for detectors, the config's ``test_cfg`` (``score_thr``, ``nms_pre``,
-``iou_threshold``, ``max_per_img``, ``min_bbox_size``) and ``level_sizes``, the number of
-priors of each feature level in the graph's output order; for segmentors ``align_corners``;
-for classifiers ``topk``.
+``postprocess`` holds, for segmentors, ``align_corners`` and ``threshold``; for classifiers
+``topk``. Detectors need none: their graph ends in the final detections (NMS included).
+Format 1 files (detectors ending in decoded boxes and per-class scores) are refused: re-export.
 """
 
 from __future__ import annotations
@@ -37,7 +36,7 @@ import os
 from typing import Any, Dict, Union
 
 METADATA_KEY = "edgenext_dense"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 TASKS = ("det", "seg", "cls")
 RESIZE_TYPES = ("stretch", "keep_ratio", "short_side_crop", "none")
 
@@ -113,12 +112,3 @@ def check_metadata(meta: Dict[str, Any], source: str = "<metadata>") -> None:
             f"{source}: preprocess.resize.type must be one of {RESIZE_TYPES}, "
             f"got {resize.get('type')!r}"
         )
-    if meta["task"] == "det":
-        post = meta.get("postprocess") or {}
-        missing = [
-            k
-            for k in ("score_thr", "nms_pre", "iou_threshold", "max_per_img", "level_sizes")
-            if k not in post
-        ]
-        if missing:
-            raise MetadataError(f"{source}: detector metadata has no postprocess {missing}")

@@ -1,19 +1,8 @@
 """Numpy post-processing of the exported graphs' outputs, as mmdet/mmseg do it in PyTorch.
 
-Detection (:func:`detection_postprocess`): the graph returns, per prior, the decoded box
-(x1, y1, x2, y2 in input pixels, clipped to the input) and the per-class softmax scores
-(background dropped). What remains is mmdet 3.3's ``BaseDenseHead._predict_by_feat_single``
-and ``_bbox_post_process`` with the config's ``test_cfg``:
-
-1. per feature level, keep the (prior, class) pairs scoring above ``score_thr`` and, of those,
-   the ``nms_pre`` best (``filter_scores_and_topk``);
-2. rescale the boxes to the original image (divide by the resize's ``scale_factor``);
-3. drop boxes not wider and taller than ``min_bbox_size`` (when it is >= 0);
-4. per-class NMS at ``iou_threshold`` (mmcv's ``batched_nms``: boxes offset by class so that
-   classes never suppress each other, then greedy NMS with IoU ``> iou_threshold``
-   suppressing), best first;
-5. keep the first ``max_per_img``, then the first ``max_per_class`` of each class (when > 0,
-   our SSDLiteHead's cvnets top-k).
+Detection (:func:`detection_postprocess`): the graph already ran mmdet's score filtering,
+per-class NMS and caps (``DetectorGraph`` in ``edgenext_dense/deploy/graph_modules.py``); what
+remains is mmdet's rescale of the boxes to the original image.
 
 Segmentation (:func:`segmentation_labels`): mmseg's ``postprocess_result``: the logits
 (already at the network input's size) are resized bilinearly to the original image, then
@@ -22,142 +11,37 @@ arg-maxed over the classes, a strip of rows at a time.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, Sequence, Tuple
 
 import numpy as np
-
-
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Greedy NMS as mmcv's CPU kernel (float32 arithmetic, no +1 offset).
-
-    Args:
-        boxes (np.ndarray): ``(N, 4)`` float32 x1, y1, x2, y2.
-        scores (np.ndarray): ``(N,)`` scores.
-        iou_threshold (float): A box whose IoU with a kept, better box is above this is
-            suppressed.
-
-    Returns:
-        np.ndarray: int64 indices of the kept boxes, best score first.
-    """
-    boxes = np.asarray(boxes, np.float32)
-    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
-    areas = (x2 - x1) * (y2 - y1)
-    order = np.argsort(-np.asarray(scores, np.float32), kind="stable")
-    threshold = np.float32(iou_threshold)
-    keep: List[int] = []
-    while order.size:
-        i = order[0]
-        keep.append(int(i))
-        rest = order[1:]
-        w = np.maximum(np.float32(0), np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]))
-        h = np.maximum(np.float32(0), np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]))
-        inter = w * h
-        iou = inter / (areas[i] + areas[rest] - inter)
-        order = rest[~(iou > threshold)]
-    return np.asarray(keep, dtype=np.int64)
-
-
-def batched_nms(
-    boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, iou_threshold: float
-) -> np.ndarray:
-    """Per-class NMS with mmcv's coordinate-offset trick.
-
-    Args:
-        boxes (np.ndarray): ``(N, 4)`` float32 boxes.
-        scores (np.ndarray): ``(N,)`` scores.
-        labels (np.ndarray): ``(N,)`` class indices.
-        iou_threshold (float): NMS IoU threshold.
-
-    Returns:
-        np.ndarray: int64 indices of the kept boxes, best score first.
-    """
-    if boxes.shape[0] == 0:
-        return np.zeros((0,), np.int64)
-    boxes = np.asarray(boxes, np.float32)
-    offsets = labels.astype(np.float32) * (boxes.max() + np.float32(1))
-    return nms(boxes + offsets[:, None], scores, iou_threshold)
-
-
-def _rank_within_class(labels: np.ndarray) -> np.ndarray:
-    """Position of each entry among the entries of its class, in the given order."""
-    order = np.argsort(labels, kind="stable")
-    sorted_labels = labels[order]
-    rank = np.empty(len(labels), np.int64)
-    rank[order] = np.arange(len(labels)) - np.searchsorted(sorted_labels, sorted_labels)
-    return rank
-
-
-def _filter_scores_and_topk(
-    scores: np.ndarray, score_thr: float, topk: int
-) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """mmdet's ``filter_scores_and_topk`` on one level: ``(scores, prior_idx, labels)``."""
-    valid = scores > np.float32(score_thr)
-    prior_idx, labels = np.nonzero(valid)  # row-major, as torch.nonzero
-    values = scores[prior_idx, labels]
-    order = np.argsort(-values, kind="stable")
-    if topk > 0:
-        order = order[:topk]
-    return values[order], prior_idx[order], labels[order]
 
 
 def detection_postprocess(
     boxes: np.ndarray,
     scores: np.ndarray,
-    post: Dict[str, Any],
+    labels: np.ndarray,
     scale_factor: Sequence[float] = (1.0, 1.0),
 ) -> Dict[str, np.ndarray]:
-    """Turn one image's graph outputs into final detections (see the module docstring).
+    """One image's detections from the graph's outputs, in original-image pixels.
 
     Args:
-        boxes (np.ndarray): ``(N, 4)`` decoded boxes in network-input pixels.
-        scores (np.ndarray): ``(N, num_classes)`` class scores.
-        post (dict): ``metadata['postprocess']``: ``score_thr``, ``nms_pre``,
-            ``iou_threshold``, ``max_per_img``, ``max_per_class`` (optional),
-            ``min_bbox_size`` and ``level_sizes``.
+        boxes (np.ndarray): ``(K, 4)`` boxes in network-input pixels.
+        scores (np.ndarray): ``(K,)`` scores, best first.
+        labels (np.ndarray): ``(K,)`` class indices; -1 marks the padding rows.
         scale_factor (Sequence[float]): The resize's ``(w_scale, h_scale)``; boxes are
-            divided by it. Defaults to ``(1.0, 1.0)``.
+            multiplied by its inverse, as mmdet's rescale. Defaults to ``(1.0, 1.0)``.
 
     Returns:
-        dict: ``bboxes`` ``(K, 4)`` float32 in original-image pixels, ``scores`` ``(K,)``
-        float32 and ``labels`` ``(K,)`` int64, best score first.
-
-    Raises:
-        ValueError: When the level sizes do not add up to the number of priors.
+        dict: ``bboxes`` ``(K, 4)`` float32, ``scores`` ``(K,)`` float32 and ``labels``
+        ``(K,)`` int64, best score first.
     """
-    level_sizes = [int(n) for n in post["level_sizes"]]
-    if sum(level_sizes) != boxes.shape[0] or scores.shape[0] != boxes.shape[0]:
-        raise ValueError(
-            f"the metadata's level_sizes add up to {sum(level_sizes)} priors but the model "
-            f"returned {boxes.shape[0]} boxes and {scores.shape[0]} score rows"
-        )
-    kept_scores, kept_boxes, kept_labels = [], [], []
-    start = 0
-    for size in level_sizes:
-        values, prior_idx, labels = _filter_scores_and_topk(
-            scores[start : start + size], post["score_thr"], int(post["nms_pre"])
-        )
-        kept_scores.append(values)
-        kept_boxes.append(boxes[start : start + size][prior_idx])
-        kept_labels.append(labels)
-        start += size
-    det_scores = np.concatenate(kept_scores).astype(np.float32)
-    det_boxes = np.concatenate(kept_boxes).astype(np.float32).reshape(-1, 4)
-    det_labels = np.concatenate(kept_labels).astype(np.int64)
-
+    keep = labels >= 0
     inv = np.asarray([1.0 / s for s in scale_factor], np.float32)
-    det_boxes = det_boxes * np.tile(inv, 2)
-    min_size = post.get("min_bbox_size", -1)
-    if min_size is not None and min_size >= 0:
-        w = det_boxes[:, 2] - det_boxes[:, 0]
-        h = det_boxes[:, 3] - det_boxes[:, 1]
-        valid = (w > min_size) & (h > min_size)
-        det_boxes, det_scores, det_labels = det_boxes[valid], det_scores[valid], det_labels[valid]
-    keep = batched_nms(det_boxes, det_scores, det_labels, post["iou_threshold"])
-    keep = keep[: int(post["max_per_img"])]
-    max_per_class = int(post.get("max_per_class", -1))
-    if max_per_class > 0:
-        keep = keep[_rank_within_class(det_labels[keep]) < max_per_class]
-    return dict(bboxes=det_boxes[keep], scores=det_scores[keep], labels=det_labels[keep])
+    return dict(
+        bboxes=boxes[keep].astype(np.float32).reshape(-1, 4) * np.tile(inv, 2),
+        scores=scores[keep].astype(np.float32),
+        labels=labels[keep].astype(np.int64),
+    )
 
 
 def _source_index(out_size: int, in_size: int, align_corners: bool) -> Tuple[np.ndarray, ...]:
