@@ -5,7 +5,7 @@ Module and parameter names follow the authors' release, so official checkpoints 
 folds LayerNorm affines and layer scales into its linears for inference.
 
 How the published network is computed here (same parameters, same outputs up to float rounding;
-``tests/test_backbone_fast_paths.py`` checks them against the authors' formulation):
+``tests/models/test_backbone_fast_paths.py`` checks them against the authors' formulation):
 
 - activations stay NCHW with channels-last memory, so the channel LayerNorms are views of an
   NHWC tensor and the depth-wise convolutions run natively;

@@ -27,7 +27,7 @@ from edgenext_dense.datasets import (
     voc_palette,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 COCO_SIZE = 96
 VOC_SIZE = 64
 TINY = dict(num_train=6, num_val=3)

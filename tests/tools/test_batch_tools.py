@@ -30,7 +30,7 @@ from edgenext_dense.datasets.synthetic import SHAPE_CLASSES, make_voc_shapes, re
 from edgenext_dense.deploy.export import export_onnx
 from edgenext_dense.deploy.graphs import load_deploy_model
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DET_CONFIG = REPO / "configs/det/ssdlite_edgenext-xxs_1xb16-16e_shapes-256.py"
 SEG_CONFIG = REPO / "configs/seg/deeplabv3_edgenext-xxs_1xb8-1k_shapesvoc-192.py"
 UNREADABLE = {"empty.jpg": "0 bytes", "corrupt.jpg": "not a readable image"}

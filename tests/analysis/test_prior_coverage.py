@@ -12,7 +12,7 @@ from mmengine.config import Config
 
 from edgenext_dense.analysis.prior_coverage import prior_coverage
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "configs/det/ssdlite_edgenext-xxs_1xb16-16e_shapes-256.py"
 
 

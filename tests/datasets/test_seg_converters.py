@@ -25,7 +25,7 @@ from edgenext_dense.datasets.seg_converters import (
     save_voc_mask,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _read_png(path: Path) -> np.ndarray:

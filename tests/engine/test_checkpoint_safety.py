@@ -32,7 +32,7 @@ from edgenext_dense.engine.checkpointing import (
 )
 from edgenext_dense.engine.preflight import PreflightError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 class _Killed(BaseException):

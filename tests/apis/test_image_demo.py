@@ -21,7 +21,7 @@ from mmengine.registry import init_default_scope
 
 from edgenext_dense.apis.det_demo import main
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHAPES_CONFIG = next((REPO / "configs/det").glob("ssdlite_edgenext-xxs_*_shapes-*.py"))
 COCO_CONFIG = REPO / "configs/det/ssdlite_edgenext-xxs_4xb32-200e_coco-320.py"
 

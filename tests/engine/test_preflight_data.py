@@ -19,7 +19,7 @@ from mmengine.registry import init_default_scope
 import edgenext_dense  # noqa: F401  (first: registers modules, applies compat fixes)
 from edgenext_dense.engine.preflight import PreflightError, check_dataset_paths
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 COCO_CONFIG = REPO / "configs/seg/deeplabv3_edgenext-s_4xb32-50e_voc12aug-coco-512.py"
 VOC_AUG = "tools/dataset_converters/voc_aug.py"
 COCO_TO_VOC = "tools/dataset_converters/coco_to_voc_seg.py"

@@ -29,7 +29,7 @@ from edgenext_dense.models.backbones.edgenext_checkpoint import (
     save_official,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TOOL = REPO / "tools/pretrain_shapes.py"
 TINY = dict(iters=2, batch_size=4, img_size=32, num_train=2, num_val=1, log=None)
 

@@ -28,7 +28,7 @@ from edgenext_dense.analysis.benchmark_cli import main
 from edgenext_dense.analysis.mmpretrain_reference import mmpretrain_available
 from edgenext_dense.analysis.report import COLUMNS, format_table, ratios
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DET_CONFIG = REPO / "configs/det/ssdlite_edgenext-xxs_1xb16-16e_shapes-256.py"
 SEG_CONFIG = REPO / "configs/seg/deeplabv3_edgenext-xxs_1xb8-1k_shapesvoc-192.py"
 HEADER = [h for _, h in COLUMNS]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 from coco_factory import write_coco
-from test_tools_train_test import REPO, run, tool
+from tool_runner import REPO, run, tool
 
 from edgenext_dense.datasets.synthetic import make_voc_shapes
 

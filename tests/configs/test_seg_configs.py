@@ -24,7 +24,7 @@ from PIL import Image
 from edgenext_dense.datasets.seg_transforms import SegMaskError
 from edgenext_dense.datasets.synthetic import make_voc_shapes
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SEG_CONFIGS = sorted((REPO / "configs" / "seg").glob("*.py"))
 PAPER_CONFIG = REPO / "configs/seg/deeplabv3_edgenext-s_4xb32-50e_voc12aug-coco-512.py"
 VOC_ONLY_CONFIG = REPO / "configs/seg/deeplabv3_edgenext-s_4xb32-50e_voc12aug-512.py"

@@ -25,7 +25,7 @@ from edgenext_dense.engine.checkpointing import (
     unreadable_reason,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 # -- the real thing: SIGKILL at random moments -----------------------------------------------

@@ -34,7 +34,7 @@ from edgenext_dense.deploy.ort import (
 )
 from edgenext_dense.deploy.ort.metadata import check_metadata
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DET_CONFIG = REPO / "configs/det/ssdlite_edgenext-xxs_1xb16-16e_shapes-256.py"
 SEG_CONFIG = REPO / "configs/seg/deeplabv3_edgenext-xxs_4xb32-50e_voc12aug-512.py"
 FORBIDDEN_IMPORTS = ("torch", "mmdet", "mmseg", "mmengine", "mmcv", "edgenext_dense")

@@ -18,7 +18,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DET_CONFIGS = sorted((REPO / "configs/det").glob("*.py"))
 PAPER_CONFIG = REPO / "configs/det/ssdlite_edgenext-s_4xb32-200e_coco-320.py"
 # arch and stage 3-4 widths named by each config's backbone token

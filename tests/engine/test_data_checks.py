@@ -23,7 +23,7 @@ from mmengine.logging import MMLogger
 from edgenext_dense.engine.data_checks import check_datasets
 from edgenext_dense.engine.preflight import PreflightError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEMO_CONFIG = REPO / "configs/det/ssdlite_edgenext-xxs_1xb16-16e_shapes-256.py"
 SHAPES = ("circle", "rectangle", "triangle", "star", "cross")
 WIDTH, HEIGHT = 64, 48

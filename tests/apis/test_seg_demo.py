@@ -25,7 +25,7 @@ from edgenext_dense.apis.seg_demo import draw_legend, render, run_seg_demo
 from edgenext_dense.datasets.synthetic import make_voc_shapes
 from edgenext_dense.engine.preflight import PreflightError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs/seg/deeplabv3_edgenext-xxs_1xb8-1k_shapesvoc-192.py"
 VOC_META = dict(
     classes=list(PascalVOCDataset.METAINFO["classes"]),

@@ -35,7 +35,7 @@ from edgenext_dense.analysis.train_report import (
 )
 from edgenext_dense.datasets.synthetic import make_coco_shapes, make_voc_shapes
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TOOL = REPO / "tools/analysis/train_benchmark.py"
 DET_CONFIG = REPO / "configs/det/ssdlite_edgenext-xxs_1xb16-16e_shapes-256.py"
 SEG_CONFIG = REPO / "configs/seg/deeplabv3_edgenext-xxs_1xb8-1k_shapesvoc-192.py"

@@ -14,7 +14,7 @@ import edgenext_dense  # noqa: F401
 from edgenext_dense.analysis.flops import default_input_shape, model_complexity
 from edgenext_dense.engine.config import build_model_without_init
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DET_CONFIG = REPO / "configs/det/ssdlite_edgenext-xxs_4xb32-200e_coco-320.py"
 SEG_CONFIG = REPO / "configs/seg/deeplabv3_edgenext-xxs_4xb32-50e_voc12aug-512.py"
 

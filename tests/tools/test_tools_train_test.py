@@ -10,24 +10,21 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import pickle
 import re
 import socket
 import subprocess
 import sys
-from pathlib import Path
-from typing import List, Sequence
 
 import pytest
 import torch
+from tool_runner import REPO, run, tool, tool_env
 from trained_like import random_checkpoint
 
 from edgenext_dense.datasets.synthetic import make_coco_shapes, make_voc_shapes
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
 IMG_SIZE = 96
 DET_CLASSES = ("circle", "rectangle", "triangle")
 
@@ -117,29 +114,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _env() -> dict:
-    env = dict(os.environ)
-    env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(REPO), MPLBACKEND="Agg")
-    return env
-
-
-def run(args: Sequence[str], cwd: Path, expect_ok: bool = True) -> subprocess.CompletedProcess:
-    """Run a command like a user (repo tools, the test's Python) and return what it printed."""
-    proc = subprocess.run(
-        list(args), cwd=cwd, env=_env(), capture_output=True, text=True, timeout=300
-    )
-    if expect_ok and proc.returncode != 0:
-        pytest.fail(
-            f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
-            f"{proc.stderr[-5000:]}"
-        )
-    return proc
-
-
-def tool(name: str, *args: str) -> List[str]:
-    return [sys.executable, str(REPO / "tools" / name), *args]
 
 
 @pytest.fixture(scope="module")
@@ -245,7 +219,7 @@ def test_det_dist_train_two_cpu_processes(det_setup) -> None:
     proc = subprocess.run(
         ["bash", str(REPO / "tools" / "dist_train.sh"), config, "2", "--work-dir", str(work)],
         cwd=root,
-        env={**_env(), "PORT": env_port, "PYTHON": sys.executable},
+        env={**tool_env(), "PORT": env_port, "PYTHON": sys.executable},
         capture_output=True,
         text=True,
         timeout=300,

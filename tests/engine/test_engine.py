@@ -31,7 +31,7 @@ from edgenext_dense.engine import (
 from edgenext_dense.engine.hooks import VAL_HISTORY_KEY
 from edgenext_dense.engine.runner import _ensure_curves_hook, _set_output
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def coco_dataset(root: Path, split: str = "train") -> dict:
@@ -160,7 +160,7 @@ def test_missing_shapes_checkpoint_names_the_command_that_makes_it(tmp_path: Pat
     # the shapes demo configs say how their backbone file is made
     cfg = Config.fromfile(
         str(
-            Path(__file__).resolve().parents[1]
+            Path(__file__).resolve().parents[2]
             / "configs/seg/deeplabv3_edgenext-xxs_1xb8-1k_shapesvoc-192.py"
         )
     )
