@@ -17,8 +17,8 @@
    ``last_checkpoint`` are complete (resuming from what is left:
    :mod:`edgenext_dense.engine.checkpointing`).
 
-Each has a test in ``tests/test_compat.py`` (3: ``tests/engine/test_checkpoint_safety.py``) that fails
-without it.
+Each has a test in ``tests/test_compat.py`` (3: ``tests/engine/test_checkpoint_safety.py``)
+that fails without it.
 """
 
 from __future__ import annotations

@@ -214,6 +214,13 @@ def _input_shape_of(img_meta: dict) -> Tuple[int, int] | None:
     return None
 
 
+def _with_default(cfg: OptConfigType, default: dict) -> dict:
+    """``cfg`` when it names a type, else ``default`` updated with ``cfg``'s arguments."""
+    if cfg is not None and "type" in cfg:
+        return cfg
+    return {**default, **(cfg or {})}
+
+
 @MODELS.register_module()
 class SSDLiteHead(SSDHead):
     """SSDLite head of the EdgeNeXt paper's detector (cvnets-v0.1 ``SSDHead``).
@@ -242,9 +249,11 @@ class SSDLiteHead(SSDHead):
         act_cfg (dict, optional): Activation of the projections; None means
             ``dict(type='ReLU')``. Defaults to None.
         anchor_generator (dict, optional): Prior generator config; None means
-            ``dict(type='SSDLiteAnchorGenerator')`` (cvnets' six levels). Defaults to None.
+            ``dict(type='SSDLiteAnchorGenerator')`` (cvnets' six levels), and a dict without
+            ``type`` overrides its arguments (e.g. ``input_size``). Defaults to None.
         bbox_coder (dict, optional): Box coder config; None means ``DeltaXYWHBBoxCoder`` with
-            ``target_stds=(0.1, 0.1, 0.2, 0.2)`` (cvnets' variances). Defaults to None.
+            ``target_stds=(0.1, 0.1, 0.2, 0.2)`` (cvnets' variances), and a dict without
+            ``type`` overrides its arguments. Defaults to None.
         reg_decoded_bbox (bool): Regress decoded boxes (for IoU losses). Defaults to False.
         separate_branches (bool): Predict classes and boxes with two separable convolutions
             (mmdet's SSDLite) instead of one shared one (cvnets). Defaults to False.
@@ -296,8 +305,8 @@ class SSDLiteHead(SSDHead):
             use_depthwise=True,
             norm_cfg=dict(type="BN") if norm_cfg is None else norm_cfg,
             act_cfg=dict(type="ReLU") if act_cfg is None else act_cfg,
-            anchor_generator=anchor_generator or dict(type="SSDLiteAnchorGenerator"),
-            bbox_coder=dict(CVNETS_BOX_CODER) if bbox_coder is None else bbox_coder,
+            anchor_generator=_with_default(anchor_generator, dict(type="SSDLiteAnchorGenerator")),
+            bbox_coder=_with_default(bbox_coder, CVNETS_BOX_CODER),
             reg_decoded_bbox=reg_decoded_bbox,
             train_cfg=train_cfg,
             test_cfg=test_cfg,
