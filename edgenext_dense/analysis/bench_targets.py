@@ -16,13 +16,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from edgenext_dense.deploy.graphs import (
-    BackboneGraph,
-    DeployModel,
-    config_task,
-    deploy_from_config,
-    load_config,
-)
+from edgenext_dense.deploy.graph_modules import BackboneGraph
+from edgenext_dense.deploy.graphs import DeployModel, config_task, deploy_from_config
+from edgenext_dense.engine.config import load_config
 
 MMDET_SSDLITE = "mmdet::ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py"
 MMSEG_DEEPLABV3 = "mmseg::mobilenet_v2/mobilenet-v2-d8_deeplabv3_4xb4-160k_ade20k-512x512.py"

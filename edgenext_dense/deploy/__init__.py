@@ -15,9 +15,9 @@
 """
 
 from edgenext_dense.deploy.export import export_onnx, verify_onnx
+from edgenext_dense.deploy.graph_modules import ExportError
 from edgenext_dense.deploy.graphs import (
     DeployModel,
-    ExportError,
     deploy_classifier,
     deploy_from_config,
     load_deploy_model,

@@ -23,10 +23,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 from mmengine.config import Config
 
-from edgenext_dense.deploy.graphs import ExportError, config_task, load_config
+from edgenext_dense.deploy.graph_modules import ExportError
+from edgenext_dense.deploy.graphs import config_task
 from edgenext_dense.deploy.ort import OnnxModel
 from edgenext_dense.deploy.ort.images import process_each, read_image, summary_line, write_json
-from edgenext_dense.engine.config import add_cfg_options_arg
+from edgenext_dense.engine.config import add_cfg_options_arg, load_config
 
 __all__ = ["evaluate_onnx", "main", "parse_args"]
 

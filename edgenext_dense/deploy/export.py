@@ -1,7 +1,7 @@
 """ONNX export of the deployable graphs, its check against PyTorch, and the command line.
 
 Behind ``tools/deploy/export_onnx.py``. The graphs (what each task's file takes and returns) are
-built in :mod:`edgenext_dense.deploy.graphs`; their names are re-exported here.
+built in :mod:`edgenext_dense.deploy.graphs`.
 
 The preprocessing (mean, std, channel order, the test pipeline's resize), class names, palette
 and post-processing settings are stored as JSON in the ONNX ``metadata_props`` (schema in
@@ -27,11 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgenext_dense.deploy.graphs import (
-    DeployModel,
-    ExportError,
-    load_deploy_model,
-)
+from edgenext_dense.deploy.graph_modules import ExportError
+from edgenext_dense.deploy.graphs import DeployModel, load_deploy_model
 from edgenext_dense.deploy.ort.metadata import FORMAT_VERSION, METADATA_KEY, check_metadata
 from edgenext_dense.models.backbones import EdgeNeXt
 

@@ -32,8 +32,7 @@ from mmengine.config import Config
 from torch import nn
 
 from edgenext_dense.apis.loading import load_trained_model
-from edgenext_dense.deploy.graph_modules import (  # noqa: F401  (part of this module's API)
-    BackboneGraph,
+from edgenext_dense.deploy.graph_modules import (
     ClassifierGraph,
     DetectorGraph,
     ExportError,

@@ -23,8 +23,8 @@ from trained_like import random_checkpoint
 
 from edgenext_dense.datasets.synthetic import SHAPE_CLASSES, render_scene
 from edgenext_dense.deploy.export import export_onnx, main
-from edgenext_dense.deploy.graph_modules import multiclass_nms
-from edgenext_dense.deploy.graphs import ExportError, deploy_from_config, load_deploy_model
+from edgenext_dense.deploy.graph_modules import ExportError, multiclass_nms
+from edgenext_dense.deploy.graphs import deploy_from_config, load_deploy_model
 from edgenext_dense.deploy.ort import (
     MetadataError,
     OnnxModel,
