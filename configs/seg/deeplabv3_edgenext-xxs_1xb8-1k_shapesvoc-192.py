@@ -1,5 +1,6 @@
-# DeepLabv3 with EdgeNeXt-XXS on the generated shapes dataset (VOC layout): the no-download
-# demo for 2 CPU cores. Generate the data and the pretrained backbone first (about two minutes):
+# DeepLabv3 with EdgeNeXt-XXS on the generated shapes dataset (VOC layout): the quick (3-minute)
+# variant of the no-download demo, deeplabv3_edgenext-xxs_1xb8-2k_shapesvoc-256.py, which
+# inherits it. Generate the data and the pretrained backbone first (about two minutes):
 #   python tools/dataset_converters/make_shapes_dataset.py seg data/shapes_voc
 #   python tools/pretrain_shapes.py --out checkpoints/edgenext_xx_small_shapes.pth
 #   python tools/train.py configs/seg/deeplabv3_edgenext-xxs_1xb8-1k_shapesvoc-192.py
