@@ -1,5 +1,5 @@
 # DeepLabv3 with EdgeNeXt-XXS on the generated shapes dataset (VOC layout): the no-download
-# segmentation demo for 2 CPU cores (about 12 minutes). Generate the data and the pretrained
+# segmentation demo for 2 CPU cores (about 10.5 minutes). Generate the data and the pretrained
 # backbone first (about two minutes):
 #   python tools/dataset_converters/make_shapes_dataset.py seg data/shapes_voc
 #   python tools/pretrain_shapes.py --out checkpoints/edgenext_xx_small_shapes.pth
