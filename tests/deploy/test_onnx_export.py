@@ -18,10 +18,10 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from deploy_common import DET_CONFIG, REPO, SEG_CONFIG, rel_err, scene_image
 from mmengine.config import Config
-from trained_like import random_checkpoint
 
-from edgenext_dense.datasets.synthetic import SHAPE_CLASSES, render_scene
+from edgenext_dense.datasets.synthetic import SHAPE_CLASSES
 from edgenext_dense.deploy.export import export_onnx, main
 from edgenext_dense.deploy.graph_modules import ExportError, multiclass_nms
 from edgenext_dense.deploy.graphs import deploy_from_config, load_deploy_model
@@ -34,47 +34,7 @@ from edgenext_dense.deploy.ort import (
 )
 from edgenext_dense.deploy.ort.metadata import check_metadata
 
-REPO = Path(__file__).resolve().parents[2]
-DET_CONFIG = REPO / "configs/det/ssdlite_edgenext-xxs_1xb16-16e_shapes-256.py"
-SEG_CONFIG = REPO / "configs/seg/deeplabv3_edgenext-xxs_4xb32-50e_voc12aug-512.py"
 FORBIDDEN_IMPORTS = ("torch", "mmdet", "mmseg", "mmengine", "mmcv", "edgenext_dense")
-
-
-def _image(height: int, width: int, seed: int = 0) -> np.ndarray:
-    """A generated shapes scene as BGR uint8."""
-    return np.ascontiguousarray(render_scene(np.random.default_rng(seed), (height, width)).image)
-
-
-def _rel_err(got: np.ndarray, expected: np.ndarray) -> float:
-    return float(np.abs(got - expected).max() / np.abs(expected).max())
-
-
-@pytest.fixture(scope="module")
-def det_checkpoint(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("det") / "epoch_8.pth"
-    return random_checkpoint(DET_CONFIG, "det", path, SHAPE_CLASSES, seed=0)
-
-
-@pytest.fixture(scope="module")
-def det_onnx(det_checkpoint, tmp_path_factory) -> Path:
-    """Exported with the command line, dynamic batch."""
-    out = tmp_path_factory.mktemp("det_onnx") / "ssdlite.onnx"
-    code = main([str(DET_CONFIG), str(det_checkpoint), "--out", str(out), "--dynamic-batch"])
-    assert code == 0
-    return out
-
-
-@pytest.fixture(scope="module")
-def seg_checkpoint(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("seg") / "iter_1.pth"
-    return random_checkpoint(SEG_CONFIG, "seg", path, [f"c{i}" for i in range(21)], seed=1)
-
-
-@pytest.fixture(scope="module")
-def seg_export(seg_checkpoint, tmp_path_factory):
-    deploy = load_deploy_model(str(SEG_CONFIG), str(seg_checkpoint), input_size=(96, 128))
-    out = export_onnx(deploy, tmp_path_factory.mktemp("seg_onnx") / "deeplabv3.onnx")
-    return deploy, out
 
 
 def _constants(proto) -> dict:
@@ -118,7 +78,7 @@ def test_detections_match_pytorch_box_for_box(det_checkpoint, det_onnx) -> None:
 
     from edgenext_dense.apis.loading import load_trained_model
 
-    img = _image(180, 240)  # not square: exercises the stretch resize and the rescale
+    img = scene_image(180, 240)  # not square: exercises the stretch resize and the rescale
     detector = load_trained_model(str(DET_CONFIG), str(det_checkpoint), "det")
     expected = inference_detector(detector, img)
     exp = expected.pred_instances.cpu()
@@ -170,7 +130,7 @@ def test_dynamic_batch_runs_two_images_as_pytorch(det_checkpoint, det_onnx) -> N
     deploy = load_deploy_model(str(DET_CONFIG), str(det_checkpoint))
     model = OnnxModel(str(det_onnx))
     batch = np.concatenate(
-        [preprocess_image(_image(256, 256, seed), model.meta)[0] for seed in (1, 2)]
+        [preprocess_image(scene_image(256, 256, seed), model.meta)[0] for seed in (1, 2)]
     )
     got = model.forward(batch)
     with torch.no_grad():
@@ -197,7 +157,7 @@ def test_segmentation_logits_match_mmseg_at_the_original_size(seg_checkpoint, se
         type="stretch", size=[512, 512], interpolation="bilinear"
     )
 
-    img = _image(60, 84)  # stretched to 512x512 by the test pipeline (cvnets' evaluation)
+    img = scene_image(60, 84)  # stretched to 512x512 by the test pipeline (cvnets' evaluation)
     segmentor = load_trained_model(str(SEG_CONFIG), str(seg_checkpoint), "seg")
     data = build_demo_pipeline(segmentor.cfg)(dict(img=img))
     with torch.no_grad():
@@ -220,10 +180,10 @@ def test_segmentation_logits_match_mmseg_at_the_original_size(seg_checkpoint, se
     )
     (logits,) = model.forward(batch)
     at_input = deploy.graph(torch.from_numpy(batch)).detach().numpy()
-    assert _rel_err(logits, at_input) < 1e-4
+    assert rel_err(logits, at_input) < 1e-4
     resized = resize_bilinear(logits[0], info["ori_shape"], align_corners=False)
     assert resized.shape == expected.shape == (21, 60, 84)
-    assert _rel_err(resized, expected) < 1e-4
+    assert rel_err(resized, expected) < 1e-4
     labels = model.predict(img)["labels"]
     np.testing.assert_array_equal(labels, sample.pred_sem_seg.data[0].numpy())
 
@@ -235,7 +195,7 @@ def test_classifier_logits_and_top5_match_pytorch(synthetic_checkpoints, tmp_pat
     deploy = load_deploy_model("classifier", str(ckpt))
     path = export_onnx(deploy, tmp_path / "cls.onnx")
     model = OnnxModel(path)
-    img = _image(200, 300)
+    img = scene_image(200, 300)
 
     expected_input = preprocess(img, deploy.model.resize_short, deploy.model.crop_size).numpy()
     batch, _ = preprocess_image(img, model.meta)
@@ -243,7 +203,7 @@ def test_classifier_logits_and_top5_match_pytorch(synthetic_checkpoints, tmp_pat
     (logits,) = model.forward(batch)
     with torch.no_grad():
         expected = deploy.model(torch.from_numpy(expected_input)).numpy()
-    assert _rel_err(logits, expected) < 1e-4
+    assert rel_err(logits, expected) < 1e-4
 
     got = model.predict(img)
     ref = inference_classifier(deploy.model, img)
@@ -258,8 +218,8 @@ def test_classifier_logits_and_top5_match_pytorch(synthetic_checkpoints, tmp_pat
 def test_onnx_infer_runs_a_folder_without_torch_and_skips_broken_images(det_onnx, tmp_path) -> None:
     folder = tmp_path / "images"
     folder.mkdir()
-    cv2.imwrite(str(folder / "a.jpg"), _image(150, 200, 3))
-    cv2.imwrite(str(folder / "b.png"), _image(120, 90, 4))
+    cv2.imwrite(str(folder / "a.jpg"), scene_image(150, 200, 3))
+    cv2.imwrite(str(folder / "b.png"), scene_image(120, 90, 4))
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     out = tmp_path / "out"
     proc = subprocess.run(
@@ -312,7 +272,7 @@ def test_segmentation_folder_writes_blended_masks(seg_export, tmp_path) -> None:
     _, path = seg_export
     folder = tmp_path / "images"
     folder.mkdir()
-    cv2.imwrite(str(folder / "scene.png"), _image(40, 56, 5))
+    cv2.imwrite(str(folder / "scene.png"), scene_image(40, 56, 5))
     lines = []
     summary = run_inference(
         OnnxModel(path), [str(folder / "scene.png")], out_dir=str(tmp_path / "o"), log=lines.append
@@ -370,7 +330,7 @@ class _MulticlassNMS(torch.nn.Module):
 
 @pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # the eager NMS, traced
 @pytest.mark.parametrize("runtime", ["pytorch", "onnxruntime"])
-def test_multiclass_nms_follows_mmdet_per_class_and_image(runtime, tmp_path) -> None:
+def test_multiclass_nms_follows_mmdet_per_class_andscene_image(runtime, tmp_path) -> None:
     import onnxruntime as ort
 
     boxes = torch.tensor(
@@ -406,160 +366,3 @@ def test_multiclass_nms_follows_mmdet_per_class_and_image(runtime, tmp_path) -> 
     got_boxes, got_scores, labels = run(max_per_img=2, max_per_class=1)
     assert labels.tolist() == [[0, -1], [0, 1]]
     np.testing.assert_allclose(got_scores, [[0.9, 0], [0.9, 0.85]])
-
-
-def test_int8_quantisation_keeps_the_metadata_and_the_predictions(
-    synthetic_checkpoints, tmp_path
-) -> None:
-    from edgenext_dense.deploy.quantize import quantize_dynamic_int8
-
-    ckpt, _ = synthetic_checkpoints("xx_small", "official")
-    fp32 = export_onnx(load_deploy_model("classifier", str(ckpt)), tmp_path / "cls.onnx")
-    int8 = quantize_dynamic_int8(fp32, tmp_path / "cls_int8.onnx")
-    assert Path(int8).stat().st_size < 0.5 * Path(fp32).stat().st_size
-    assert read_metadata(int8) == read_metadata(fp32)
-
-    batch, _ = preprocess_image(_image(256, 256, 6), read_metadata(fp32))
-    (ref,) = OnnxModel(fp32).forward(batch)
-    (got,) = OnnxModel(int8).forward(batch)
-    cosine = float((ref * got).sum() / np.linalg.norm(ref) / np.linalg.norm(got))
-    assert cosine > 0.99
-
-
-def test_int8_quantisation_of_the_detector_keeps_nms_and_the_detections(det_onnx, tmp_path):
-    from edgenext_dense.deploy.quantize import quantize_dynamic_int8
-
-    int8 = quantize_dynamic_int8(det_onnx, tmp_path / "det_int8.onnx")
-    assert read_metadata(int8) == read_metadata(str(det_onnx))
-    img = _image(180, 240, 7)
-    ref, got = OnnxModel(str(det_onnx)).predict(img), OnnxModel(int8).predict(img)
-    assert len(got["scores"]) > 20 and got["bboxes"].shape == (len(got["scores"]), 4)
-    np.testing.assert_allclose(got["scores"][:20], ref["scores"][:20], rtol=0, atol=1e-2)
-
-
-def test_pointwise_convs_become_matmuls_with_the_same_outputs(tmp_path) -> None:
-    """Only plain 1x1 convolutions are rewritten (not 3x3, grouped or strided ones)."""
-    import onnx
-    import onnxruntime as ort
-
-    from edgenext_dense.deploy.quantize import pointwise_convs_to_matmuls
-
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(
-        torch.nn.Conv2d(8, 16, 1),  # rewritten
-        torch.nn.Conv2d(16, 16, 3, padding=1, groups=16),  # depth-wise: kept
-        torch.nn.Conv2d(16, 8, 1, bias=False),  # rewritten, no bias
-        torch.nn.Conv2d(8, 8, 1, groups=2),  # grouped: kept
-        torch.nn.Conv2d(8, 4, 1, stride=2),  # strided: kept
-    ).eval()
-    path = tmp_path / "net.onnx"
-    x = torch.randn(2, 8, 12, 10)
-    torch.onnx.export(net, (x,), str(path), dynamo=False, input_names=["x"])
-    rewritten = pointwise_convs_to_matmuls(onnx.load(str(path)))
-    ops = [n.op_type for n in rewritten.graph.node]
-    assert ops.count("Conv") == 3 and ops.count("MatMul") == 2 and ops.count("Add") == 1
-    session = ort.InferenceSession(
-        rewritten.SerializeToString(), providers=["CPUExecutionProvider"]
-    )
-    (got,) = session.run(None, {"x": x.numpy()})
-    with torch.no_grad():
-        np.testing.assert_allclose(got, net(x).numpy(), rtol=1e-5, atol=1e-5)
-
-
-# --------------------------------------------------------------------------- scoring on a set
-@pytest.fixture(scope="module")
-def shapes_coco(tmp_path_factory) -> Path:
-    from edgenext_dense.datasets.synthetic import make_coco_shapes
-
-    root = tmp_path_factory.mktemp("coco") / "shapes_coco"
-    make_coco_shapes(root, num_train=1, num_val=3, img_size=(120, 160), seed=3)
-    return root
-
-
-def _coco_options(root: Path) -> dict:
-    return {
-        "test_dataloader.dataset.data_root": f"{root}/",
-        "test_evaluator.ann_file": f"{root}/annotations/instances_val2017.json",
-    }
-
-
-def test_scoring_ground_truth_as_predictions_gives_a_perfect_score(
-    shapes_coco, det_onnx, monkeypatch
-) -> None:
-    """The wiring (original-image pixels, image ids, label order) as CocoMetric reads it."""
-    from edgenext_dense.deploy import evaluate
-
-    coco = json.loads((shapes_coco / "annotations/instances_val2017.json").read_text())
-    label_of = {c["id"]: i for i, c in enumerate(sorted(coco["categories"], key=lambda c: c["id"]))}
-    truth = {}
-    for image in coco["images"]:
-        anns = [a for a in coco["annotations"] if a["image_id"] == image["id"]]
-        boxes = np.array([[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in anns)])
-        truth[str(shapes_coco / "val2017" / image["file_name"])] = dict(
-            bboxes=boxes.astype(np.float32).reshape(-1, 4),
-            scores=np.ones(len(anns), np.float32),
-            labels=np.array([label_of[a["category_id"]] for a in anns], np.int64),
-            ori_shape=(image["height"], image["width"]),
-        )
-    monkeypatch.setattr(evaluate, "read_image", lambda path: path)
-    monkeypatch.setattr(OnnxModel, "predict", lambda self, path: truth[path])
-    result = evaluate.evaluate_onnx(
-        str(DET_CONFIG), str(det_onnx), cfg_options=_coco_options(shapes_coco)
-    )
-    assert result["images"] == 3 and sum(len(t["labels"]) for t in truth.values()) > 3
-    assert result["metrics"]["coco/bbox_mAP"] == pytest.approx(1.0)
-    assert result["metrics"]["coco/bbox_mAP_50"] == pytest.approx(1.0)
-
-
-def test_onnx_eval_scores_exported_models_with_the_configs_metric(
-    shapes_coco, det_onnx, seg_export, tmp_path, capsys
-) -> None:
-    from edgenext_dense.deploy.evaluate import main as eval_main
-
-    out = tmp_path / "scores.json"
-    options = [f"{k}={v}" for k, v in _coco_options(shapes_coco).items()]
-    code = eval_main(
-        [str(DET_CONFIG), str(det_onnx), "--json", str(out), "--cfg-options", *options]
-    )
-    assert code == 0
-    (result,) = json.loads(out.read_text()).values()
-    assert result["images"] == 3 and result["seconds"] > 0
-    # random weights: a real but poor score, in CocoMetric's range and keys
-    assert set(result["metrics"]) >= {"coco/bbox_mAP", "coco/bbox_mAP_50", "coco/bbox_mAP_l"}
-    assert 0.0 <= result["metrics"]["coco/bbox_mAP_50"] < 0.5
-    assert "coco/bbox_mAP:" in capsys.readouterr().out
-
-    # a segmentation model with a detection config, and a bad --limit, are refused
-    _, seg_onnx = seg_export
-    code = eval_main([str(DET_CONFIG), str(seg_onnx), "--cfg-options", *options])
-    assert code == 1
-    assert "is a 'seg' model but" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        eval_main([str(DET_CONFIG), str(det_onnx), "--limit", "0"])
-
-
-def _labels_and_shape(labels: np.ndarray) -> dict:
-    """What ``OnnxModel.predict`` returns for a segmentor: labels and the original size."""
-    return dict(labels=labels, ori_shape=labels.shape)
-
-
-def test_scoring_segmentation_ground_truth_gives_100_miou(seg_export, tmp_path, monkeypatch):
-    from PIL import Image
-
-    from edgenext_dense.datasets.synthetic import make_voc_shapes
-    from edgenext_dense.deploy import evaluate
-
-    info = make_voc_shapes(tmp_path / "voc", num_train=1, num_val=2, img_size=96, seed=0)
-    root = Path(info["data_root"])
-    truth = {
-        str(root / "JPEGImages" / f"{mask.stem}.jpg"): _labels_and_shape(np.array(Image.open(mask)))
-        for mask in (root / "SegmentationClass").glob("*.png")
-    }
-    monkeypatch.setattr(evaluate, "read_image", lambda path: path)
-    monkeypatch.setattr(OnnxModel, "predict", lambda self, path: truth[path])
-    _, seg_onnx = seg_export
-    result = evaluate.evaluate_onnx(
-        str(SEG_CONFIG), str(seg_onnx), cfg_options={"test_dataloader.dataset.data_root": str(root)}
-    )
-    assert result["images"] == 2
-    assert result["metrics"]["mIoU"] == pytest.approx(100.0)
