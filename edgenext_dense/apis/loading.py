@@ -44,11 +44,7 @@ def resolve_dataset_meta(cfg: Config, num_classes: int, checkpoint: Any = None) 
         dict: ``classes`` (list of str) and ``palette`` (list of RGB tuples).
     """
     meta = (checkpoint.get("meta") or {}) if isinstance(checkpoint, dict) else {}
-    saved = meta.get("dataset_meta") or {}
-    if "classes" in saved:
-        cfg = cfg.copy()
-        cfg.test_dataloader = dict(dataset=dict(metainfo=saved))
-    resolved = dataset_meta(cfg, num_classes)
+    resolved = dataset_meta(cfg, num_classes, meta.get("dataset_meta"))
     return dict(classes=resolved["classes"], palette=[tuple(c) for c in resolved["palette"]])
 
 

@@ -134,7 +134,9 @@ def config_test_pipeline(cfg: Config) -> List[Mapping[str, Any]]:
     return list(dataset.get("pipeline") or cfg.get("test_pipeline") or [])
 
 
-def dataset_meta(cfg: Config, num_classes: int) -> Dict[str, Any]:
+def dataset_meta(
+    cfg: Config, num_classes: int, saved: Optional[Mapping[str, Any]] = None
+) -> Dict[str, Any]:
     """Class names and palette of the config's test dataset, one each per class.
 
     Falls back to ``class i`` names and a fixed random palette when the config's do not match
@@ -143,12 +145,14 @@ def dataset_meta(cfg: Config, num_classes: int) -> Dict[str, Any]:
     Args:
         cfg (Config): The config (its ``default_scope`` picks the dataset registry).
         num_classes (int): The model's number of classes.
+        saved (Mapping, optional): A checkpoint's ``dataset_meta``; used first when it names
+            the classes. Defaults to None.
 
     Returns:
         dict: ``classes`` and ``palette``.
     """
     dataset = (cfg.get("test_dataloader") or {}).get("dataset") or {}
-    meta = dict(dataset.get("metainfo") or {})
+    meta = dict(saved if saved and "classes" in saved else dataset.get("metainfo") or {})
     if "classes" not in meta and dataset.get("type"):
         if cfg.get("default_scope") == "mmdet":
             from mmdet.registry import DATASETS
