@@ -55,77 +55,32 @@ CROP_SIZE = 256
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
 
+# name, arch, resize_short, top1, top5, params, flops, OpenMMLab file, the authors' file
+# fmt: off
 MODELS: Dict[str, ZooModel] = {
     m.name: m
     for m in (
-        ZooModel(
-            "edgenext-xxsmall_3rdparty_in1k",
-            "xx_small",
-            292,
-            71.20,
-            89.91,
-            1_327_216,
-            255_640_144,
-            "edgenext-xxsmall_3rdparty_in1k_20220801-7ca8a81d.pth",
-            _OFFICIAL + "v1.0/edgenext_xxsmall.pth",
-        ),
-        ZooModel(
-            "edgenext-xsmall_3rdparty_in1k",
-            "x_small",
-            292,
-            74.86,
-            92.31,
-            2_336_804,
-            529_970_560,
-            "edgenext-xsmall_3rdparty_in1k_20220801-974f9fe7.pth",
-            _OFFICIAL + "v1.0/edgenext_xsmall.pth",
-        ),
-        ZooModel(
-            "edgenext-small_3rdparty_in1k",
-            "small",
-            292,
-            79.41,
-            94.53,
-            5_586_832,
-            1_249_788_000,
-            "edgenext-small_3rdparty_in1k_20220801-d00db5f8.pth",
-            _OFFICIAL + "v1.0/edgenext_small.pth",
-        ),
-        ZooModel(
-            "edgenext-small-usi_3rdparty_in1k",
-            "small",
-            269,
-            81.06,
-            95.34,
-            5_586_832,
-            1_249_788_000,
-            "edgenext-small_3rdparty-usi_in1k_20220801-ae6d8dd3.pth",
-            _OFFICIAL + "v1.1/edgenext_small_usi.pth",
-        ),
-        ZooModel(
-            "edgenext-base_3rdparty_in1k",
-            "base",
-            292,
-            82.48,
-            96.20,
-            18_511_292,
-            3_814_395_280,
-            "edgenext-base_3rdparty_in1k_20220801-9ade408b.pth",
-            _OFFICIAL + "v1.2/edgenext_base.pth",
-        ),
-        ZooModel(
-            "edgenext-base_3rdparty-usi_in1k",
-            "base",
-            269,
-            83.67,
-            96.70,
-            18_511_292,
-            3_814_395_280,
-            "edgenext-base_3rdparty-usi_in1k_20220801-909e8939.pth",
-            _OFFICIAL + "v1.2/edgenext_base_usi.pth",
-        ),
-    )  # fmt: skip
+        ZooModel("edgenext-xxsmall_3rdparty_in1k", "xx_small", 292, 71.20, 89.91, 1_327_216,
+                 255_640_144, "edgenext-xxsmall_3rdparty_in1k_20220801-7ca8a81d.pth",
+                 _OFFICIAL + "v1.0/edgenext_xxsmall.pth"),
+        ZooModel("edgenext-xsmall_3rdparty_in1k", "x_small", 292, 74.86, 92.31, 2_336_804,
+                 529_970_560, "edgenext-xsmall_3rdparty_in1k_20220801-974f9fe7.pth",
+                 _OFFICIAL + "v1.0/edgenext_xsmall.pth"),
+        ZooModel("edgenext-small_3rdparty_in1k", "small", 292, 79.41, 94.53, 5_586_832,
+                 1_249_788_000, "edgenext-small_3rdparty_in1k_20220801-d00db5f8.pth",
+                 _OFFICIAL + "v1.0/edgenext_small.pth"),
+        ZooModel("edgenext-small-usi_3rdparty_in1k", "small", 269, 81.06, 95.34, 5_586_832,
+                 1_249_788_000, "edgenext-small_3rdparty-usi_in1k_20220801-ae6d8dd3.pth",
+                 _OFFICIAL + "v1.1/edgenext_small_usi.pth"),
+        ZooModel("edgenext-base_3rdparty_in1k", "base", 292, 82.48, 96.20, 18_511_292,
+                 3_814_395_280, "edgenext-base_3rdparty_in1k_20220801-9ade408b.pth",
+                 _OFFICIAL + "v1.2/edgenext_base.pth"),
+        ZooModel("edgenext-base_3rdparty-usi_in1k", "base", 269, 83.67, 96.70, 18_511_292,
+                 3_814_395_280, "edgenext-base_3rdparty-usi_in1k_20220801-909e8939.pth",
+                 _OFFICIAL + "v1.2/edgenext_base_usi.pth"),
+    )
 }
+# fmt: on
 
 
 def checkpoint_dir() -> Path:

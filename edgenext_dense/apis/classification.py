@@ -15,13 +15,13 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Dict, List, Optional, Tuple, Union
 
-import cv2
 import mmcv
 import numpy as np
 import torch
 from mmcv.transforms import CenterCrop
 from torch import nn
 
+from edgenext_dense.apis.image_files import read_image
 from edgenext_dense.model_zoo import (
     CROP_SIZE,
     IMAGENET_MEAN,
@@ -99,23 +99,18 @@ def init_classifier(
                 f"cannot infer the arch of {source.describe()}: its widths match no published "
                 "EdgeNeXt; pass arch= explicitly"
             )
-    missing_head = [k for k in CLASSIFIER_KEYS if k not in source.state_dict]
+    state = source.state_dict
+    missing_head = [k for k in CLASSIFIER_KEYS if k not in state]
     if missing_head:
         raise ValueError(
             f"{source.describe()} has no classifier tensors {missing_head}: it is a "
             "backbone-only or detection/segmentation checkpoint; classification needs an "
             "ImageNet checkpoint with its head"
         )
-    num_classes = int(source.state_dict["head.weight"].shape[0])
-    model = EdgeNeXtClassifier(arch=resolve_arch(arch), num_classes=num_classes)
+    model = EdgeNeXtClassifier(resolve_arch(arch), num_classes=int(state["head.weight"].shape[0]))
     tensors, _ = match_state_dict(model.backbone, source)
-    model.backbone.load_state_dict(tensors)
-    model.norm.load_state_dict(
-        {"weight": source.state_dict["norm.weight"], "bias": source.state_dict["norm.bias"]}
-    )
-    model.head.load_state_dict(
-        {"weight": source.state_dict["head.weight"], "bias": source.state_dict["head.bias"]}
-    )
+    head = {k: state[k] for k in CLASSIFIER_KEYS}
+    model.load_state_dict({**{f"backbone.{k}": v for k, v in tensors.items()}, **head})
     model.resize_short = resize_for(path, info)
     return model.to(device).eval()
 
@@ -125,19 +120,22 @@ def preprocess(
 ) -> torch.Tensor:
     """The model zoo's evaluation preprocessing, with the same mmcv operations.
 
-    Bicubic (Pillow) resize of the short side to ``resize_short``, center crop
-    ``crop_size``, BGR to RGB, ImageNet mean/std.
+    Bicubic (Pillow) resize of the short side to ``resize_short``, center crop ``crop_size``,
+    BGR to RGB, ImageNet mean/std; gives ``(1, 3, crop_size, crop_size)`` float32.
 
     Args:
-        image (str | os.PathLike | np.ndarray): A path, or an HxWx3 BGR uint8 array (as
-            ``mmcv.imread`` returns).
+        image (str | os.PathLike | np.ndarray): A path, or an HxWx3 BGR uint8 array.
         resize_short (int): Short-side size. Defaults to 292.
         crop_size (int): Square crop. Defaults to 256.
-
-    Returns:
-        torch.Tensor: ``(1, 3, crop_size, crop_size)`` float32.
     """
-    img = _read_bgr(image)
+    if isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(
+                f"expected an HxWx3 uint8 BGR image array, got shape {image.shape} {image.dtype}"
+            )
+        img = image
+    else:
+        img = read_image(os.fspath(image))
     h, w = img.shape[:2]
     # mmpretrain ResizeEdge(edge='short'): the long side is truncated with int().
     if w < h:
@@ -149,30 +147,6 @@ def preprocess(
     rgb = img[..., ::-1].astype(np.float32)
     rgb = (rgb - np.asarray(IMAGENET_MEAN, np.float32)) / np.asarray(IMAGENET_STD, np.float32)
     return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None]
-
-
-def _read_bgr(image: ImageLike) -> np.ndarray:
-    """An HxWx3 uint8 BGR array as given, or a file read as ``mmcv.imread`` (the model zoo's)."""
-    if isinstance(image, np.ndarray):
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(
-                f"expected an HxWx3 uint8 BGR image array, got shape {image.shape} {image.dtype}"
-            )
-        return image
-    path = os.fspath(image)
-    if os.path.isdir(path):
-        raise ValueError(f"{path!r} is a folder, not an image file: pass one image file")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"image {path!r} does not exist")
-    if os.path.getsize(path) == 0:  # cv2.imdecode raises a bare assertion on no bytes
-        raise ValueError(f"cannot decode image {path!r}: the file is empty (0 bytes)")
-    try:
-        img = mmcv.imread(path, flag="color")
-    except (OSError, cv2.error) as err:
-        raise ValueError(f"cannot decode image {path!r}: {' '.join(str(err).split())}") from err
-    if img is None:
-        raise ValueError(f"cannot decode image {path!r}: not an image file or corrupt")
-    return img
 
 
 @torch.no_grad()

@@ -1,15 +1,8 @@
-"""Detection demo: run a trained detector on images, draw its boxes and print them as JSON.
+"""Detection demo behind ``tools/demo/image_demo.py``: boxes drawn, detections printed as JSON.
 
-Behind ``tools/demo/image_demo.py``. The detector comes from
-:func:`~edgenext_dense.apis.loading.load_trained_model` (a classification checkpoint is refused
-with a message saying what to pass instead); each image goes through mmdet's
-``inference_detector`` and mmdet's :class:`~mmdet.visualization.DetLocalVisualizer` draws the
-boxes, class names and scores. An image that cannot be read, detected, drawn or written is
-reported and skipped. Outputs follow mmdet's ``DetInferencer`` layout, named after the whole
-image name (``pic.jpg`` and ``pic.png`` never clash)::
-
-    OUT_DIR/vis/<image name>      the image with its detections drawn
-    OUT_DIR/preds/<image name>.json
+mmdet's ``inference_detector`` detects and its ``DetLocalVisualizer`` draws; outputs follow
+``DetInferencer``'s layout, named after the whole image name so ``pic.jpg`` and ``pic.png``
+never clash: ``OUT_DIR/vis/<image name>`` and ``OUT_DIR/preds/<image name>.json``.
 """
 
 from __future__ import annotations
@@ -26,6 +19,7 @@ from typing import Any, Callable, Dict, Sequence
 import mmcv
 import mmengine
 import torch
+from mmcv.ops import batched_nms
 from mmdet.apis import inference_detector
 from mmdet.visualization import DetLocalVisualizer
 from mmengine.logging import MMLogger
@@ -34,59 +28,44 @@ from edgenext_dense.apis.image_files import (
     IMAGE_EXTENSIONS,
     DemoSummary,
     add_demo_args,
+    demo_main,
     list_images,
     process_images,
     read_image,
 )
 from edgenext_dense.apis.loading import load_trained_model
-from edgenext_dense.engine.preflight import PreflightError
 
 
 def detections_to_dict(
     result: Any, classes: Sequence[str], score_thr: float, image: str
 ) -> Dict[str, Any]:
-    """The detections above ``score_thr`` as plain JSON-ready data, best first.
-
-    Args:
-        result (DetDataSample): One prediction of ``inference_detector``.
-        classes (Sequence[str]): Class names by label.
-        score_thr (float): Keep detections scoring at least this.
-        image (str): The input image path.
+    """The detections scoring at least ``score_thr``, best first, as JSON-ready data.
 
     Returns:
-        dict: ``image``, ``height``, ``width`` and ``detections``: a list of ``label``,
+        dict: ``image``, ``height``, ``width`` and ``detections``, each with ``label``,
         ``class``, ``score`` and ``bbox`` ([x1, y1, x2, y2] in the image's pixels).
     """
     pred = result.pred_instances.cpu()
     pred = pred[pred.scores >= score_thr]
     height, width = result.ori_shape[:2]
     detections = [
-        dict(
-            label=int(pred.labels[i]),
-            **{"class": classes[int(pred.labels[i])]},
-            score=round(float(pred.scores[i]), 4),
-            bbox=[round(float(v), 1) for v in pred.bboxes[i]],
-        )
+        {
+            "label": int(pred.labels[i]),
+            "class": classes[int(pred.labels[i])],
+            "score": round(float(pred.scores[i]), 4),
+            "bbox": [round(float(v), 1) for v in pred.bboxes[i]],
+        }
         for i in torch.argsort(pred.scores, descending=True).tolist()
     ]
     return dict(image=image, height=int(height), width=int(width), detections=detections)
 
 
 def best_class_per_object(pred: Any, iou_threshold: float = 0.5) -> Any:
-    """Of detections of different classes on one object (IoU above the threshold), the best.
+    """Of boxes of different classes overlapping above ``iou_threshold``, keep the best.
 
     The model's NMS is per class, as COCO scoring wants; a picture for people wants one label
     per object.
-
-    Args:
-        pred (InstanceData): ``bboxes``, ``scores`` and ``labels`` of one image.
-        iou_threshold (float): Overlap that makes two boxes one object. Defaults to 0.5.
-
-    Returns:
-        InstanceData: The kept detections, best first.
     """
-    from mmcv.ops import batched_nms
-
     if len(pred) == 0:
         return pred
     nms_cfg = dict(iou_threshold=iou_threshold, class_agnostic=True)
@@ -95,30 +74,33 @@ def best_class_per_object(pred: Any, iou_threshold: float = 0.5) -> Any:
 
 
 def run_demo(
-    model: torch.nn.Module,
-    inputs: Sequence[str],
+    inputs: str,
+    config: str,
+    weights: str,
     out_dir: str | None = None,
     score_thr: float = 0.3,
+    device: str = "cpu",
     log: Callable[[str], None] = print,
     one_per_object: bool = False,
 ) -> DemoSummary:
-    """Detect objects in each image, drawing and saving the results; skip the images that fail.
+    """Detect objects in an image or a folder, drawing and saving them; failing images skipped.
 
     Args:
-        model (torch.nn.Module): A detector from
-            :func:`~edgenext_dense.apis.loading.load_trained_model`.
-        inputs (Sequence[str]): Image paths.
-        out_dir (str, optional): Where ``vis/`` and ``preds/`` are written; None writes nothing.
-            Defaults to None.
+        inputs (str): Image file or folder.
+        config (str): Detection config.
+        weights (str): Detector checkpoint saved by ``tools/train.py``.
+        out_dir (str, optional): Where ``vis/`` and ``preds/`` go; None writes nothing.
         score_thr (float): Lowest score drawn and reported. Defaults to 0.3.
+        device (str): Torch device. Defaults to ``'cpu'``.
         log (Callable[[str], None]): Receives one JSON line per image. Defaults to ``print``.
-        one_per_object (bool): Keep only the best class of boxes overlapping at IoU > 0.5
-            (:func:`best_class_per_object`). Defaults to False.
+        one_per_object (bool): Apply :func:`best_class_per_object`. Defaults to False.
 
     Returns:
-        DemoSummary: The records of the images detected (see :func:`detections_to_dict`) and
-        the ``(image, reason)`` skipped (each also reported on stderr).
+        DemoSummary: The records (:func:`detections_to_dict`) and the images skipped.
     """
+    images = list_images(inputs)
+    with contextlib.redirect_stdout(sys.stderr):  # mmengine print()s while loading
+        model = load_trained_model(config, weights, "det", device=device)
     visualizer = DetLocalVisualizer(name=f"edgenext_det_demo_{uuid.uuid4().hex[:8]}")
     visualizer.dataset_meta = model.dataset_meta
 
@@ -142,18 +124,11 @@ def run_demo(
         log(json.dumps(record))
         return record
 
-    return process_images(inputs, detect)
+    return process_images(images, detect)
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Parse ``tools/demo/image_demo.py``'s command line.
-
-    Args:
-        argv (Sequence[str], optional): Arguments; ``sys.argv[1:]`` when None.
-
-    Returns:
-        argparse.Namespace: The parsed arguments.
-    """
+def main(argv: Sequence[str] | None = None) -> int:
+    """``tools/demo/image_demo.py``: 0 when at least one image was processed, else 1."""
     parser = argparse.ArgumentParser(
         description="Draw a trained detector's boxes, class names and scores on images and "
         "print the detections as JSON (one line per image)."
@@ -171,41 +146,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not 0.0 <= args.score_thr <= 1.0:
         parser.error(f"--score-thr must be in [0, 1], got {args.score_thr}")
-    return args
-
-
-def _logs_to_stderr() -> None:
-    """Send mmengine's console log to stderr, so that stdout carries only the JSON lines."""
+    # stdout carries only the JSON lines: mmengine's console log goes to stderr
     for handler in MMLogger.get_current_instance().handlers:
         if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
             handler.setStream(sys.stderr)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the detection demo from the command line.
-
-    Args:
-        argv (Sequence[str], optional): Arguments; ``sys.argv[1:]`` when None.
-
-    Returns:
-        int: 0 when at least one image was processed, 1 on an error or when every image was
-        skipped.
-    """
-    args = parse_args(argv)
-    _logs_to_stderr()
-    try:
-        images = list_images(args.inputs)
-        with contextlib.redirect_stdout(sys.stderr):  # mmengine print()s while loading
-            model = load_trained_model(args.config, args.weights, "det", device=args.device)
-    except (PreflightError, FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    summary = run_demo(
-        model, images, args.out_dir, args.score_thr, one_per_object=args.one_per_object
-    )
-    print(
-        f"{summary.line()}; drawings in {osp.join(args.out_dir, 'vis')}, "
+    return demo_main(
+        lambda: run_demo(
+            args.inputs,
+            args.config,
+            args.weights,
+            args.out_dir,
+            args.score_thr,
+            args.device,
+            one_per_object=args.one_per_object,
+        ),  # fmt: skip
+        f"drawings in {osp.join(args.out_dir, 'vis')}, "
         f"detections in {osp.join(args.out_dir, 'preds')}",
-        file=sys.stderr,
     )
-    return 0 if summary.results else 1

@@ -1,8 +1,7 @@
 """The demos' image files: an image or a folder in, each image read by mmcv or skipped.
 
-Used by :mod:`~edgenext_dense.apis.det_demo` and :mod:`~edgenext_dense.apis.seg_demo`. The
-reports read as those of the ONNX Runtime tools (``skipped <image>: <reason>``, then
-``N image(s) processed, M skipped``), whose torch-free package keeps its own copy.
+The reports read as the ONNX Runtime tools' (``skipped <image>: <reason>``, then
+``N image(s) processed, M skipped``); their torch-free package keeps its own copy.
 """
 
 from __future__ import annotations
@@ -17,6 +16,8 @@ import mmcv
 import numpy as np
 from mmengine.utils import scandir
 
+from edgenext_dense.engine.preflight import PreflightError
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
@@ -26,12 +27,7 @@ class ImageReadError(ValueError):
 
 @dataclass
 class DemoSummary:
-    """What a demo run did.
-
-    Args:
-        results (list): What was returned for each image processed (a record, a file name).
-        skipped (list[tuple[str, str]]): ``(image, reason)`` of the images skipped.
-    """
+    """What a demo run returned per image processed, and the ``(image, reason)`` skipped."""
 
     results: List[Any] = field(default_factory=list)
     skipped: List[Tuple[str, str]] = field(default_factory=list)
@@ -42,14 +38,10 @@ class DemoSummary:
 
 
 def list_images(path: str) -> List[str]:
-    """The image files of a folder (sorted, extensions in any case), or the path itself.
+    """The images of a folder (sorted, extensions in any case), or the file itself.
 
-    Args:
-        path (str): An image file or a folder.
-
-    Returns:
-        list[str]: The images to process. A single file is returned whatever its extension,
-        so that a broken file given by name is reported rather than ignored.
+    A file is returned whatever its extension, so that a broken file given by name is reported
+    rather than ignored.
 
     Raises:
         FileNotFoundError: When ``path`` does not exist or a folder holds no images.
@@ -58,27 +50,22 @@ def list_images(path: str) -> List[str]:
         return [path]
     if not osp.isdir(path):
         raise FileNotFoundError(f"{path} is neither an image file nor a folder")
-    names = scandir(path, IMAGE_EXTENSIONS, case_sensitive=False)
-    files = sorted(osp.join(path, name) for name in names)
+    files = sorted(osp.join(path, n) for n in scandir(path, IMAGE_EXTENSIONS, case_sensitive=False))
     if not files:
         raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {path}")
     return files
 
 
 def read_image(path: str) -> np.ndarray:
-    """Read an image as BGR uint8 with ``mmcv.imread``, saying why when it cannot.
-
-    Args:
-        path (str): Image file.
-
-    Returns:
-        np.ndarray: ``(H, W, 3)`` uint8, BGR.
+    """Read an image as ``(H, W, 3)`` BGR uint8 with ``mmcv.imread``, saying why when it cannot.
 
     Raises:
-        ImageReadError: When the file is empty or not a decodable image.
+        ImageReadError: For a folder, an empty file or one that is not a decodable image.
         FileNotFoundError: When the file does not exist.
     """
-    if osp.isfile(path) and osp.getsize(path) == 0:
+    if osp.isdir(path):
+        raise ImageReadError(f"{path} is a folder, not an image file: pass one image file")
+    if osp.isfile(path) and osp.getsize(path) == 0:  # cv2.imdecode asserts on no bytes
         raise ImageReadError(f"{path} is empty (0 bytes)")
     image = mmcv.imread(path)
     if image is None:
@@ -87,18 +74,10 @@ def read_image(path: str) -> np.ndarray:
 
 
 def process_images(images: Sequence[str], process: Callable[[str], Any]) -> DemoSummary:
-    """Process images one at a time; one that fails is reported on stderr and passed over.
+    """Run ``process`` on each image; any exception skips that image, reported on stderr.
 
     Whatever goes wrong with one image (reading, inference, drawing, writing) must not stop a
-    folder, so any :class:`Exception` of ``process`` skips its image, reported on stderr as
-    ``skipped <image>: <reason>``.
-
-    Args:
-        images (Sequence[str]): Image paths.
-        process (Callable[[str], Any]): Does all the work for one image; returns its result.
-
-    Returns:
-        DemoSummary: The results and the images skipped with their reason.
+    folder; each skip is printed as ``skipped <image>: <reason>``.
     """
     summary = DemoSummary()
     for image in images:
@@ -107,25 +86,15 @@ def process_images(images: Sequence[str], process: Callable[[str], Any]) -> Demo
         except Exception as err:  # noqa: BLE001  (one odd image must not stop the folder)
             reason = " ".join(str(err).split())
             if not isinstance(err, ImageReadError):  # its message already names file and cause
-                kind = type(err).__name__
-                if type(err).__module__ == "cv2":  # "cv2.error" reads better than "error"
-                    kind = f"cv2.{kind}"
-                reason = f"{kind}: {reason}"
+                module = "cv2." if type(err).__module__ == "cv2" else ""  # "cv2.error", not "error"
+                reason = f"{module}{type(err).__name__}: {reason}"
             print(f"skipped {image}: {reason}", file=sys.stderr)
             summary.skipped.append((image, reason))
     return summary
 
 
 def add_demo_args(parser: argparse.ArgumentParser, task: str) -> None:
-    """Add the arguments the detection and segmentation demos share.
-
-    ``inputs``, ``config``, ``--weights``, ``--out-dir`` (``outputs/<task>_demo``) and
-    ``--device``.
-
-    Args:
-        parser (argparse.ArgumentParser): The demo's parser.
-        task (str): ``'det'`` or ``'seg'``.
-    """
+    """Add the arguments both demos take: inputs, config, --weights, --out-dir, --device."""
     model = "detector" if task == "det" else "segmentor"
     out_dir = f"outputs/{task}_demo"
     parser.add_argument("inputs", help="an image file or a folder of images")
@@ -135,3 +104,22 @@ def add_demo_args(parser: argparse.ArgumentParser, task: str) -> None:
     )
     parser.add_argument("--out-dir", default=out_dir, help=f"output folder (default: {out_dir})")
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+
+
+def demo_main(run: Callable[[], DemoSummary], outputs: str) -> int:
+    """Run a demo for its command line: ``error: ...`` on stderr when it cannot start.
+
+    Args:
+        run (Callable[[], DemoSummary]): The demo with its arguments bound.
+        outputs (str): Where the outputs went, printed after the summary line.
+
+    Returns:
+        int: 0 when at least one image was processed, 1 on an error or when all were skipped.
+    """
+    try:
+        summary = run()
+    except (PreflightError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"{summary.line()}; {outputs}", file=sys.stderr)
+    return 0 if summary.results else 1

@@ -1,10 +1,7 @@
-"""Building and loading a detector or segmentor: the config's kind checked, every weight loaded.
+"""Building a detector or segmentor and loading its trained checkpoint, every weight accounted for.
 
-:func:`load_trained_model` is what the demos (:mod:`~edgenext_dense.apis.det_demo`,
-:mod:`~edgenext_dense.apis.seg_demo`) and the ONNX export use in place of mmdet's
-``init_detector`` and mmseg's ``init_model``, which load a checkpoint without saying that
-weights are missing or left over. Both tasks refuse a config of the other task and a checkpoint
-that does not fit, in the same words.
+Used by the demos and the ONNX export in place of mmdet's ``init_detector`` and mmseg's
+``init_model``, which load a checkpoint without saying that weights are missing or left over.
 """
 
 from __future__ import annotations
@@ -18,10 +15,7 @@ from mmengine.runner.checkpoint import _load_checkpoint
 from torch import nn
 
 from edgenext_dense.engine.config import build_model_without_init, dataset_meta, load_config
-from edgenext_dense.engine.preflight import (
-    check_checkpoint_task,
-    checkpoint_misfit,
-)
+from edgenext_dense.engine.preflight import check_checkpoint_task, checkpoint_misfit
 
 # what another config may have changed when a checkpoint does not fit
 _FIT_HINTS = {
@@ -31,18 +25,8 @@ _FIT_HINTS = {
 
 
 def resolve_dataset_meta(cfg: Config, num_classes: int, checkpoint: Any = None) -> Dict[str, Any]:
-    """Class names and palette: the checkpoint's ``dataset_meta``, else the config's test set's.
-
-    Args:
-        cfg (Config): The config (see :func:`edgenext_dense.engine.config.dataset_meta`).
-        num_classes (int): The model's; names and colours of another length are replaced by
-            ``class <i>`` and a fixed random palette.
-        checkpoint (Any): A checkpoint as read, whose ``meta.dataset_meta`` comes first.
-            Defaults to None.
-
-    Returns:
-        dict: ``classes`` (list of str) and ``palette`` (list of RGB tuples).
-    """
+    """``classes`` and ``palette`` (RGB tuples): the checkpoint's ``meta.dataset_meta``, else
+    the config's (see :func:`edgenext_dense.engine.config.dataset_meta`)."""
     meta = (checkpoint.get("meta") or {}) if isinstance(checkpoint, dict) else {}
     resolved = dataset_meta(cfg, num_classes, meta.get("dataset_meta"))
     return dict(classes=resolved["classes"], palette=[tuple(c) for c in resolved["palette"]])
@@ -57,8 +41,8 @@ def load_trained_model(
 ) -> nn.Module:
     """Build the config's detector or segmentor and load a checkpoint ``tools/train.py`` saved.
 
-    ``module.`` prefixes (DDP) are stripped and a segmentor's auxiliary head is dropped; no
-    other weight may be missing or left over.
+    DDP's ``module.`` prefixes and a segmentor's auxiliary head are dropped; no other weight
+    may be missing or left over.
 
     Args:
         config (str | os.PathLike | Config): A config under ``configs/det`` or ``configs/seg``.
@@ -68,13 +52,11 @@ def load_trained_model(
         cfg_options (dict, optional): Config overrides. Defaults to None.
 
     Returns:
-        nn.Module: The model in eval mode, with ``cfg`` and ``dataset_meta`` (see
-        :func:`resolve_dataset_meta`) set.
+        nn.Module: The model in eval mode, with ``cfg`` and ``dataset_meta`` set.
 
     Raises:
-        PreflightError: When the config or checkpoint is missing, the config is of another
-            task or the checkpoint holds another kind of model (e.g. EdgeNeXt ImageNet
-            weights), saying what it looks like.
+        PreflightError: For a missing config or checkpoint, a config of another task or a
+            checkpoint of another kind of model, saying what it looks like.
         ValueError: When the checkpoint's weights do not fit the config's model.
     """
     cfg = load_config(config, cfg_options, task)

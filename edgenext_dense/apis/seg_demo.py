@@ -1,19 +1,16 @@
-"""Segmentation demo: run a trained segmentor on images and blend its classes over them.
+"""Segmentation demo behind ``tools/demo/image_seg_demo.py``: classes blended over the images.
 
-Behind ``tools/demo/image_seg_demo.py``. The segmentor comes from
-:func:`~edgenext_dense.apis.loading.load_trained_model` (a checkpoint of another task is
-refused). Each prediction is drawn as mmseg's :class:`~mmseg.visualization.SegLocalVisualizer`
-draws it (the dataset palette blended over the image, the same pixels), with a legend of the
-classes present and their share of the pixels on the right, written to
-``OUT_DIR/<image name>.png``. Prediction and drawing bound the memory a big photo takes, where
-mmseg's ``inference_model`` and visualizer hold several full-size float copies of it. An image
-that cannot be read, segmented, drawn or written is reported and skipped.
+The drawing is mmseg ``SegLocalVisualizer``'s (the dataset palette blended over the image, the
+same pixels) with a legend of the classes present and their share, written to
+``OUT_DIR/<image name>.png``. Prediction and drawing go a class or a strip at a time, where
+mmseg's ``inference_model`` and visualizer hold several full-size float copies of a big photo.
 """
 
 from __future__ import annotations
 
+import argparse
 import os.path as osp
-from typing import Any, Callable, Dict, Sequence
+from typing import Any, Callable, Dict, List, Sequence
 
 import cv2
 import mmcv
@@ -24,25 +21,26 @@ from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
 
-from edgenext_dense.apis.image_files import DemoSummary, list_images, process_images, read_image
+from edgenext_dense.apis.image_files import (
+    DemoSummary,
+    add_demo_args,
+    demo_main,
+    list_images,
+    process_images,
+    read_image,
+)
 from edgenext_dense.apis.loading import load_trained_model
 from edgenext_dense.engine.config import config_test_pipeline
 from edgenext_dense.engine.preflight import PreflightError
 
-# Annotation loading is dropped from the test pipeline: demo images have no masks.
+# dropped from the test pipeline: demo images have no masks
 _ANNOTATION_LOADERS = ("LoadAnnotations", "LoadCheckedAnnotations")
 # Pixels blended at a time: mmseg's formula makes float64 copies of what it blends.
 _STRIP_PIXELS = 1 << 21
 
 
 def build_demo_pipeline(cfg: Config) -> Compose:
-    """The config's test pipeline for in-memory images, without annotation loading.
-
-    Args:
-        cfg (Config): A segmentation config.
-
-    Returns:
-        Compose: Takes ``dict(img=BGR array)``, gives ``inputs`` and ``data_samples``.
+    """The config's test pipeline for ``dict(img=BGR array)``, without annotation loading.
 
     Raises:
         PreflightError: When the config has no test pipeline.
@@ -58,19 +56,10 @@ def build_demo_pipeline(cfg: Config) -> Compose:
 
 @torch.no_grad()
 def predict_labels(model: torch.nn.Module, pipeline: Compose, image: np.ndarray) -> np.ndarray:
-    """Segment one BGR image as mmseg's ``test_step``, with memory bounded for big photos.
+    """The ``(H, W)`` int64 labels mmseg's ``test_step`` gives a BGR image, in bounded memory.
 
-    mmseg resizes all ``C`` logit maps to the image's size at once before the arg-max; here
-    they are resized one class at a time, with the same ``F.interpolate``, and arg-maxed as
-    they come (first maximum kept, as ``argmax``): the same labels.
-
-    Args:
-        model (torch.nn.Module): From :func:`~edgenext_dense.apis.loading.load_trained_model`.
-        pipeline (Compose): From :func:`build_demo_pipeline`.
-        image (np.ndarray): ``(H, W, 3)`` uint8 BGR image.
-
-    Returns:
-        np.ndarray: ``(H, W)`` int64 class labels.
+    mmseg resizes all ``C`` logit maps to the image's size before the arg-max; here each class
+    is resized with the same ``F.interpolate`` and arg-maxed as it comes (first maximum kept).
     """
     data = pipeline(dict(img=image))
     sample = data["data_samples"]
@@ -102,17 +91,7 @@ def predict_labels(model: torch.nn.Module, pipeline: Compose, image: np.ndarray)
 def draw_legend(
     labels: np.ndarray, classes: Sequence[str], palette: Sequence[Sequence[int]], height: int
 ) -> np.ndarray:
-    """A white RGB panel listing the classes present, largest share first, with their colour.
-
-    Args:
-        labels (np.ndarray): ``(H, W)`` predicted labels.
-        classes (Sequence[str]): Class names.
-        palette (Sequence[Sequence[int]]): ``(num_classes, 3)`` RGB colours.
-        height (int): Least panel height (the image's).
-
-    Returns:
-        np.ndarray: ``(max(height, rows), W_legend, 3)`` uint8 RGB.
-    """
+    """A white RGB panel at least ``height`` high listing the classes present, largest first."""
     counts = np.bincount(labels.ravel(), minlength=len(classes))[: len(classes)]
     present = [int(i) for i in np.argsort(-counts, kind="stable") if counts[i] > 0]
     lines = ["classes"] + [f"{classes[i]} {100.0 * counts[i] / labels.size:.1f}%" for i in present]
@@ -133,19 +112,10 @@ def draw_legend(
 def render(
     image_bgr: np.ndarray, labels: np.ndarray, dataset_meta: Dict[str, Any], opacity: float = 0.5
 ) -> np.ndarray:
-    """Blend the class colours over the image as mmseg does and add the legend on the right.
+    """RGB: the class colours blended over the image as mmseg does, the legend on the right.
 
-    The blend is mmseg ``SegLocalVisualizer``'s without labels,
-    ``(image * (1 - opacity) + colour * opacity).astype(uint8)``, a strip of rows at a time.
-
-    Args:
-        image_bgr (np.ndarray): ``(H, W, 3)`` uint8 BGR image.
-        labels (np.ndarray): ``(H, W)`` class labels.
-        dataset_meta (dict): ``classes`` and ``palette`` (RGB).
-        opacity (float): Opacity of the class colours, in (0, 1]. Defaults to 0.5.
-
-    Returns:
-        np.ndarray: RGB uint8 on white, the blended image with the legend on its right.
+    The blend is ``SegLocalVisualizer``'s, ``(image * (1 - opacity) + colour * opacity)``
+    cast to uint8, a strip of rows at a time.
     """
     palette = np.asarray(dataset_meta["palette"], np.uint8).reshape(-1, 3)
     legend = draw_legend(labels, dataset_meta["classes"], palette.tolist(), labels.shape[0])
@@ -182,8 +152,7 @@ def run_seg_demo(
         log (Callable[[str], None]): Receives one line per image segmented. Defaults to print.
 
     Returns:
-        DemoSummary: The files written and the ``(image, reason)`` skipped (each also reported
-        on stderr as ``skipped <image>: <reason>``).
+        DemoSummary: The files written and the images skipped.
 
     Raises:
         ValueError: For an opacity outside (0, 1].
@@ -207,3 +176,21 @@ def run_seg_demo(
         return out_file
 
     return process_images(images, segment)
+
+
+def main(argv: List[str] | None = None) -> int:
+    """``tools/demo/image_seg_demo.py``: 0 when at least one image was segmented, else 1."""
+    parser = argparse.ArgumentParser(
+        description="Segment an image, or every image in a folder, and blend the classes over it."
+    )
+    add_demo_args(parser, "seg")
+    parser.add_argument(
+        "--opacity", type=float, default=0.5, help="opacity of the colours, (0, 1] (default: 0.5)"
+    )
+    args = parser.parse_args(argv)
+    return demo_main(
+        lambda: run_seg_demo(
+            args.inputs, args.config, args.weights, args.out_dir, args.opacity, args.device
+        ),
+        f"outputs in {args.out_dir}",
+    )

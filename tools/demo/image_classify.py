@@ -47,7 +47,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         model = init_classifier(args.checkpoint, arch=args.arch, device=args.device)
         result = inference_classifier(model, args.image)
-    except (CheckpointError, FileNotFoundError, ValueError, KeyError) as exc:
+    except (CheckpointError, OSError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(
