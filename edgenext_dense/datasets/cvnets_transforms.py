@@ -1,18 +1,9 @@
-"""The training augmentations of apple/ml-cvnets (tag cvnets-v0.1), as mmdet/mmseg transforms.
+"""Three training augmentations of apple/ml-cvnets (tag cvnets-v0.1) as mmdet/mmseg transforms.
 
-The EdgeNeXt paper trained its detector and segmenter with MobileViT's recipe in cvnets. Three of
-its augmentations have no exact counterpart in mmdet or mmseg, so they are reproduced here from
-``data/transforms/image.py`` of that release (line numbers in docs/protocol.md):
-
-* :class:`CvnetsSSDRandomCrop` (``SSDCroping``): a crop is kept when the LARGEST IoU between the
-  crop and a box reaches the sampled threshold; mmdet's ``MinIoURandomCrop`` asks the smallest.
-* :class:`CvnetsPhotoMetricDistortion` (``PhotometricDistort``): contrast, brightness,
-  saturation, hue and a channel swap, each with probability 0.5, in cvnets' order and ranges.
-* :class:`CvnetsRandomResizeCrop` (``RandomResize`` + ``RandomCrop(resize_if_needed=True)``):
-  short side to a random size, then up to the crop size if smaller, then a random crop.
-
-Images are HWC uint8 BGR, as mmcv loads them and as cvnets read them with OpenCV. Random numbers
-come from numpy's global generator, which mmengine seeds per worker.
+The EdgeNeXt paper trained its detector and segmenter with MobileViT's cvnets recipe; these
+have no exact mmdet/mmseg counterpart and are transcribed from ``data/transforms/image.py``
+(line numbers in docs/protocol.md). Images are HWC uint8 BGR, as cvnets read them with OpenCV;
+random numbers come from numpy's global generator, which mmengine seeds per worker.
 """
 
 from __future__ import annotations
@@ -26,6 +17,11 @@ from mmdet.registry import TRANSFORMS as DET_TRANSFORMS
 from mmseg.registry import TRANSFORMS as SEG_TRANSFORMS
 
 
+class _ArgsRepr:
+    def __repr__(self) -> str:  # the constructor's arguments, as mmcv's transforms print
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+
+
 def _iou_with_rect(boxes: np.ndarray, rect: np.ndarray) -> np.ndarray:
     """IoU of each (x1, y1, x2, y2) box with one rectangle (cvnets' ``jaccard_numpy``)."""
     lt = np.maximum(boxes[:, :2], rect[:2])
@@ -37,8 +33,9 @@ def _iou_with_rect(boxes: np.ndarray, rect: np.ndarray) -> np.ndarray:
 
 
 @DET_TRANSFORMS.register_module()
-class CvnetsSSDRandomCrop(BaseTransform):
-    """SSD random crop as cvnets samples it: zoom in on objects.
+class CvnetsSSDRandomCrop(_ArgsRepr, BaseTransform):
+    """cvnets' ``SSDCroping``: a crop is kept when the LARGEST IoU with a box reaches the
+    threshold (mmdet's ``MinIoURandomCrop`` asks the smallest), zooming in on objects.
 
     Each round draws a threshold from ``min_ious``; 0 returns the image uncropped, otherwise up to
     ``trials`` crops of 0.3-1x the width and height (aspect h/w in 0.5-2) are tried and the first
@@ -89,7 +86,7 @@ class CvnetsSSDRandomCrop(BaseTransform):
         return np.array([int(left), int(top), int(left + w), int(top + h)])
 
     def transform(self, results: Dict[str, Any]) -> Dict[str, Any]:
-        """Crop ``results`` in place (see the class docstring)."""
+        """Crop ``results`` in place."""
         boxes = results["gt_bboxes"].numpy()
         ignored = results.get("gt_ignore_flags")
         valid = np.ones(len(boxes), bool) if ignored is None else ~np.asarray(ignored, bool)
@@ -106,12 +103,7 @@ class CvnetsSSDRandomCrop(BaseTransform):
                 rect = self._sample_rect(height, width)
                 if rect is None or _iou_with_rect(valid_boxes, rect).max() < threshold:
                     continue
-                inside = (
-                    (rect[0] < centers[:, 0])
-                    & (rect[1] < centers[:, 1])
-                    & (rect[2] > centers[:, 0])
-                    & (rect[3] > centers[:, 1])
-                )
+                inside = ((rect[:2] < centers) & (centers < rect[2:])).all(axis=1)
                 if not (inside & valid).any():
                     continue
                 return self._crop(results, rect, inside)
@@ -130,17 +122,10 @@ class CvnetsSSDRandomCrop(BaseTransform):
                 results[key] = results[key][keep]
         return results
 
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(min_ious={self.min_ious}, min_crop_size="
-            f"{self.min_crop_size}, aspect_ratio_range={self.aspect_ratio_range}, "
-            f"trials={self.trials})"
-        )
-
 
 @DET_TRANSFORMS.register_module()
-class CvnetsPhotoMetricDistortion(BaseTransform):
-    """cvnets' photometric distortion of a BGR uint8 image.
+class CvnetsPhotoMetricDistortion(_ArgsRepr, BaseTransform):
+    """cvnets' ``PhotometricDistort`` of a BGR uint8 image, in its order and ranges.
 
     In order, each with probability ``prob``: contrast (x alpha), brightness (+ beta x 255),
     both rounded to uint8; then in OpenCV's 8-bit HSV, saturation (x gamma) and hue
@@ -200,13 +185,6 @@ class CvnetsPhotoMetricDistortion(BaseTransform):
         results["img"] = image
         return results
 
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(contrast_range={self.contrast_range}, brightness_range="
-            f"{self.brightness_range}, saturation_range={self.saturation_range}, hue_range="
-            f"{self.hue_range}, prob={self.prob})"
-        )
-
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(image, 0, 255).astype(np.uint8)
@@ -227,8 +205,8 @@ def _resize_short_side(results: Dict[str, Any], size: int) -> None:
 
 
 @SEG_TRANSFORMS.register_module()
-class CvnetsRandomResizeCrop(BaseTransform):
-    """cvnets' segmentation crop: random short side, up to the crop size if smaller, crop.
+class CvnetsRandomResizeCrop(_ArgsRepr, BaseTransform):
+    """cvnets' ``RandomResize`` + ``RandomCrop(resize_if_needed=True)`` for segmentation.
 
     The short side is resized (bilinear; masks nearest) to ``randint(min_size, max_size)``
     inclusive; when a side is then below the crop, the image is resized again so that it fits
@@ -273,9 +251,3 @@ class CvnetsRandomResizeCrop(BaseTransform):
             results[key] = results[key][window]
         results["img_shape"] = results["img"].shape[:2]
         return results
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(crop_size={self.crop_size}, min_size={self.min_size}, "
-            f"max_size={self.max_size})"
-        )

@@ -1,20 +1,13 @@
 """Converters to the Pascal VOC segmentation layout: SBD ``.mat`` files and COCO instances.
 
-* :func:`convert_voc_aug` turns the Semantic Boundaries Dataset (SBD, Hariharan et al. 2011,
-  ``benchmark_RELEASE/dataset/cls/*.mat``) into PNG masks under
-  ``VOC2012/SegmentationClassAug`` and writes ``ImageSets/Segmentation/aug.txt``: the 10,582
-  training ids (SBD train + SBD val + VOC train, minus VOC val) that DeepLab, MobileViT and
-  EdgeNeXt trained on. It follows mmseg's ``tools/dataset_converters/voc_aug.py`` with one
-  difference: SegmentationClassAug also receives VOC's own masks of the VOC train/val images,
-  which replace SBD's where both exist (VOC's are finer and mark borders 255), so that one
-  folder and one list hold the whole training set (12,031 masks on the real data). mmseg's
-  tool instead writes ``aug.txt`` without the VOC train ids (9,118) for its
-  ``train.txt + aug.txt`` concatenation; our configs read ``aug.txt`` alone.
-* :func:`convert_coco_to_voc` paints the COCO instances of the 20 VOC categories into VOC-style
-  masks (:data:`COCO_TO_VOC`), the extra data the MobileViT and EdgeNeXt recipe trained with,
-  exactly as sacmehta/EdgeNets ``data_loader/segmentation/coco.py`` made them: the first
-  instance wins on overlaps, crowds are painted with their class, nothing is 255.
-  EdgeNets also re-saved the images as PIL JPEGs; we do not, the configs read the originals.
+* :func:`convert_voc_aug`: SBD (Hariharan et al. 2011) to ``VOC2012/SegmentationClassAug``
+  PNGs and ``ImageSets/Segmentation/aug.txt``, the 10,582 training ids DeepLab, MobileViT and
+  EdgeNeXt trained on, as mmseg's ``voc_aug.py`` does, except that VOC's own (finer) masks of
+  its train/val images also go to SegmentationClassAug and ``aug.txt`` lists VOC train too, so
+  that our configs read one folder and one list.
+* :func:`convert_coco_to_voc`: the COCO instances of the 20 VOC classes painted into VOC masks
+  exactly as sacmehta/EdgeNets ``data_loader/segmentation/coco.py`` made the extra data of the
+  MobileViT/EdgeNeXt recipe (the images stay where they are).
 """
 
 from __future__ import annotations
@@ -22,11 +15,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from multiprocessing import Pool
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Sequence, Set, Tuple, Union
+from typing import Dict, List, Mapping, Sequence, Set, Tuple, Union
 
 import numpy as np
 from PIL import Image
+from pycocotools import mask as mask_utils
 
 PathLike = Union[str, os.PathLike]
 
@@ -40,38 +35,16 @@ COCO_VOC_SEG_DIR = "voc_seg"
 
 #: COCO category name -> VOC label (1..20). On the official COCO 2017 ids this is EdgeNets'
 #: ``CAT_LIST = [0, 5, 2, 16, 9, 44, 6, 3, 17, 62, 21, 67, 18, 19, 4, 1, 64, 20, 63, 7, 72]``.
-COCO_TO_VOC: Dict[str, int] = {
-    "airplane": 1,
-    "bicycle": 2,
-    "bird": 3,
-    "boat": 4,
-    "bottle": 5,
-    "bus": 6,
-    "car": 7,
-    "cat": 8,
-    "chair": 9,
-    "cow": 10,
-    "dining table": 11,
-    "dog": 12,
-    "horse": 13,
-    "motorcycle": 14,
-    "person": 15,
-    "potted plant": 16,
-    "sheep": 17,
-    "couch": 18,
-    "train": 19,
-    "tv": 20,
-}
-
+# fmt: off
+COCO_TO_VOC: Dict[str, int] = {name: label for label, name in enumerate((
+    "airplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+    "dining table", "dog", "horse", "motorcycle", "person", "potted plant", "sheep", "couch",
+    "train", "tv"), start=1)}
 #: The VOC names of the classes that COCO names differently.
 VOC_NAME_OF_COCO: Dict[str, str] = {
-    "airplane": "aeroplane",
-    "dining table": "diningtable",
-    "motorcycle": "motorbike",
-    "potted plant": "pottedplant",
-    "couch": "sofa",
-    "tv": "tvmonitor",
-}
+    "airplane": "aeroplane", "dining table": "diningtable", "motorcycle": "motorbike",
+    "potted plant": "pottedplant", "couch": "sofa", "tv": "tvmonitor"}
+# fmt: on
 
 _VOC_LABEL_OF_NAME: Dict[str, int] = {
     **COCO_TO_VOC,
@@ -105,58 +78,25 @@ COCO_LAYOUT = """\
 
 def voc_palette() -> List[int]:
     """The 256-entry Pascal VOC colour map, flattened for :meth:`PIL.Image.Image.putpalette`."""
-    palette = []
-    for label in range(256):
-        r = g = b = 0
-        c = label
-        for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        palette += [r, g, b]
-    return palette
+    labels, palette = np.arange(256), np.zeros((256, 3), np.int64)
+    for bit in range(8):  # label bits 3*bit+0/1/2 go to r/g/b bit 7-bit
+        for channel in range(3):
+            palette[:, channel] |= ((labels >> (3 * bit + channel)) & 1) << (7 - bit)
+    return palette.ravel().tolist()
 
 
 def save_voc_mask(mask: np.ndarray, path: PathLike) -> None:
-    """Write a label map as a palettised PNG (the VOC colours, the pixel values are labels).
-
-    Args:
-        mask (np.ndarray): (H, W) integer labels in 0..255.
-        path (str | os.PathLike): Output ``.png`` file; its folder must exist.
-    """
+    """Write an (H, W) label map in 0..255 as a palettised PNG, as VOC's masks are."""
     img = Image.fromarray(np.asarray(mask, dtype=np.uint8), mode="P")
     img.putpalette(voc_palette())
     img.save(path, format="PNG")
 
 
-def _read_ids(path: Path) -> List[str]:
-    with open(path) as f:
-        return [line.strip() for line in f if line.strip()]
-
-
-def _write_ids(path: Path, ids: Iterable[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        f.writelines(f"{i}\n" for i in ids)
-
-
-# ---------------------------------------------------------------------------------------------
-# SBD -> SegmentationClassAug
-# ---------------------------------------------------------------------------------------------
-
-
 def read_sbd_mask(mat_file: PathLike) -> np.ndarray:
-    """Read the class mask of one SBD ``cls/*.mat`` file.
-
-    Args:
-        mat_file (str | os.PathLike): An SBD ``dataset/cls/<id>.mat`` file.
-
-    Returns:
-        np.ndarray: (H, W) uint8 labels in 0..20.
+    """The (H, W) uint8 labels of one SBD ``dataset/cls/<id>.mat`` file.
 
     Raises:
-        ValueError: When the file is not an SBD class file or holds labels above 20.
+        ValueError: When the file is unreadable, not an SBD class file or holds labels above 20.
     """
     from scipy.io import loadmat  # scipy comes with mmsegmentation
 
@@ -183,24 +123,8 @@ def read_sbd_mask(mat_file: PathLike) -> np.ndarray:
     return seg.astype(np.uint8)
 
 
-def aug_train_ids(
-    sbd_train: Sequence[str],
-    sbd_val: Sequence[str],
-    voc_train: Sequence[str],
-    voc_val: Sequence[str],
-) -> List[str]:
-    """The SBD + VOC training ids: ``(sbd_train | sbd_val | voc_train) - voc_val``, sorted.
-
-    Args:
-        sbd_train (Sequence[str]): SBD ``dataset/train.txt`` ids.
-        sbd_val (Sequence[str]): SBD ``dataset/val.txt`` ids.
-        voc_train (Sequence[str]): VOC 2012 ``ImageSets/Segmentation/train.txt`` ids.
-        voc_val (Sequence[str]): VOC 2012 ``ImageSets/Segmentation/val.txt`` ids.
-
-    Returns:
-        list[str]: 10,582 ids on the real data.
-    """
-    return sorted((set(sbd_train) | set(sbd_val) | set(voc_train)) - set(voc_val))
+def _ids(path: Path) -> Set[str]:
+    return set(path.read_text().split())
 
 
 def _require(path: Path, what: str, layout: str) -> None:
@@ -216,11 +140,13 @@ def convert_voc_aug(
 ) -> Dict[str, object]:
     """Convert SBD to ``SegmentationClassAug`` and write ``ImageSets/Segmentation/aug.txt``.
 
+    aug.txt holds ``(SBD train | SBD val | VOC train) - VOC val``; VOC's masks replace SBD's.
+
     Args:
         devkit_path (str | os.PathLike): The ``VOCdevkit`` folder (holding ``VOC2012/``).
         aug_path (str | os.PathLike): The SBD folder (holding ``dataset/cls``), usually
             ``benchmark_RELEASE``.
-        out_dir (str | os.PathLike, optional): Mask folder; defaults to
+        out_dir (str | os.PathLike, optional): Mask folder. Defaults to
             ``VOCdevkit/VOC2012/SegmentationClassAug``.
         nproc (int): Worker processes for the ``.mat`` conversion. Defaults to 1.
 
@@ -256,26 +182,18 @@ def convert_voc_aug(
         raise FileNotFoundError(f"no .mat files in {cls_dir}. Expected layout:\n{sbd_layout}")
     jobs = [(str(f), str(out / f"{f.stem}.png")) for f in mat_files]
     if nproc > 1:
-        from multiprocessing import Pool
-
         with Pool(nproc) as pool:
             pool.map(_convert_one_mat, jobs, chunksize=64)
     else:
-        for job in jobs:
-            _convert_one_mat(job)
+        list(map(_convert_one_mat, jobs))
 
-    voc_train, voc_val = _read_ids(split_dir / "train.txt"), _read_ids(split_dir / "val.txt")
-    # VOC's own masks (finer, borders 255) for the VOC train/val images.
-    for name in voc_train + voc_val:
+    voc_train, voc_val = _ids(split_dir / "train.txt"), _ids(split_dir / "val.txt")
+    for name in sorted(voc_train | voc_val):  # VOC's own masks: finer, borders 255
         src = voc_root / "SegmentationClass" / f"{name}.png"
         _require(src, "VOC mask", devkit_layout)
         shutil.copyfile(src, out / f"{name}.png")
-
-    ids = aug_train_ids(
-        _read_ids(sbd / "dataset" / "train.txt"),
-        _read_ids(sbd / "dataset" / "val.txt"),
-        voc_train,
-        voc_val,
+    ids = sorted(
+        (_ids(sbd / "dataset/train.txt") | _ids(sbd / "dataset/val.txt") | voc_train) - voc_val
     )
     missing = [i for i in ids if not (out / f"{i}.png").is_file()]
     if missing:
@@ -284,7 +202,7 @@ def convert_voc_aug(
             f"{missing[:3]}): the SBD lists and dataset/cls do not match; re-extract SBD."
         )
     aug_list = split_dir / "aug.txt"
-    _write_ids(aug_list, ids)
+    aug_list.write_text("".join(f"{i}\n" for i in ids))
     return dict(
         out_dir=str(out),
         num_sbd=len(mat_files),
@@ -299,26 +217,17 @@ def _convert_one_mat(job: Tuple[str, str]) -> None:
     save_voc_mask(read_sbd_mask(src), dst)
 
 
-# ---------------------------------------------------------------------------------------------
-# COCO instances -> VOC masks
-# ---------------------------------------------------------------------------------------------
-
-
 def _class_name(coco_name: str) -> str:
     voc_name = VOC_NAME_OF_COCO.get(coco_name)
     return f"{coco_name} ({voc_name})" if voc_name else coco_name
 
 
 def coco_category_to_voc(categories: Sequence[Mapping], ann_file: PathLike) -> Dict[int, int]:
-    """Map the COCO category ids of the 20 VOC classes to their VOC labels, by name.
+    """Category id -> VOC label (1..20) of the 20 VOC classes, by COCO or VOC name.
 
     Args:
-        categories (Sequence[Mapping]): The json's ``categories`` (``id`` and ``name``); COCO
-            names (``'airplane'``) and VOC names (``'aeroplane'``) are both accepted.
+        categories (Sequence[Mapping]): The json's ``categories`` (``id`` and ``name``).
         ann_file (str | os.PathLike): The annotation file, for the error message.
-
-    Returns:
-        dict[int, int]: Category id -> VOC label (1..20); other categories are left out.
 
     Raises:
         ValueError: When one of the 20 VOC classes has no category, listing the missing ones.
@@ -340,44 +249,26 @@ def coco_category_to_voc(categories: Sequence[Mapping], ann_file: PathLike) -> D
 
 
 def coco_voc_mask(
-    anns: Sequence[Mapping],
-    height: int,
-    width: int,
-    cat_to_voc: Mapping[int, int],
+    anns: Sequence[Mapping], height: int, width: int, cat_to_voc: Mapping[int, int]
 ) -> np.ndarray:
-    """Paint the VOC-class instances of one COCO image into a VOC label map, as EdgeNets does.
+    """The (H, W) uint8 VOC label map of one COCO image's annotations, as EdgeNets paints it.
 
-    In annotation order, each instance of a VOC category paints its label on the pixels that
-    are still background: where instances overlap, the first one keeps the pixel. Crowd regions
-    (``iscrowd=1``) are painted like any instance, other categories stay background (0), and
-    nothing is marked 255 (ignored).
-
-    Args:
-        anns (Sequence[Mapping]): COCO annotations of the image in file order (``segmentation``
-            as polygons or RLE, ``category_id``).
-        height (int): Image height.
-        width (int): Image width.
-        cat_to_voc (Mapping[int, int]): COCO category id -> VOC label.
-
-    Returns:
-        np.ndarray: (H, W) uint8 mask with values in 0..20.
+    In file order each VOC-class instance (polygons or RLE) paints the pixels still background,
+    so the first of overlapping instances wins; crowds are painted like any instance, nothing is
+    255 (ignored).
 
     Raises:
         ValueError: When an RLE's ``size`` is not the image's.
     """
-    from pycocotools import mask as mask_utils
-
     label = np.zeros((height, width), dtype=np.uint8)
     for ann in anns:
         voc = cat_to_voc.get(ann.get("category_id"))
         seg = ann.get("segmentation")
         if voc is None or not seg:
             continue
-        if isinstance(seg, dict) and not isinstance(seg.get("counts"), list):
-            rle = seg  # compressed RLE: frPyObjects takes only polygons and uncompressed RLE
-        else:
-            rle = mask_utils.frPyObjects(seg, height, width)
-        m = mask_utils.decode(rle)
+        # frPyObjects takes polygons and uncompressed RLE, not compressed RLE
+        compressed = isinstance(seg, dict) and not isinstance(seg.get("counts"), list)
+        m = mask_utils.decode(seg if compressed else mask_utils.frPyObjects(seg, height, width))
         if m.ndim == 3:  # one channel per polygon of the instance
             m = m.sum(axis=2)
         if m.shape != label.shape:
@@ -389,11 +280,6 @@ def coco_voc_mask(
     return label
 
 
-def num_labels(mask: np.ndarray) -> int:
-    """Distinct values of a mask, background included, as ``len(np.unique(mask))``."""
-    return int(np.unique(mask).size)
-
-
 def convert_coco_to_voc(
     coco_root: PathLike,
     split: str = "train2017",
@@ -403,18 +289,15 @@ def convert_coco_to_voc(
 ) -> Dict[str, object]:
     """Write VOC-style masks for the COCO images that show VOC classes, and their id list.
 
-    Follows sacmehta/EdgeNets ``data_loader/segmentation/coco.py``, which made the COCO data of
-    the MobileViT/EdgeNeXt recipe: images are taken in the json's order, an image is kept when
-    both sides are at least ``min_size`` pixels and its mask (:func:`coco_voc_mask`) holds at
-    least ``min_labels`` distinct values, background included. With the default 2, a mask that
-    is all background or all one class is skipped.
+    As EdgeNets, images are taken in the json's order and kept when both sides are at least
+    ``min_size`` pixels and their mask holds at least ``min_labels`` distinct values,
+    background included (with 2, all-background and all-one-class masks are skipped).
 
     Args:
         coco_root (str | os.PathLike): COCO root with ``annotations/instances_{split}.json``.
         split (str): COCO split. Defaults to ``'train2017'``.
-        out_dir (str | os.PathLike, optional): Output folder; defaults to
-            ``coco_root/voc_seg``. Masks go to ``out_dir/{split}/{id}.png`` and the kept ids
-            (image file names without extension) to ``out_dir/{split}.txt``.
+        out_dir (str | os.PathLike, optional): Masks go to ``out_dir/{split}/{id}.png``, the
+            kept ids to ``out_dir/{split}.txt``. Defaults to ``coco_root/voc_seg``.
         min_size (int): Smallest accepted image height and width. Defaults to 256.
         min_labels (int): Smallest accepted number of distinct mask values. Defaults to 2.
 
@@ -434,9 +317,7 @@ def convert_coco_to_voc(
             coco = json.load(f)
         except json.JSONDecodeError as err:
             raise ValueError(f"{ann_file} is not valid JSON: {err}") from err
-    if not isinstance(coco, dict) or not all(
-        k in coco for k in ("images", "annotations", "categories")
-    ):
+    if not isinstance(coco, dict) or not {"images", "annotations", "categories"} <= coco.keys():
         found = sorted(coco) if isinstance(coco, dict) else type(coco).__name__
         raise ValueError(
             f"{ann_file} is not a COCO instances file: expected 'images', 'annotations' and "
@@ -463,7 +344,7 @@ def convert_coco_to_voc(
             mask = coco_voc_mask(anns_of.get(img["id"], []), height, width, cat_to_voc)
         except ValueError as err:
             raise ValueError(f"{ann_file}, image {img['id']}: {err}") from err
-        if num_labels(mask) < min_labels:
+        if np.unique(mask).size < min_labels:
             skipped_labels += 1
             continue
         stem = Path(img["file_name"]).stem
@@ -473,7 +354,7 @@ def convert_coco_to_voc(
         save_voc_mask(mask, mask_dir / f"{stem}.png")
         kept.append(stem)
     list_file = out / f"{split}.txt"
-    _write_ids(list_file, kept)
+    list_file.write_text("".join(f"{i}\n" for i in kept))
     return dict(
         out_dir=str(out),
         list_file=str(list_file),

@@ -1,11 +1,8 @@
-"""Segmentation-mask loading that fails loudly on masks a VOC-style training cannot use.
+"""Segmentation-mask loading that fails loudly, naming the file, on masks training cannot use.
 
-mmseg's ``LoadAnnotations`` accepts any PNG: an RGB-coloured mask, a mask of another dataset or a
-mask whose labels were shifted all load without a word; labels >= ``num_classes`` then either
-crash the loss with a CUDA assert far from the file or, on CPU, an IndexError without a path, and
-a corrupt PNG raises PIL's "cannot identify image file <_io.BytesIO ...>" without its name.
-:class:`LoadCheckedAnnotations` loads exactly as ``LoadAnnotations`` does and then checks the
-mask, naming the file in every error.
+mmseg's ``LoadAnnotations`` loads an RGB-coloured, shifted or foreign mask without a word; its
+labels >= ``num_classes`` then crash the loss far from the file (a CUDA assert, or an
+IndexError without a path on CPU), and a corrupt PNG raises PIL's error without its name.
 """
 
 from __future__ import annotations
@@ -25,19 +22,16 @@ class SegMaskError(ValueError):
 class LoadCheckedAnnotations(LoadAnnotations):
     """``LoadAnnotations`` plus checks of the loaded ``gt_seg_map``.
 
-    Raises :class:`FileNotFoundError` for a missing mask and :class:`SegMaskError` for a mask
-    that cannot be decoded, is not single-channel, does not match its image's size or holds
-    labels outside ``0..num_classes-1`` and ``ignore_index``. Without a ``seg_map_path`` in the
-    results (inference on bare images, as mmseg's ``inference_model`` builds its pipeline from
-    the test pipeline) it does nothing.
+    Raises :class:`FileNotFoundError` for a missing mask and :class:`SegMaskError` for one that
+    cannot be decoded, is not single-channel, is not its image's size or holds labels outside
+    ``0..num_classes-1`` and ``ignore_index``. Without a ``seg_map_path`` (inference on bare
+    images through the test pipeline) it does nothing.
 
     Args:
         num_classes (int): Number of classes; valid labels are ``0..num_classes-1``.
             Defaults to 21 (Pascal VOC with background).
-        ignore_index (int): The label of ignored pixels (object borders in VOC).
-            Defaults to 255.
-        **kwargs: ``LoadAnnotations`` arguments (``reduce_zero_label``, ``imdecode_backend``,
-            ``backend_args``).
+        ignore_index (int): The label of ignored pixels (VOC's object borders). Defaults to 255.
+        **kwargs: ``LoadAnnotations`` arguments.
     """
 
     def __init__(self, num_classes: int = 21, ignore_index: int = 255, **kwargs: Any) -> None:
@@ -58,7 +52,7 @@ class LoadCheckedAnnotations(LoadAnnotations):
                 "split file needs <data_root>/<seg_map_path>/<name>.png: re-run the dataset "
                 "converter or remove the name from the split file."
             ) from err
-        except AssertionError:
+        except AssertionError:  # mmseg's reduce_zero_label check, not a decoding failure
             raise
         except Exception as err:  # PIL.UnidentifiedImageError, OSError on truncated files, ...
             raise SegMaskError(

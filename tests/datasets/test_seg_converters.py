@@ -16,11 +16,9 @@ from scipy.io import savemat
 from edgenext_dense.datasets.seg_converters import (
     COCO_TO_VOC,
     VOC_NAME_OF_COCO,
-    aug_train_ids,
     coco_category_to_voc,
     convert_coco_to_voc,
     convert_voc_aug,
-    num_labels,
     read_sbd_mask,
     save_voc_mask,
 )
@@ -72,11 +70,6 @@ def voc_and_sbd(tmp_path):
     _write_ids(sbd / "dataset/train.txt", sbd_train)
     _write_ids(sbd / "dataset/val.txt", sbd_val)
     return dict(devkit=devkit, sbd=sbd, voc_train=voc_train, voc_val=voc_val)
-
-
-def test_aug_ids_are_sbd_and_voc_train_without_voc_val():
-    ids = aug_train_ids(["a", "b", "v"], ["c"], ["t", "a"], ["v", "x"])
-    assert ids == ["a", "b", "c", "t"]
 
 
 def test_read_sbd_mask_round_trip(tmp_path):
@@ -228,12 +221,6 @@ def test_coco_mapping_reproduces_edgenets_cat_list_on_coco2017_ids():
         cat["name"] = VOC_NAME_OF_COCO.get(cat["name"], cat["name"])
     assert {c["name"] for c in cats} >= {"aeroplane", "motorbike", "sofa", "tvmonitor"}
     assert coco_category_to_voc(cats, "x.json") == voc_of_id
-
-
-def test_num_labels_counts_every_distinct_value():
-    assert num_labels(np.zeros((2, 2), np.uint8)) == 1
-    assert num_labels(np.full((2, 2), 15, np.uint8)) == 1
-    assert num_labels(np.array([[0, 15], [255, 15]], np.uint8)) == 3
 
 
 def test_convert_coco_to_voc_paints_as_edgenets(tmp_path):
