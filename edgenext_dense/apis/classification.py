@@ -1,11 +1,6 @@
 """ImageNet classification with the published EdgeNeXt checkpoints, as the model zoo evaluates.
 
-Usage::
-
-    from edgenext_dense.apis import inference_classifier, init_classifier
-    model = init_classifier('edgenext-xxsmall_3rdparty_in1k')  # or a checkpoint path
-    result = inference_classifier(model, 'demo/bird.JPEG')
-    print(result['pred_class'], result['pred_score'])
+``inference_classifier(init_classifier('edgenext-xxsmall_3rdparty_in1k'), 'bird.jpg')``.
 """
 
 from __future__ import annotations
@@ -78,17 +73,12 @@ def init_classifier(
     arch: Optional[str] = None,
     device: Union[str, torch.device] = "cpu",
 ) -> EdgeNeXtClassifier:
-    """Build a classifier from a published checkpoint (any layout) or a model-zoo name.
+    """The classifier in eval mode of a published checkpoint (any layout) or model-zoo name.
 
     Args:
-        checkpoint (str | os.PathLike): A checkpoint path, or a name from
-            :data:`edgenext_dense.model_zoo.MODELS` resolved to a local file.
+        checkpoint (str | os.PathLike): A checkpoint path or a model-zoo name (:data:`MODELS`).
         arch (str, optional): Backbone arch; inferred from the checkpoint when None.
-            Defaults to None.
         device (str | torch.device): Where the model lives. Defaults to ``'cpu'``.
-
-    Returns:
-        EdgeNeXtClassifier: The model in eval mode with the checkpoint's weights.
     """
     path, info = resolve_checkpoint(checkpoint)
     source = read_edgenext_checkpoint(path)
@@ -153,16 +143,11 @@ def preprocess(
 def inference_classifier(
     model: EdgeNeXtClassifier, image: ImageLike, topk: int = 5
 ) -> Dict[str, Any]:
-    """Classify one image.
-
-    Args:
-        model (EdgeNeXtClassifier): From :func:`init_classifier`.
-        image (str | os.PathLike | np.ndarray): A path or an HxWx3 BGR uint8 array.
-        topk (int): How many best classes to list. Defaults to 5.
+    """Classify one image (a path or an HxWx3 BGR uint8 array).
 
     Returns:
-        dict: ``pred_label`` (int), ``pred_score`` (float), ``pred_class`` (str) and ``topk``,
-        a list of ``{'label', 'score', 'class'}`` in decreasing score.
+        dict: ``pred_label``, ``pred_score``, ``pred_class`` and ``topk``, a list of
+        ``{'label', 'score', 'class'}`` in decreasing score.
     """
     device = next(model.parameters()).device
     inputs = preprocess(image, model.resize_short, model.crop_size).to(device)

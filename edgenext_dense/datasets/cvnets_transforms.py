@@ -34,26 +34,19 @@ def _iou_with_rect(boxes: np.ndarray, rect: np.ndarray) -> np.ndarray:
 
 @DET_TRANSFORMS.register_module()
 class CvnetsSSDRandomCrop(_ArgsRepr, BaseTransform):
-    """cvnets' ``SSDCroping``: a crop is kept when the LARGEST IoU with a box reaches the
-    threshold (mmdet's ``MinIoURandomCrop`` asks the smallest), zooming in on objects.
+    """cvnets' ``SSDCroping``: random crops that zoom in on objects.
 
-    Each round draws a threshold from ``min_ious``; 0 returns the image uncropped, otherwise up to
-    ``trials`` crops of 0.3-1x the width and height (aspect h/w in 0.5-2) are tried and the first
-    whose largest IoU with any box reaches the threshold and that holds at least one box centre
-    is kept; when none does, a new threshold is drawn (1.0 is a threshold no crop meets, so it
-    only makes another draw, as in cvnets). Boxes whose centre is outside the crop are dropped,
-    the others clipped to it. Ignored boxes (COCO crowds, which cvnets removed from the data)
-    take no part in choosing the crop.
-
-    Required keys: ``img``, ``gt_bboxes``. Modified keys: ``img``, ``img_shape``, ``gt_bboxes``,
-    ``gt_bboxes_labels``, ``gt_ignore_flags``.
+    Each round draws a threshold from ``min_ious`` (0: no crop; 1.0, which no crop meets, only
+    makes another draw, as in cvnets) and tries up to ``trials`` crops of ``min_crop_size``-1x
+    the sides with h/w in ``aspect_ratio_range``; the first whose LARGEST IoU with a box reaches
+    the threshold (mmdet's ``MinIoURandomCrop`` asks the smallest) and that holds a box centre
+    is kept. Boxes centred outside are dropped, the others clipped; ignored boxes (COCO crowds,
+    which cvnets removed from the data) take no part in the choice.
 
     Args:
-        min_ious (Sequence[float]): Thresholds drawn uniformly; 0 means no crop. Defaults to
-            cvnets' ``(0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0)``.
+        min_ious (Sequence[float]): Thresholds drawn uniformly; one must be 0 (no crop).
         min_crop_size (float): Smallest crop side as a fraction of the image's. Defaults to 0.3.
-        aspect_ratio_range (tuple[float, float]): Allowed crop height / width. Defaults to
-            ``(0.5, 2.0)``.
+        aspect_ratio_range (tuple[float, float]): Allowed crop h/w. Defaults to (0.5, 2.0).
         trials (int): Crops tried per threshold. Defaults to 40.
     """
 
@@ -125,22 +118,18 @@ class CvnetsSSDRandomCrop(_ArgsRepr, BaseTransform):
 
 @DET_TRANSFORMS.register_module()
 class CvnetsPhotoMetricDistortion(_ArgsRepr, BaseTransform):
-    """cvnets' ``PhotometricDistort`` of a BGR uint8 image, in its order and ranges.
+    """cvnets' ``PhotometricDistort`` of a BGR uint8 image.
 
-    In order, each with probability ``prob``: contrast (x alpha), brightness (+ beta x 255),
-    both rounded to uint8; then in OpenCV's 8-bit HSV, saturation (x gamma) and hue
-    (+ int(delta x 255), clipped, not wrapped); then, only when the first contrast step was
-    skipped, contrast again; then a random permutation of the channels.
-
-    Required keys: ``img``. Modified keys: ``img``.
+    Each step with probability ``prob``, in order: contrast (x alpha) and brightness
+    (+ beta x 255), rounded to uint8; in OpenCV's 8-bit HSV, saturation (x gamma) and hue
+    (+ int(delta x 255), clipped, not wrapped); contrast again only if the first was skipped;
+    a random permutation of the channels.
 
     Args:
-        contrast_range (tuple[float, float]): alpha. Defaults to ``(0.5, 1.5)``.
-        brightness_range (tuple[float, float]): beta, a fraction of 255. Defaults to
-            ``(-0.2, 0.2)``.
-        saturation_range (tuple[float, float]): gamma. Defaults to ``(0.5, 1.5)``.
-        hue_range (tuple[float, float]): delta, a fraction of 255. Defaults to
-            ``(-0.05, 0.05)``.
+        contrast_range (tuple[float, float]): alpha. Defaults to (0.5, 1.5).
+        brightness_range (tuple[float, float]): beta, a fraction of 255. Defaults to (-0.2, 0.2).
+        saturation_range (tuple[float, float]): gamma. Defaults to (0.5, 1.5).
+        hue_range (tuple[float, float]): delta, a fraction of 255. Defaults to (-0.05, 0.05).
         prob (float): Probability of each step. Defaults to 0.5.
     """
 
@@ -208,16 +197,12 @@ def _resize_short_side(results: Dict[str, Any], size: int) -> None:
 class CvnetsRandomResizeCrop(_ArgsRepr, BaseTransform):
     """cvnets' ``RandomResize`` + ``RandomCrop(resize_if_needed=True)`` for segmentation.
 
-    The short side is resized (bilinear; masks nearest) to ``randint(min_size, max_size)``
-    inclusive; when a side is then below the crop, the image is resized again so that it fits
-    (for a square crop: short side to the crop size, so 256-1024 becomes max(s, 512) after two
-    resizes, as in cvnets); then a ``crop_size`` window is cut at a random position. Nothing is
-    padded and no class-ratio check is made.
-
-    Required keys: ``img``. Modified keys: ``img``, ``img_shape``, the ``seg_fields``.
+    The short side goes to ``randint(min_size, max_size)`` (bilinear, masks nearest), then up
+    to the crop if a side is below it (for a square crop: ``max(s, crop)``, as cvnets' two
+    resizes do), then a random ``crop_size`` window is cut; no padding, no class-ratio check.
 
     Args:
-        crop_size (tuple[int, int]): (height, width) of the crop. Defaults to ``(512, 512)``.
+        crop_size (tuple[int, int]): (height, width) of the crop. Defaults to (512, 512).
         min_size (int): Smallest short side drawn. Defaults to 256.
         max_size (int): Largest short side drawn. Defaults to 1024.
     """
@@ -232,7 +217,7 @@ class CvnetsRandomResizeCrop(_ArgsRepr, BaseTransform):
         self.max_size = max_size
 
     def transform(self, results: Dict[str, Any]) -> Dict[str, Any]:
-        """Resize and crop ``results`` (see the class docstring)."""
+        """Resize and crop ``results``."""
         crop_h, crop_w = self.crop_size
         _resize_short_side(results, int(np.random.randint(self.min_size, self.max_size + 1)))
         h, w = results["img"].shape[:2]

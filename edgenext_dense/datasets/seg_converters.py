@@ -12,12 +12,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
 from multiprocessing import Pool
 from pathlib import Path
-from typing import Dict, List, Mapping, Sequence, Set, Tuple, Union
+from typing import Dict, List, Mapping, Sequence, Set, Union
 
 import numpy as np
 from PIL import Image
@@ -98,7 +99,7 @@ def read_sbd_mask(mat_file: PathLike) -> np.ndarray:
     Raises:
         ValueError: When the file is unreadable, not an SBD class file or holds labels above 20.
     """
-    from scipy.io import loadmat  # scipy comes with mmsegmentation
+    from scipy.io import loadmat  # scipy comes with mmseg; imported only to convert SBD
 
     try:
         data = loadmat(str(mat_file), squeeze_me=True, struct_as_record=False)
@@ -144,19 +145,17 @@ def convert_voc_aug(
 
     Args:
         devkit_path (str | os.PathLike): The ``VOCdevkit`` folder (holding ``VOC2012/``).
-        aug_path (str | os.PathLike): The SBD folder (holding ``dataset/cls``), usually
-            ``benchmark_RELEASE``.
-        out_dir (str | os.PathLike, optional): Mask folder. Defaults to
-            ``VOCdevkit/VOC2012/SegmentationClassAug``.
+        aug_path (str | os.PathLike): The SBD folder (holding ``dataset/cls``).
+        out_dir (str | os.PathLike, optional): Mask folder; ``VOC2012/SegmentationClassAug``.
         nproc (int): Worker processes for the ``.mat`` conversion. Defaults to 1.
 
     Returns:
-        dict: ``out_dir``, ``num_sbd`` (masks converted from SBD), ``num_voc`` (VOC masks
-        copied), ``aug_list`` (path of aug.txt) and ``num_aug`` (its ids).
+        dict: ``out_dir``, ``num_sbd`` (SBD masks converted), ``num_voc`` (VOC masks copied),
+        ``aug_list`` (the path of aug.txt) and ``num_aug`` (its ids).
 
     Raises:
-        FileNotFoundError: When an input folder or list is missing (the message shows the
-            expected layout), or when an id of aug.txt ends up without a mask.
+        FileNotFoundError: For a missing input (the message shows the expected layout) or an
+            id of aug.txt left without a mask.
         ValueError: For an unreadable or non-SBD ``.mat`` file.
     """
     devkit, sbd = Path(devkit_path), Path(aug_path)
@@ -183,9 +182,9 @@ def convert_voc_aug(
     jobs = [(str(f), str(out / f"{f.stem}.png")) for f in mat_files]
     if nproc > 1:
         with Pool(nproc) as pool:
-            pool.map(_convert_one_mat, jobs, chunksize=64)
+            pool.starmap(_convert_one_mat, jobs, chunksize=64)
     else:
-        list(map(_convert_one_mat, jobs))
+        list(itertools.starmap(_convert_one_mat, jobs))
 
     voc_train, voc_val = _ids(split_dir / "train.txt"), _ids(split_dir / "val.txt")
     for name in sorted(voc_train | voc_val):  # VOC's own masks: finer, borders 255
@@ -212,8 +211,7 @@ def convert_voc_aug(
     )
 
 
-def _convert_one_mat(job: Tuple[str, str]) -> None:
-    src, dst = job
+def _convert_one_mat(src: str, dst: str) -> None:
     save_voc_mask(read_sbd_mask(src), dst)
 
 
@@ -296,14 +294,14 @@ def convert_coco_to_voc(
     Args:
         coco_root (str | os.PathLike): COCO root with ``annotations/instances_{split}.json``.
         split (str): COCO split. Defaults to ``'train2017'``.
-        out_dir (str | os.PathLike, optional): Masks go to ``out_dir/{split}/{id}.png``, the
-            kept ids to ``out_dir/{split}.txt``. Defaults to ``coco_root/voc_seg``.
+        out_dir (str | os.PathLike, optional): For ``{split}/{id}.png`` and ``{split}.txt``;
+            ``coco_root/voc_seg`` when None.
         min_size (int): Smallest accepted image height and width. Defaults to 256.
         min_labels (int): Smallest accepted number of distinct mask values. Defaults to 2.
 
     Returns:
-        dict: ``out_dir``, ``list_file``, ``num_images`` (in the json), ``num_kept``,
-        ``skipped_small`` and ``skipped_labels``.
+        dict: ``out_dir``, ``list_file``, ``num_images``, ``num_kept``, ``skipped_small`` and
+        ``skipped_labels``.
 
     Raises:
         FileNotFoundError: When the annotation file is missing (the message shows the layout).
