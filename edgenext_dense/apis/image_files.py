@@ -32,10 +32,6 @@ class DemoSummary:
     results: List[Any] = field(default_factory=list)
     skipped: List[Tuple[str, str]] = field(default_factory=list)
 
-    def line(self) -> str:
-        """The closing line: ``N image(s) processed, M skipped``."""
-        return f"{len(self.results)} image(s) processed, {len(self.skipped)} skipped"
-
 
 def list_images(path: str) -> List[str]:
     """The images of a folder (sorted, extensions in any case), or the file itself.
@@ -121,5 +117,6 @@ def demo_main(run: Callable[[], DemoSummary], outputs: str) -> int:
     except (PreflightError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print(f"{summary.line()}; {outputs}", file=sys.stderr)
+    done, skipped = len(summary.results), len(summary.skipped)
+    print(f"{done} image(s) processed, {skipped} skipped; {outputs}", file=sys.stderr)
     return 0 if summary.results else 1

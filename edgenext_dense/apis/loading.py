@@ -24,14 +24,6 @@ _FIT_HINTS = {
 }
 
 
-def resolve_dataset_meta(cfg: Config, num_classes: int, checkpoint: Any = None) -> Dict[str, Any]:
-    """``classes`` and ``palette`` (RGB tuples): the checkpoint's ``meta.dataset_meta``, else
-    the config's (see :func:`edgenext_dense.engine.config.dataset_meta`)."""
-    meta = (checkpoint.get("meta") or {}) if isinstance(checkpoint, dict) else {}
-    resolved = dataset_meta(cfg, num_classes, meta.get("dataset_meta"))
-    return dict(classes=resolved["classes"], palette=[tuple(c) for c in resolved["palette"]])
-
-
 def load_trained_model(
     config: Union[str, os.PathLike, Config],
     checkpoint: str,
@@ -52,7 +44,8 @@ def load_trained_model(
         cfg_options (dict, optional): Config overrides. Defaults to None.
 
     Returns:
-        nn.Module: The model in eval mode, with ``cfg`` and ``dataset_meta`` set.
+        nn.Module: The model in eval mode, with ``cfg`` and ``dataset_meta`` (the checkpoint's
+        ``meta.dataset_meta``, else the config's test set's) set.
 
     Raises:
         PreflightError: For a missing config or checkpoint, a config of another task or a
@@ -76,6 +69,7 @@ def load_trained_model(
         )
     model.load_state_dict(state)
     head = model.bbox_head if task == "det" else model.decode_head
-    model.dataset_meta = resolve_dataset_meta(cfg, head.num_classes, ckpt)
+    meta = dataset_meta(cfg, head.num_classes, (ckpt.get("meta") or {}).get("dataset_meta"))
+    model.dataset_meta = dict(classes=meta["classes"], palette=[tuple(c) for c in meta["palette"]])
     model.cfg = cfg
     return model.to(device)
