@@ -84,33 +84,22 @@ MODELS: Dict[str, ZooModel] = {
 
 
 def checkpoint_dir() -> Path:
-    """The folder where named checkpoints are looked for (``$EDGENEXT_CHECKPOINTS`` or
-    ``./checkpoints``)."""
+    """Where named checkpoints are looked for: ``$EDGENEXT_CHECKPOINTS`` or ``./checkpoints``."""
     return Path(os.environ.get(CHECKPOINT_DIR_ENV, DEFAULT_CHECKPOINT_DIR))
 
 
 def get_model_info(name: str) -> ZooModel:
-    """Look up a model-zoo name.
-
-    Args:
-        name (str): One of :data:`MODELS`.
-
-    Returns:
-        ZooModel: Its arch, preprocessing, accuracy and file.
-    """
+    """The :class:`ZooModel` of a name of :data:`MODELS`; a KeyError lists the known names."""
     if name not in MODELS:
         raise KeyError(f"unknown EdgeNeXt model {name!r}; known models: {sorted(MODELS)}")
     return MODELS[name]
 
 
 def resolve_checkpoint(name_or_path: Union[str, os.PathLike]) -> Tuple[Path, Optional[ZooModel]]:
-    """Turn a model-zoo name or a file path into a local file (and its zoo entry, if named).
+    """The local file of a model-zoo name or a path, and its :class:`ZooModel` (None for a path).
 
-    Args:
-        name_or_path (str | os.PathLike): A name from :data:`MODELS` or a checkpoint path.
-
-    Returns:
-        tuple: The local path and the :class:`ZooModel` (None for a plain path).
+    Raises:
+        FileNotFoundError: For a name without a local file, saying what to fetch and where.
     """
     key = os.fspath(name_or_path)
     if key not in MODELS:
@@ -131,15 +120,8 @@ def resolve_checkpoint(name_or_path: Union[str, os.PathLike]) -> Tuple[Path, Opt
 
 
 def resize_for(path: Union[str, os.PathLike], info: Optional[ZooModel]) -> int:
-    """Evaluation short-side resize: 269 for the USI checkpoints, 292 for the others.
-
-    Args:
-        path (str | os.PathLike): The checkpoint file (its name tells USI files apart).
-        info (ZooModel, optional): The zoo entry, when the model was named.
-
-    Returns:
-        int: The short-side size before the 256x256 center crop.
-    """
+    """Evaluation short-side resize before the 256 crop: the zoo entry's, else by file name
+    (269 for the USI checkpoints, 292 for the others)."""
     if info is not None:
         return info.resize_short
     return 269 if "usi" in Path(path).name.lower() else 292
