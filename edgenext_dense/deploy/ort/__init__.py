@@ -15,13 +15,14 @@ Modules:
 - :mod:`.postprocess`: the detections' rescale to the original image (NMS is in the graph),
   mmseg's logit resizing and the classifier's top-k, in numpy;
 - :mod:`.visualize`: drawn outputs of the demos (boxes, blended masks with a legend);
-- :mod:`.infer`: :class:`OnnxModel` and the image-or-folder loop behind ``onnx_infer.py``;
+- :mod:`.infer`: the ONNX Runtime session (the one place that calls onnxruntime),
+  :class:`OnnxModel` and the image-or-folder loop behind ``onnx_infer.py``;
 - :mod:`.timing`: latency and peak-memory measurement of an ONNX Runtime session.
 """
 
 from .images import ImageReadError, list_images, read_image
-from .infer import OnnxModel, create_session, main, run_inference
-from .metadata import METADATA_KEY, MetadataError, read_metadata
+from .infer import OnnxModel, create_session, main, read_metadata, run_inference
+from .metadata import METADATA_KEY, MetadataError
 from .postprocess import detection_postprocess, resize_bilinear, segmentation_labels
 from .preprocess import preprocess_image
 
