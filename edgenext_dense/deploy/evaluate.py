@@ -68,8 +68,7 @@ def evaluate_onnx(
         threads (int, optional): ONNX Runtime intra-op threads. Defaults to None.
         limit (int, optional): Score only the first ``limit`` images. Defaults to None (all).
         log (Callable[[str], None], optional): Progress messages. Defaults to None.
-        cfg_options (dict, optional): Config overrides (``--cfg-options``), e.g. another
-            ``test_dataloader.dataset.data_root``. Defaults to None.
+        cfg_options (dict, optional): Config overrides (``--cfg-options``). Defaults to None.
 
     Returns:
         dict: ``metrics`` (the evaluator's, e.g. ``coco/bbox_mAP`` or ``mIoU``), ``images``

@@ -38,14 +38,7 @@ DEFAULT_OPSET = 17
 
 
 def fuse_for_inference(module: nn.Module) -> nn.Module:
-    """Fold the inference-only constants of every EdgeNeXt inside ``module`` (in place).
-
-    Args:
-        module (nn.Module): A model (typically a copy about to be exported).
-
-    Returns:
-        nn.Module: ``module``.
-    """
+    """Fold the inference-only constants of every EdgeNeXt inside ``module``, in place."""
     for sub in module.modules():
         if isinstance(sub, EdgeNeXt):
             sub.fuse()
@@ -67,10 +60,8 @@ def export_onnx(
         out (str | os.PathLike): The ``.onnx`` file to write.
         dynamic_batch (bool): Make the batch axis dynamic. Defaults to False.
         opset (int): ONNX opset. Defaults to 17 (LayerNormalization is a single op).
-        batch_size (int): Batch size traced (the only one a static graph takes).
-            Defaults to 1.
-        fuse (bool): Fold EdgeNeXt's inference constants in the exported copy.
-            Defaults to True.
+        batch_size (int): Batch size traced (the only one a static graph takes). Defaults to 1.
+        fuse (bool): Fold EdgeNeXt's inference constants in the copy exported. Defaults to True.
 
     Returns:
         str: The written path.
@@ -133,13 +124,11 @@ def verify_onnx(
         deploy (DeployModel): What was exported.
         path (str): The exported file.
         batch_size (int): Batch size of the check (the exported one unless dynamic).
-            Defaults to 1.
         seed (int): Seed of the random input. Defaults to 0.
 
     Returns:
-        dict: Per output name, the largest absolute difference divided by the largest
-        absolute PyTorch value (infinite when the shapes differ: a detector that kept
-        another number of boxes).
+        dict: Per output, the largest absolute difference over the largest absolute PyTorch
+        value (infinite when the shapes differ: a detector that kept another number of boxes).
     """
     from edgenext_dense.deploy.ort.infer import create_session
 

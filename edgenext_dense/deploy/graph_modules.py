@@ -82,16 +82,15 @@ def multiclass_nms(
 
     Args:
         boxes (Tensor): ``(B, N, 4)`` x1, y1, x2, y2.
-        scores (Tensor): ``(B, C, N)`` class scores in [0, 1].
-        score_thr (float): A box competes in a class when it scores above this.
+        scores (Tensor): ``(B, C, N)`` class scores; a box competes above ``score_thr``.
+        score_thr (float): Lowest score (excluded) a box competes with.
         iou_threshold (float): NMS suppresses an IoU above this with a better kept box.
         max_per_img (int): Detections kept per image, best first.
         max_per_class (int): Then kept per image and class; <= 0 keeps all. Defaults to -1.
 
     Returns:
-        tuple[Tensor, Tensor, Tensor]: ``boxes (B, K, 4)``, ``scores (B, K)`` and int64
-        ``labels (B, K)``: each image's detections best first, then padding rows (label -1,
-        score 0, box 0) up to the batch's most detections K.
+        tuple[Tensor, Tensor, Tensor]: ``boxes (B, K, 4)``, ``scores (B, K)``, int64 ``labels
+        (B, K)``: each image's best first, then padding (label -1, score 0, box 0).
     """
     settings = (int(max_per_img), float(iou_threshold), float(score_thr))
     selected = _NonMaxSuppression.apply(boxes, scores, settings)

@@ -51,17 +51,9 @@ _PASSIVE_STEPS = (
 
 @dataclass
 class DeployModel:
-    """A model ready to export: the graph module and the metadata the runtime needs.
-
-    Args:
-        graph (nn.Module): Maps the normalised ``(B, 3, H, W)`` input to ``output_names``.
-        task (str): ``'det'``, ``'seg'``, ``'cls'`` or ``'backbone'``.
-        input_size (tuple[int, int]): ``(H, W)`` traced (the only size a fixed graph takes).
-        output_names (tuple[str, ...]): Names of the graph's outputs.
-        dynamic_hw (bool): Whether height and width are dynamic axes.
-        meta (dict): Metadata; the export adds the input/output names and the dynamic axes.
-        model (nn.Module): The full PyTorch model (for ``predict`` comparisons).
-    """
+    """A model ready to export: the graph module, what it takes and gives, and the metadata
+    the runtime needs (the export adds the input/output names and dynamic axes); ``model`` is
+    the full PyTorch model, for comparisons. ``task`` may also be ``'backbone'`` (benchmarks)."""
 
     graph: nn.Module
     task: str
@@ -87,11 +79,7 @@ def config_task(cfg: Config) -> str:
 
 
 def pipeline_resize(cfg: Config, task: str) -> Dict[str, Any]:
-    """The test pipeline's resize as runtime metadata (see ``ort.preprocess``).
-
-    Returns:
-        dict: ``{'type': 'stretch', 'size': [W, H], ...}``, ``{'type': 'keep_ratio',
-        'scale': [A, B], ...}`` or ``{'type': 'none'}``.
+    """The test pipeline's resize as runtime metadata (types in ``ort.preprocess``).
 
     Raises:
         ExportError: For a step the runtime cannot reproduce (flips, test-time augmentation,
@@ -156,20 +144,13 @@ def deploy_from_config(
     """Wrap a detector or segmentor config's model for export.
 
     Args:
-        config (str | Config): ``configs/det/*.py`` or ``configs/seg/*.py`` (or an
-            ``mmdet::``/``mmseg::`` config).
-        checkpoint (str, optional): A checkpoint saved by ``tools/train.py``; None keeps random
-            weights (for benchmarks). Defaults to None.
-        input_size (Sequence[int], optional): ``(H, W)`` to trace; None takes the test
-            pipeline's (detectors) or the training crop (segmentors). Defaults to None.
+        config (str | Config): ``configs/det/*.py``, ``configs/seg/*.py`` or ``mmdet::...``.
+        checkpoint (str, optional): From ``tools/train.py``; None keeps random weights.
+        input_size (Sequence[int], optional): ``(H, W)``; None: the config's (see module doc).
         cfg_options (dict, optional): Config overrides. Defaults to None.
 
-    Returns:
-        DeployModel: The graph and its metadata.
-
     Raises:
-        ExportError: For a config of another kind or a test pipeline the runtime cannot
-            reproduce.
+        ExportError: For another kind of config or a test pipeline the runtime cannot follow.
         PreflightError: When the checkpoint is missing or holds another kind of model.
     """
     cfg = load_config(config, cfg_options)
@@ -187,10 +168,9 @@ def deploy_from_config(
     if checkpoint is None:
         model = build_model_without_init(cfg)
         head = model.bbox_head if task == "det" else model.decode_head
-        classes_meta = dataset_meta(cfg, head.num_classes)
+        model.dataset_meta = dataset_meta(cfg, head.num_classes)
     else:
         model = load_trained_model(cfg, checkpoint, task)
-        classes_meta = model.dataset_meta
     dp = cfg.model.get("data_preprocessor") or cfg.get("data_preprocessor") or {}
     if dp.get("mean") is None or dp.get("std") is None:
         raise ExportError(
@@ -201,8 +181,8 @@ def deploy_from_config(
         task=task,
         model=str(cfg.filename),
         checkpoint=None if checkpoint is None else str(checkpoint),
-        classes=[str(c) for c in classes_meta["classes"]],
-        palette=[[int(v) for v in c] for c in classes_meta["palette"]],
+        classes=[str(c) for c in model.dataset_meta["classes"]],
+        palette=[[int(v) for v in c] for c in model.dataset_meta["palette"]],
         preprocess=dict(
             mean=[float(m) for m in dp["mean"]],
             std=[float(s) for s in dp["std"]],
@@ -227,21 +207,15 @@ def deploy_from_config(
 def deploy_classifier(
     spec: str, checkpoint: str, input_size: Optional[Sequence[int]] = None
 ) -> DeployModel:
-    """Wrap an ImageNet EdgeNeXt classifier for export.
+    """Wrap an ImageNet EdgeNeXt classifier for export (the model itself is the graph).
 
     Args:
         spec (str): ``'classifier'`` (arch read from the checkpoint) or ``'classifier:ARCH'``.
         checkpoint (str): A classification checkpoint (any public layout) or model-zoo name.
-        input_size (Sequence[int], optional): A square ``(S, S)`` crop; the short-side resize
-            keeps its ratio to the crop (292/256). None keeps the model zoo's 256 crop.
-            Defaults to None.
-
-    Returns:
-        DeployModel: The graph and its metadata.
+        input_size (Sequence[int], optional): A square crop; None keeps the zoo's 256 crop.
 
     Raises:
-        ExportError: For a non-square size, or a checkpoint that is not an ImageNet classifier
-            (a detector, a segmentor, a backbone without its head), saying what it is.
+        ExportError: For a non-square size, or a checkpoint that is not an ImageNet classifier.
     """
     from edgenext_dense.apis.classification import imagenet_classes, init_classifier
     from edgenext_dense.model_zoo import IMAGENET_MEAN, IMAGENET_STD
@@ -257,7 +231,7 @@ def deploy_classifier(
             f"'{CLASSIFIER_SPEC}'"
         ) from err
     crop, short = int(model.crop_size), int(model.resize_short)
-    if input_size is not None:
+    if input_size is not None:  # the short-side resize keeps its ratio to the crop
         if int(input_size[0]) != int(input_size[1]):
             raise ExportError(f"the classifier takes a square crop; got --shape {input_size}")
         short = int(round(short * int(input_size[0]) / crop))
@@ -298,11 +272,8 @@ def load_deploy_model(
 
     Args:
         config (str): ``'classifier'``, ``'classifier:ARCH'``, or a det/seg config path.
-        checkpoint (str, optional): The weights (required for the classifier). Defaults to None.
-        input_size (Sequence[int], optional): ``(H, W)``. Defaults to None (the model's own).
-
-    Returns:
-        DeployModel: The graph and its metadata.
+        checkpoint (str, optional): The weights (required for the classifier).
+        input_size (Sequence[int], optional): ``(H, W)``; None: the model's own.
     """
     if config == CLASSIFIER_SPEC or config.startswith(CLASSIFIER_SPEC + ":"):
         if checkpoint is None:

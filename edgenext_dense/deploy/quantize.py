@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import os
 import tempfile
-from typing import Any, List, Sequence, Union
+from typing import Any, List, Union
 
 QUANTIZED_OPS = ("MatMul", "Gemm")
 
@@ -82,17 +82,12 @@ def pointwise_convs_to_matmuls(model: Any) -> Any:
     return model
 
 
-def quantize_dynamic_int8(
-    src: Union[str, os.PathLike],
-    dst: Union[str, os.PathLike],
-    op_types: Sequence[str] = QUANTIZED_OPS,
-) -> str:
+def quantize_dynamic_int8(src: Union[str, os.PathLike], dst: Union[str, os.PathLike]) -> str:
     """Write an int8 (dynamic) copy of an exported model.
 
     Args:
         src (str | os.PathLike): The float32 ``.onnx`` written by :func:`export_onnx`.
         dst (str | os.PathLike): The quantised file to write (may equal ``src``).
-        op_types (Sequence[str]): Operators to quantise. Defaults to ``('MatMul', 'Gemm')``.
 
     Returns:
         str: ``dst``.
@@ -110,7 +105,7 @@ def quantize_dynamic_int8(
         prepared = os.path.join(tmp, "prepared.onnx")
         quant_pre_process(rewritten, prepared)
         quantize_dynamic(
-            prepared, dst, weight_type=QuantType.QInt8, op_types_to_quantize=list(op_types)
+            prepared, dst, weight_type=QuantType.QInt8, op_types_to_quantize=list(QUANTIZED_OPS)
         )
     proto = onnx.load(dst)
     onnx.helper.set_model_props(proto, metadata)

@@ -51,21 +51,13 @@ def create_session(
     providers: Optional[Sequence[str]] = None,
     optimize: bool = True,
 ) -> Any:
-    """An ONNX Runtime session, sequential, with full graph optimisation.
+    """An ONNX Runtime ``InferenceSession``, sequential, with full graph optimisation.
 
     Args:
-        path (str): The ``.onnx`` file.
-        threads (int, optional): ``intra_op_num_threads``; None lets ONNX Runtime pick (one
-            per physical core). Defaults to None.
+        path (str): The ``.onnx`` file; FileNotFoundError when it does not exist.
+        threads (int, optional): ``intra_op_num_threads``; None: one per physical core.
         providers (Sequence[str], optional): Execution providers. Defaults to None (CPU).
         optimize (bool): False skips graph optimisation (to read metadata only).
-            Defaults to True.
-
-    Returns:
-        onnxruntime.InferenceSession: The session.
-
-    Raises:
-        FileNotFoundError: When ``path`` does not exist.
     """
     import onnxruntime as ort
 
