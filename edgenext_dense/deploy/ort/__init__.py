@@ -6,9 +6,9 @@ stand-alone package ``edgenext_dense_ort`` where PyTorch and the OpenMMLab stack
 (``edgenext_dense/__init__`` imports torch). :mod:`.metadata` is the settings the ``.onnx``
 file carries; :mod:`.preprocess`, :mod:`.postprocess` and :mod:`.visualize` reproduce the test
 pipelines, the post-processing and the demos' drawings in numpy/OpenCV; :mod:`.images` reads,
-skips and names as the demos do; :mod:`.infer` holds the session (the one place that calls
-onnxruntime), :class:`OnnxModel` and ``onnx_infer.py``'s loop; :mod:`.timing` measures latency
-and peak memory.
+skips and names as the demos do; :mod:`.infer` creates the sessions (the backend seam) and
+holds :class:`OnnxModel` and ``onnx_infer.py``'s loop; :mod:`.timing` measures latency and
+peak memory.
 """
 
 from .images import ImageReadError, list_images, read_image

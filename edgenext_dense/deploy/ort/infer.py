@@ -44,7 +44,7 @@ from .visualize import draw_detections, draw_segmentation
 
 
 # --------------------------------------------------------------------------- backend
-# The only code that talks to onnxruntime: another runtime would sit beside these two.
+# Where sessions are created and their metadata read: another runtime would sit beside.
 def create_session(
     path: str,
     threads: Optional[int] = None,
