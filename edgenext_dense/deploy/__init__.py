@@ -1,17 +1,11 @@
-"""Deployment: ONNX export, torch-free ONNX Runtime inference, and the speed benchmark.
+"""Deployment: the graphs of each task, their ONNX export and int8 quantisation, the
+torch-free ONNX Runtime inference (:mod:`.ort`) and the scoring of exported files.
 
-- :mod:`edgenext_dense.deploy.graphs`: the deployable graphs built from configs and checkpoints;
-- :mod:`edgenext_dense.deploy.export`: ONNX export and ``tools/deploy/export_onnx.py``;
-- :mod:`edgenext_dense.deploy.ort`: numpy/onnxruntime inference behind
-  ``tools/deploy/onnx_infer.py`` (importable without torch when loaded by path);
-- :mod:`edgenext_dense.deploy.quantize`: dynamic int8 quantisation (``export_onnx.py --int8``);
-- :mod:`edgenext_dense.deploy.evaluate`: ``tools/deploy/onnx_eval.py``, an exported model scored
-  on its config's test set with the config's metric;
-- :mod:`edgenext_dense.analysis.benchmark`: ``tools/analysis/benchmark.py`` (command line in
-  :mod:`edgenext_dense.analysis.benchmark_cli`), its models in
-  :mod:`edgenext_dense.analysis.bench_targets` (mmpretrain's EdgeNeXt from
-  :mod:`edgenext_dense.analysis.mmpretrain_reference`), its tables made by
-  :mod:`edgenext_dense.analysis.report`.
+- :mod:`.graphs` (built from configs and checkpoints) and :mod:`.graph_modules` (the modules);
+- :mod:`.export`: ``tools/deploy/export_onnx.py``; :mod:`.quantize`: its ``--int8``;
+- :mod:`.ort`: ``tools/deploy/onnx_infer.py`` (importable without torch when loaded by path);
+- :mod:`.evaluate`: ``tools/deploy/onnx_eval.py``, an exported model scored on its config's
+  test set with the config's metric.
 """
 
 from edgenext_dense.deploy.export import export_onnx, verify_onnx

@@ -1,45 +1,46 @@
-"""Score an exported model on a config's test set, with the config's own mmdet/mmseg metric.
+"""Score an exported model on a config's test set with the config's own mmdet/mmseg metric.
 
 Behind ``tools/deploy/onnx_eval.py``. Each test image is read from its file and predicted by
-:class:`~edgenext_dense.deploy.ort.OnnxModel` exactly as ``tools/deploy/onnx_infer.py`` does
-(numpy preprocessing, ONNX Runtime, numpy post-processing); the predictions are handed to the
-config's ``test_evaluator`` (``CocoMetric``, ``IoUMetric``...) beside the ground truth that the
-config's test pipeline loads, so the figures compare one to one with ``tools/test.py``'s. This
-is how the accuracy cost of int8 quantisation is measured (float32 and int8 files, same set).
-
-A test image that cannot be read or predicted is reported on stderr and skipped, as in the
-demos; it then has no prediction (a metric that takes the image list from the annotation file,
-as ``CocoMetric`` does, counts its objects as missed).
+:class:`~edgenext_dense.deploy.ort.OnnxModel` exactly as ``tools/deploy/onnx_infer.py`` does;
+the predictions go to the config's ``test_evaluator`` (``CocoMetric``, ``IoUMetric``...) beside
+the ground truth its test pipeline loads, so the figures compare one to one with
+``tools/test.py``'s (e.g. float32 against int8 files). A test image that cannot be read or
+predicted is reported and skipped; it then has no prediction (``CocoMetric``, which takes the
+image list from the annotation file, counts its objects as missed).
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
-from mmengine.config import Config
 
 from edgenext_dense.deploy.graph_modules import ExportError
 from edgenext_dense.deploy.graphs import config_task
 from edgenext_dense.deploy.ort import OnnxModel
 from edgenext_dense.deploy.ort.images import process_each, read_image, summary_line, write_json
 from edgenext_dense.engine.config import add_cfg_options_arg, load_config
-
-__all__ = ["evaluate_onnx", "main", "parse_args"]
+from edgenext_dense.engine.preflight import PreflightError
 
 # test-pipeline steps the runtime does itself (OnnxModel.predict reads and resizes the image)
 _IMAGE_STEPS = ("LoadImageFromFile", "LoadImageFromNDArray", "Resize")
 
 
-def _attach_prediction(sample: Any, pred: Dict[str, Any], task: str) -> Any:
-    """Put an :meth:`OnnxModel.predict` result on the data sample, as the PyTorch model would."""
+def _predict_sample(model: OnnxModel, dataset: Any, evaluator: Any, index: int) -> float:
+    """Predict one test image onto its data sample, as the PyTorch model would, and hand it to
+    the evaluator; returns the prediction's seconds."""
     from mmengine.structures import InstanceData, PixelData
 
-    if task == "det":
+    sample = dataset[index]["data_samples"]
+    image = read_image(sample.img_path)
+    start = time.perf_counter()
+    pred = model.predict(image)
+    seconds = time.perf_counter() - start
+    sample.set_metainfo(dict(ori_shape=tuple(pred["ori_shape"])))
+    if model.task == "det":
         sample.pred_instances = InstanceData(
             bboxes=torch.from_numpy(pred["bboxes"]).float().reshape(-1, 4),
             scores=torch.from_numpy(pred["scores"]).float(),
@@ -47,18 +48,7 @@ def _attach_prediction(sample: Any, pred: Dict[str, Any], task: str) -> Any:
         )
     else:
         sample.pred_sem_seg = PixelData(data=torch.from_numpy(pred["labels"]).long()[None])
-    return sample
-
-
-def _predict_sample(model: OnnxModel, dataset: Any, evaluator: Any, task: str, index: int) -> float:
-    """Predict one test image and hand it to the evaluator; returns the prediction's seconds."""
-    sample = dataset[index]["data_samples"]
-    image = read_image(sample.img_path)
-    start = time.perf_counter()
-    pred = model.predict(image)
-    seconds = time.perf_counter() - start
-    sample.set_metainfo(dict(ori_shape=tuple(pred["ori_shape"])))
-    evaluator.process([_attach_prediction(sample, pred, task)])
+    evaluator.process([sample])
     return seconds
 
 
@@ -78,8 +68,7 @@ def evaluate_onnx(
         threads (int, optional): ONNX Runtime intra-op threads. Defaults to None.
         limit (int, optional): Score only the first ``limit`` images. Defaults to None (all).
         log (Callable[[str], None], optional): Progress messages. Defaults to None.
-        cfg_options (dict, optional): Config overrides (``--cfg-options``), e.g. another
-            ``test_dataloader.dataset.data_root``. Defaults to None.
+        cfg_options (dict, optional): Config overrides (``--cfg-options``). Defaults to None.
 
     Returns:
         dict: ``metrics`` (the evaluator's, e.g. ``coco/bbox_mAP`` or ``mIoU``), ``images``
@@ -95,9 +84,7 @@ def evaluate_onnx(
 
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
-    cfg: Config = load_config(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    cfg = load_config(config, cfg_options)
     task = config_task(cfg)
     model = OnnxModel(model_path, threads=threads)
     if model.task != task:
@@ -106,12 +93,9 @@ def evaluate_onnx(
             "evaluate a model with the config it was exported from"
         )
     init_default_scope(cfg.default_scope)
-    # NOTE: the runtime reads and resizes each image itself; the dataset only loads the ground
-    # truth and packs the sample (image loading and resizing would be done twice otherwise).
-    dataset_cfg = copy.deepcopy(cfg.test_dataloader.dataset)
-    dataset_cfg.pipeline = [
-        step for step in dataset_cfg.pipeline if step["type"] not in _IMAGE_STEPS
-    ]
+    # the dataset only loads the ground truth: the runtime reads and resizes each image itself
+    dataset_cfg = cfg.test_dataloader.dataset
+    dataset_cfg.pipeline = [s for s in dataset_cfg.pipeline if s["type"] not in _IMAGE_STEPS]
     dataset = DATASETS.build(dataset_cfg)
     evaluator = Evaluator(cfg.test_evaluator)
     evaluator.dataset_meta = dataset.metainfo
@@ -120,7 +104,7 @@ def evaluate_onnx(
     skipped: List[Tuple[str, str]] = []
     done = process_each(
         range(count),
-        lambda index: _predict_sample(model, dataset, evaluator, task, index),
+        lambda index: _predict_sample(model, dataset, evaluator, index),
         skipped,
         name=lambda index: str(dataset.get_data_info(index).get("img_path", f"image {index}")),
     )
@@ -134,9 +118,8 @@ def evaluate_onnx(
             f"none of the {count} test images of {config} could be predicted with "
             f"{model_path}: see the reasons above"
         )
-    metrics = {k: _plain(v) for k, v in evaluator.evaluate(predicted).items()}
     return dict(
-        metrics=metrics,
+        metrics={k: _plain(v) for k, v in evaluator.evaluate(predicted).items()},
         images=predicted,
         skipped=[dict(image=image, reason=reason) for image, reason in skipped],
         seconds=round(seconds, 3),
@@ -151,20 +134,8 @@ def _plain(value: Any) -> Any:
         return value
 
 
-def _number(value: Any) -> str:
-    """A metric as printed: 4 significant digits for numbers, else as is."""
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    """Parse ``tools/deploy/onnx_eval.py``'s command line.
-
-    Args:
-        argv (Sequence[str], optional): Arguments; ``sys.argv[1:]`` when None.
-
-    Returns:
-        argparse.Namespace: The parsed arguments.
-    """
+    """Parse ``tools/deploy/onnx_eval.py``'s command line (``sys.argv[1:]`` when None)."""
     parser = argparse.ArgumentParser(
         description="Score an exported .onnx model (float32 or int8) on its config's test set "
         "with the config's own metric, predicting with ONNX Runtime as onnx_infer.py does."
@@ -182,15 +153,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run the evaluation from the command line.
-
-    Args:
-        argv (Sequence[str], optional): Arguments; ``sys.argv[1:]`` when None.
-
-    Returns:
-        int: 0 when every model predicted at least one image (skipped images are reported);
-        1 on an error or when a model could predict no image.
-    """
+    """Score from the command line: 0 when every model predicted at least one image (skipped
+    images are reported), 1 on an error or when a model could predict none."""
     args = parse_args(argv)
     results = {}
     for path in args.model:
@@ -203,13 +167,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 lambda m: print(m, file=sys.stderr),
                 args.cfg_options,
             )
-        except (ExportError, FileNotFoundError, ValueError) as err:
+        except (ExportError, PreflightError, FileNotFoundError, ValueError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
         results[path] = result
         done, skipped = result["images"], len(result["skipped"])
         print(f"{path}: {summary_line(done, skipped)}", file=sys.stderr)
-        shown = ", ".join(f"{k}: {_number(v)}" for k, v in result["metrics"].items())
+        shown = ", ".join(
+            f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}"
+            for k, v in result["metrics"].items()
+        )
         print(f"{path} ({done} images, {skipped} skipped, {result['seconds']:.1f} s): {shown}")
     if args.json:
         write_json(args.json, results)

@@ -21,7 +21,7 @@ import os
 import os.path as osp
 import sys
 import warnings
-from typing import Dict, Iterator, Optional, Sequence, Union
+from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -30,46 +30,19 @@ from torch import nn
 from edgenext_dense.deploy.graph_modules import ExportError
 from edgenext_dense.deploy.graphs import DeployModel, load_deploy_model
 from edgenext_dense.deploy.ort.metadata import FORMAT_VERSION, METADATA_KEY, check_metadata
+from edgenext_dense.engine.preflight import PreflightError
 from edgenext_dense.models.backbones import EdgeNeXt
 
 INPUT_NAME = "images"
 DEFAULT_OPSET = 17
 
-__all__ = [
-    "DEFAULT_OPSET",
-    "INPUT_NAME",
-    "export_onnx",
-    "fuse_for_inference",
-    "main",
-    "parse_args",
-    "verify_onnx",
-]
 
-
-# --------------------------------------------------------------------------- export
 def fuse_for_inference(module: nn.Module) -> nn.Module:
-    """Fold the inference-only constants of every EdgeNeXt inside ``module`` (in place).
-
-    Args:
-        module (nn.Module): A model (typically a copy about to be exported).
-
-    Returns:
-        nn.Module: ``module``.
-    """
+    """Fold the inference-only constants of every EdgeNeXt inside ``module``, in place."""
     for sub in module.modules():
-        if isinstance(sub, EdgeNeXt) and callable(getattr(sub, "fuse", None)):
+        if isinstance(sub, EdgeNeXt):
             sub.fuse()
     return module
-
-
-@contextlib.contextmanager
-def _quiet_export() -> Iterator[None]:
-    """Silence the exporter's deprecation and tracer warnings (they are expected here)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        warnings.simplefilter("ignore", UserWarning)
-        yield
 
 
 def export_onnx(
@@ -87,10 +60,8 @@ def export_onnx(
         out (str | os.PathLike): The ``.onnx`` file to write.
         dynamic_batch (bool): Make the batch axis dynamic. Defaults to False.
         opset (int): ONNX opset. Defaults to 17 (LayerNormalization is a single op).
-        batch_size (int): Batch size traced (the only one a static graph takes).
-            Defaults to 1.
-        fuse (bool): Fold EdgeNeXt's inference constants in the exported copy.
-            Defaults to True.
+        batch_size (int): Batch size traced (the only one a static graph takes). Defaults to 1.
+        fuse (bool): Fold EdgeNeXt's inference constants in the copy exported. Defaults to True.
 
     Returns:
         str: The written path.
@@ -101,24 +72,21 @@ def export_onnx(
     graph = copy.deepcopy(deploy.graph).eval()
     if fuse:
         fuse_for_inference(graph)
-    h, w = deploy.input_size
-    example = torch.randn(batch_size, 3, h, w)
-    axes: Dict[str, Dict[int, str]] = {INPUT_NAME: {}}
-    if dynamic_batch:
-        axes[INPUT_NAME][0] = "batch"
-    if deploy.dynamic_hw:
-        axes[INPUT_NAME].update({2: "height", 3: "width"})
+    batch = {0: "batch"} if dynamic_batch else {}
+    hw = {2: "height", 3: "width"} if deploy.dynamic_hw else {}
+    axes: Dict[str, Dict[int, str]] = {INPUT_NAME: {**batch, **hw}}
     for name in deploy.output_names:
-        axes[name] = {0: "batch"} if dynamic_batch else {}
-        if deploy.dynamic_hw and deploy.task == "seg":
-            axes[name].update({2: "height", 3: "width"})
-        if deploy.task == "det":  # as many rows as the batch's most detections
+        # a detector has as many rows as the batch's most detections
+        axes[name] = {**batch, **(hw if deploy.task == "seg" else {})}
+        if deploy.task == "det":
             axes[name][1] = "detections"
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-    with _quiet_export(), torch.no_grad():
+    with warnings.catch_warnings(), torch.no_grad():  # the tracer's expected warnings
+        for category in (DeprecationWarning, torch.jit.TracerWarning, UserWarning):
+            warnings.simplefilter("ignore", category)
         torch.onnx.export(
             graph,
-            (example,),
+            (torch.randn(batch_size, 3, *deploy.input_size),),
             out,
             dynamo=False,
             opset_version=opset,
@@ -134,7 +102,7 @@ def export_onnx(
         format_version=FORMAT_VERSION,
         input_name=INPUT_NAME,
         output_names=list(deploy.output_names),
-        input_size=[h, w],
+        input_size=list(deploy.input_size),
         dynamic_batch=bool(dynamic_batch),
         dynamic_hw=bool(deploy.dynamic_hw),
         opset=int(opset),
@@ -142,9 +110,7 @@ def export_onnx(
     )
     if deploy.task != "backbone":
         check_metadata(meta, out)
-    del proto.metadata_props[:]
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, json.dumps(meta)
+    onnx.helper.set_model_props(proto, {METADATA_KEY: json.dumps(meta)})
     onnx.save(proto, out)
     return out
 
@@ -158,13 +124,11 @@ def verify_onnx(
         deploy (DeployModel): What was exported.
         path (str): The exported file.
         batch_size (int): Batch size of the check (the exported one unless dynamic).
-            Defaults to 1.
         seed (int): Seed of the random input. Defaults to 0.
 
     Returns:
-        dict: Per output name, the largest absolute difference divided by the largest
-        absolute PyTorch value (infinite when the shapes differ: a detector that kept
-        another number of boxes).
+        dict: Per output, the largest absolute difference over the largest absolute PyTorch
+        value (infinite when the shapes differ: a detector that kept another number of boxes).
     """
     from edgenext_dense.deploy.ort.infer import create_session
 
@@ -173,8 +137,7 @@ def verify_onnx(
     with torch.no_grad():
         expected = deploy.graph.eval()(x)
     expected = (expected,) if isinstance(expected, torch.Tensor) else tuple(expected)
-    session = create_session(path)
-    got = session.run(list(deploy.output_names), {INPUT_NAME: x.numpy()})
+    got = create_session(path).run(list(deploy.output_names), {INPUT_NAME: x.numpy()})
     return {
         name: float(np.abs(g - e).max(initial=0) / max(float(np.abs(e).max(initial=0)), 1e-12))
         if g.shape == e.shape
@@ -183,60 +146,46 @@ def verify_onnx(
     }
 
 
-# --------------------------------------------------------------------------- command line
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    """Parse ``tools/deploy/export_onnx.py``'s command line.
-
-    Args:
-        argv (Sequence[str], optional): Arguments; ``sys.argv[1:]`` when None.
-
-    Returns:
-        argparse.Namespace: The parsed arguments.
-    """
+    """Parse ``tools/deploy/export_onnx.py``'s command line (``sys.argv[1:]`` when None)."""
     parser = argparse.ArgumentParser(
         description="Export the classifier, an SSDLite detector or a DeepLabv3 segmentor to "
         "ONNX, with the preprocessing and post-processing settings in the file's metadata "
         "(run it with tools/deploy/onnx_infer.py)."
     )
-    parser.add_argument(
+    add = parser.add_argument
+    add(
         "config",
         help="configs/det/*.py or configs/seg/*.py, or 'classifier' (or 'classifier:ARCH') "
         "for an ImageNet EdgeNeXt checkpoint",
     )
-    parser.add_argument(
+    add(
         "checkpoint",
         help="the weights: a checkpoint saved by tools/train.py, or for 'classifier' an "
         "ImageNet checkpoint (any public layout) or model-zoo name",
     )
-    parser.add_argument("--out", required=True, help="the .onnx file to write")
-    parser.add_argument(
+    add("--out", required=True, help="the .onnx file to write")
+    add(
         "--shape",
         type=int,
         nargs=2,
         metavar=("H", "W"),
-        default=None,
         help="input size to trace (default: the detector's test resize, the segmentor's "
         "training crop, the classifier's 256 crop); segmentor graphs take any size",
     )
-    parser.add_argument("--dynamic-batch", action="store_true", help="make the batch axis dynamic")
-    parser.add_argument(
-        "--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})"
-    )
-    parser.add_argument(
+    add("--dynamic-batch", action="store_true", help="make the batch axis dynamic")
+    add("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})")
+    add(
         "--no-fuse",
         action="store_true",
         help="do not fold EdgeNeXt's LayerNorm affines and layer scales before tracing",
     )
-    parser.add_argument(
+    add(
         "--int8",
         action="store_true",
         help="quantise the matrix multiplications to int8 (onnxruntime dynamic quantisation)",
     )
-    parser.add_argument(
-        "--no-verify",
-        action="store_true",
-        help="skip the ONNX Runtime vs PyTorch check on a random input",
-    )
+    add("--no-verify", action="store_true", help="skip the ONNX Runtime vs PyTorch check")
     args = parser.parse_args(argv)
     if args.shape is not None and min(args.shape) < 32:
         parser.error(f"--shape must be at least 32x32, got {args.shape}")
@@ -244,16 +193,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Export from the command line.
-
-    Args:
-        argv (Sequence[str], optional): Arguments; ``sys.argv[1:]`` when None.
-
-    Returns:
-        int: 0 on success, 1 on an error (printed on stderr).
-    """
-    from edgenext_dense.engine.preflight import PreflightError
-
+    """Export from the command line: 0 on success, 1 on an error (printed on stderr)."""
     args = parse_args(argv)
     try:
         with contextlib.redirect_stdout(sys.stderr):  # mmengine print()s while loading
@@ -270,13 +210,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (ExportError, PreflightError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    h, w = deploy.input_size
-    print(
-        f"exported the {deploy.task} model to {path} (input {INPUT_NAME} "
-        f"{'batch' if args.dynamic_batch else 1}x3x"
-        f"{'height' if deploy.dynamic_hw else h}x{'width' if deploy.dynamic_hw else w}, outputs "
-        f"{', '.join(deploy.output_names)})"
-    )
+    h, w = ("height", "width") if deploy.dynamic_hw else deploy.input_size
+    shape = f"{INPUT_NAME} {'batch' if args.dynamic_batch else 1}x3x{h}x{w}"
+    outputs = ", ".join(deploy.output_names)
+    print(f"exported the {deploy.task} model to {path} (input {shape}, outputs {outputs})")
     if errors is not None:
         verdict = "ok" if max(errors.values()) <= 1e-4 else "LARGER THAN 1e-4"
         details = ", ".join(f"{k} {v:.2e}" for k, v in errors.items())

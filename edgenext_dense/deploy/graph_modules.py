@@ -1,7 +1,8 @@
 """The graph modules that wrap each model for export and timing (see :mod:`.graphs`).
 
-Each takes the normalised ``(B, 3, H, W)`` float32 RGB batch and returns plain tensors:
-classifier logits, a detector's final detections (NMS in the graph), a segmentor's logits.
+Each takes the normalised ``(B, 3, H, W)`` float32 RGB batch and returns plain tensors: a
+backbone's maps, a detector's final detections (NMS in the graph), a segmentor's logits. The
+classifier is exported as it is.
 """
 
 from __future__ import annotations
@@ -16,59 +17,27 @@ from torch import Tensor, nn
 # NonMaxSuppression's max_output_boxes_per_class, iou_threshold and score_threshold
 NmsSettings = Tuple[int, float, float]
 
-__all__ = [
-    "BackboneGraph",
-    "ClassifierGraph",
-    "DetectorGraph",
-    "ExportError",
-    "SegmentorGraph",
-    "multiclass_nms",
-]
-
 
 class ExportError(ValueError):
     """A model that cannot be exported as asked; the message says why and what to do."""
 
 
-class ClassifierGraph(nn.Module):
-    """``images -> logits``: :class:`~edgenext_dense.apis.EdgeNeXtClassifier` as is.
-
-    Args:
-        classifier (nn.Module): The classifier.
-    """
-
-    def __init__(self, classifier: nn.Module) -> None:
-        super().__init__()
-        self.classifier = classifier
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, num_classes)``."""
-        return self.classifier(images)
-
-
 class BackboneGraph(nn.Module):
-    """``images -> feature maps``: a backbone's outputs (for benchmarking).
-
-    Args:
-        backbone (nn.Module): A backbone returning a tuple of NCHW maps.
-    """
+    """``images -> feature maps``: a backbone's outputs as a tuple (for benchmarking)."""
 
     def __init__(self, backbone: nn.Module) -> None:
         super().__init__()
         self.backbone = backbone
 
-    def forward(self, images: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        """The backbone's maps."""
+    def forward(self, images: Tensor) -> Tuple[Tensor, ...]:
         return tuple(self.backbone(images))
 
 
 class _NonMaxSuppression(torch.autograd.Function):
-    """ONNX ``NonMaxSuppression``, as mmdeploy exports NMS; run eagerly with mmcv's NMS.
+    """ONNX ``NonMaxSuppression`` as mmdeploy exports NMS, run eagerly with mmcv's ``nms``.
 
-    ``settings`` is ``(max_per_class, iou_threshold, score_thr)``. Per image and class: of the
-    boxes scoring above ``score_thr``, greedy NMS (a box whose IoU with a kept, better box is
-    above ``iou_threshold`` is suppressed) keeps at most ``max_per_class``. Returns ``(K, 3)``
-    int64 rows ``(image, class, box)``.
+    Per image and class, greedy NMS of the boxes scoring above ``score_thr`` keeps at most
+    ``max_per_class``; returns ``(K, 3)`` int64 rows ``(image, class, box)``.
     """
 
     @staticmethod
@@ -113,16 +82,15 @@ def multiclass_nms(
 
     Args:
         boxes (Tensor): ``(B, N, 4)`` x1, y1, x2, y2.
-        scores (Tensor): ``(B, C, N)`` class scores in [0, 1].
-        score_thr (float): A box competes in a class when it scores above this.
+        scores (Tensor): ``(B, C, N)`` class scores; a box competes above ``score_thr``.
+        score_thr (float): Lowest score (excluded) a box competes with.
         iou_threshold (float): NMS suppresses an IoU above this with a better kept box.
         max_per_img (int): Detections kept per image, best first.
         max_per_class (int): Then kept per image and class; <= 0 keeps all. Defaults to -1.
 
     Returns:
-        tuple[Tensor, Tensor, Tensor]: ``boxes (B, K, 4)``, ``scores (B, K)`` and int64
-        ``labels (B, K)``: each image's detections best first, then padding rows (label -1,
-        score 0, box 0) up to the batch's most detections K.
+        tuple[Tensor, Tensor, Tensor]: ``boxes (B, K, 4)``, ``scores (B, K)``, int64 ``labels
+        (B, K)``: each image's best first, then padding (label -1, score 0, box 0).
     """
     settings = (int(max_per_img), float(iou_threshold), float(score_thr))
     selected = _NonMaxSuppression.apply(boxes, scores, settings)
@@ -159,15 +127,12 @@ class DetectorGraph(nn.Module):
     """``images -> (boxes, scores, labels)``: an mmdet anchor-based single-stage detector's
     ``predict`` with its ``test_cfg``, NMS included.
 
-    The priors of the traced input size are computed once (the head's ``get_anchors``, after
-    one probe forward in eval mode for the feature-map sizes) and stored as a constant. Then,
-    as mmdet 3.3's ``BaseDenseHead._predict_by_feat_single`` and ``_bbox_post_process``: per
-    level the ``nms_pre`` best (prior, class) scores, the head's ``bbox_coder.decode``
-    clipped to the input, ``min_bbox_size`` (-1 or 0 only), and :func:`multiclass_nms`.
-    Boxes stay in network-input pixels (the runtime divides them by the resize's scale), so
-    NMS compares them there, without mmcv's per-class coordinate offsets: an IoU within float
-    rounding of ``iou_threshold`` may be decided differently from PyTorch, and of boxes tied
-    in score at a cut (``nms_pre``, ``max_per_img``, ``max_per_class``) another may be kept.
+    As mmdet 3.3's ``_predict_by_feat_single`` and ``_bbox_post_process``: per level the
+    ``nms_pre`` best (prior, class) scores, the head's ``bbox_coder.decode`` on the traced
+    size's priors (a constant), clipped to the input, ``min_bbox_size`` (-1 or 0 only) and
+    :func:`multiclass_nms`. Boxes stay in network-input pixels (the runtime rescales them) and
+    NMS has no per-class offsets, so an IoU within float rounding of ``iou_threshold``, or boxes
+    tied in score at a cut, may be decided differently from PyTorch.
 
     Args:
         detector (nn.Module): An mmdet ``SingleStageDetector`` whose head has a
@@ -175,7 +140,7 @@ class DetectorGraph(nn.Module):
         input_size (tuple[int, int]): ``(H, W)`` of the network input.
 
     Raises:
-        ExportError: For a detector without ``bbox_head``, with another box coder, or a
+        ExportError: For a detector without an anchor head, with another box coder, or a
             ``test_cfg`` the graph cannot follow.
     """
 
@@ -212,7 +177,7 @@ class DetectorGraph(nn.Module):
                 "the graph (network-input pixels) does not know: set it to -1 or 0 to export"
             )
         self.nms_pre = int(cfg.get("nms_pre", -1))
-        self.nms = dict(  # multiclass_nms's settings
+        self.nms = dict(
             score_thr=float(cfg.get("score_thr", 0.0)),
             iou_threshold=float(nms_cfg["iou_threshold"]),
             max_per_img=int(cfg["max_per_img"]),
@@ -223,7 +188,7 @@ class DetectorGraph(nn.Module):
         self.clip_border = bool(head.bbox_coder.clip_border)
 
         h, w = self.input_size
-        detector.eval()  # the probe below must not update BN statistics
+        detector.eval()  # a probe forward gives the feature-map sizes; no BN update
         with torch.no_grad():
             cls_scores, _ = head(detector.extract_feat(torch.zeros(1, 3, h, w)))
         featmap_sizes = [tuple(s.shape[-2:]) for s in cls_scores]
@@ -235,8 +200,7 @@ class DetectorGraph(nn.Module):
 
     def _candidates(self, scores: Tensor, boxes: Tensor) -> Tensor:
         """``(B, N, C)`` mask of what mmdet hands to NMS: per level the ``nms_pre`` best
-        (prior, class) pairs (``filter_scores_and_topk``), boxes wider and taller than
-        ``min_bbox_size``."""
+        (prior, class) pairs, boxes wider and taller than ``min_bbox_size``."""
         keep = torch.ones_like(scores, dtype=torch.bool)
         if self.nms_pre > 0:
             levels = []
@@ -275,19 +239,14 @@ class DetectorGraph(nn.Module):
 
 
 class SegmentorGraph(nn.Module):
-    """``images -> seg_logits`` at the input size: mmseg ``EncoderDecoder.encode_decode``.
-
-    Args:
-        segmentor (nn.Module): An mmseg ``EncoderDecoder``.
-    """
+    """``images -> seg_logits`` at the input size: an mmseg ``EncoderDecoder.encode_decode``."""
 
     def __init__(self, segmentor: nn.Module) -> None:
         super().__init__()
         self.segmentor = segmentor
         self.align_corners = bool(segmentor.decode_head.align_corners)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, num_classes, H, W)``."""
+    def forward(self, images: Tensor) -> Tensor:
         logits = self.segmentor.decode_head(self.segmentor.extract_feat(images))
         return F.interpolate(
             logits, size=images.shape[2:], mode="bilinear", align_corners=self.align_corners

@@ -1,25 +1,19 @@
 """Deployable graphs of the classifier, the SSDLite detector and the DeepLabv3 segmentor.
 
-What :mod:`edgenext_dense.deploy.export` traces to ONNX and
-:mod:`edgenext_dense.analysis.benchmark` times. Each model is wrapped in a small graph module whose
-input is the normalised ``(B, 3, H, W)`` float32 RGB batch the model's data preprocessor makes
-(the runtime normalises in numpy, see :mod:`edgenext_dense.deploy.ort.preprocess`):
+What :mod:`edgenext_dense.deploy.export` traces to ONNX and :mod:`edgenext_dense.analysis.benchmark`
+times. Each graph takes the normalised ``(B, 3, H, W)`` float32 RGB batch (the runtime
+normalises in numpy) and returns:
 
-- classifier (``CONFIG`` = ``classifier`` or ``classifier:ARCH``): ``logits (B, classes)``;
-- detector (``configs/det/*.py``): ``boxes (B, K, 4)`` (x1, y1, x2, y2 in input pixels),
-  ``scores (B, K)`` and ``labels (B, K)``, the detections of mmdet's ``predict`` with the
-  config's ``test_cfg`` (score filtering, per-class ONNX ``NonMaxSuppression``, caps), each
+- classifier (``classifier`` or ``classifier:ARCH``): ``logits (B, classes)``;
+- detector (``configs/det/*.py``): ``boxes (B, K, 4)`` (input pixels), ``scores (B, K)`` and
+  ``labels (B, K)``, the detections of mmdet's ``predict`` with the config's ``test_cfg``, each
   image's best first, then padding rows with label -1
-  (:class:`~edgenext_dense.deploy.graph_modules.DetectorGraph`); the runtime only rescales the
-  boxes to the original image;
-- segmentor (``configs/seg/*.py``): ``seg_logits (B, classes, H, W)`` at the input size (mmseg's
-  ``encode_decode``); height and width are dynamic, since the test pipeline keeps the aspect
-  ratio.
+  (:class:`~edgenext_dense.deploy.graph_modules.DetectorGraph`);
+- segmentor (``configs/seg/*.py``): ``seg_logits (B, classes, H, W)`` at the input size, height
+  and width dynamic (the test pipeline may keep the aspect ratio).
 
-The configs are read here too: the task, the test pipeline's resize, the data preprocessor's
-normalisation and the dataset's class names and palette become the :class:`DeployModel`'s
-metadata (schema in :mod:`edgenext_dense.deploy.ort.metadata`). The graph modules themselves
-are in :mod:`edgenext_dense.deploy.graph_modules`.
+The config's task, test-pipeline resize, normalisation, class names and palette become the
+:class:`DeployModel`'s metadata (schema in :mod:`edgenext_dense.deploy.ort.metadata`).
 """
 
 from __future__ import annotations
@@ -32,19 +26,16 @@ from mmengine.config import Config
 from torch import nn
 
 from edgenext_dense.apis.loading import load_trained_model
-from edgenext_dense.deploy.graph_modules import (
-    ClassifierGraph,
-    DetectorGraph,
-    ExportError,
-    SegmentorGraph,
-)
+from edgenext_dense.deploy.graph_modules import DetectorGraph, ExportError, SegmentorGraph
 from edgenext_dense.engine.config import (
-    TASK_HEADS,
     build_model_without_init,
+    check_task,
     config_test_pipeline,
+    dataset_meta,
     load_config,
+    task_of,
 )
-from edgenext_dense.engine.config import dataset_meta as config_dataset_meta
+from edgenext_dense.engine.preflight import PreflightError
 
 CLASSIFIER_SPEC = "classifier"
 # test-pipeline steps that only load or pack data (nothing for the runtime to reproduce)
@@ -60,18 +51,9 @@ _PASSIVE_STEPS = (
 
 @dataclass
 class DeployModel:
-    """A model ready to export: the graph module and the metadata the runtime needs.
-
-    Args:
-        graph (nn.Module): Maps the normalised ``(B, 3, H, W)`` input to ``output_names``.
-        task (str): ``'det'``, ``'seg'``, ``'cls'`` or ``'backbone'``.
-        input_size (tuple[int, int]): ``(H, W)`` traced (the only size a fixed graph takes).
-        output_names (tuple[str, ...]): Names of the graph's outputs.
-        dynamic_hw (bool): Whether height and width are dynamic axes.
-        meta (dict): Metadata (see :mod:`edgenext_dense.deploy.ort.metadata`); the export
-            adds the input/output names and the dynamic axes.
-        model (nn.Module): The full PyTorch model (for ``predict`` comparisons).
-    """
+    """A model ready to export: the graph module, what it takes and gives, and the metadata
+    the runtime needs (the export adds the input/output names and dynamic axes); ``model`` is
+    the full PyTorch model, for comparisons. ``task`` may also be ``'backbone'`` (benchmarks)."""
 
     graph: nn.Module
     task: str
@@ -82,113 +64,75 @@ class DeployModel:
     model: Optional[nn.Module] = None
 
 
-# --------------------------------------------------------------------------- configs
 def config_task(cfg: Config) -> str:
-    """``'det'`` or ``'seg'`` from a config's default scope and model.
-
-    Args:
-        cfg (Config): A detection or segmentation config.
-
-    Returns:
-        str: The task.
+    """``'det'`` or ``'seg'``, checked against the config's head.
 
     Raises:
-        ExportError: For any other config.
+        ExportError: For any other config, naming what to pass instead.
     """
-    model = cfg.get("model", {})
-    for task, (scope, head, _) in TASK_HEADS.items():
-        if cfg.get("default_scope") == scope and head in model:
-            return task
-    raise ExportError(
-        f"{cfg.filename} is neither a detection config (default_scope 'mmdet' with a "
-        f"bbox_head) nor a segmentation config (default_scope 'mmseg' with a decode_head); "
-        f"got default_scope={cfg.get('default_scope')!r}. Use a config under configs/det or "
-        f"configs/seg, or '{CLASSIFIER_SPEC}' for an ImageNet checkpoint"
-    )
+    try:
+        task = task_of(cfg)
+        check_task(cfg, task)
+    except PreflightError as err:
+        raise ExportError(f"{err}, or '{CLASSIFIER_SPEC}' for an ImageNet checkpoint") from err
+    return task
 
 
 def pipeline_resize(cfg: Config, task: str) -> Dict[str, Any]:
-    """The test pipeline's resize as runtime metadata (see ``ort.preprocess``).
-
-    Args:
-        cfg (Config): The config.
-        task (str): ``'det'`` or ``'seg'``.
-
-    Returns:
-        dict: ``{'type': 'stretch', 'size': [W, H], ...}``, ``{'type': 'keep_ratio',
-        'scale': [A, B], ...}`` or ``{'type': 'none'}``.
+    """The test pipeline's resize as runtime metadata (types in ``ort.preprocess``).
 
     Raises:
         ExportError: For a step the runtime cannot reproduce (flips, test-time augmentation,
             padding, Pillow resizes...), or a detector whose input size varies per image.
     """
-    steps = [dict(step) for step in config_test_pipeline(cfg)]
+    name = cfg.filename
     resizes = []
-    for step in steps:
-        kind = step.get("type")
-        if kind in _PASSIVE_STEPS:
-            continue
-        if kind == "Resize":
+    for step in config_test_pipeline(cfg):
+        if step.get("type") == "Resize":
             resizes.append(step)
-            continue
-        raise ExportError(
-            f"the test pipeline of {cfg.filename} has a {kind} step, which the ONNX runtime "
-            f"does not reproduce (it knows {', '.join(_PASSIVE_STEPS)} and one Resize); "
-            "export with a config whose test pipeline is a single Resize"
-        )
-    if len(resizes) > 1:
-        raise ExportError(f"the test pipeline of {cfg.filename} has {len(resizes)} Resize steps")
-    if not resizes:
-        if task == "det":
+        elif step.get("type") not in _PASSIVE_STEPS:
             raise ExportError(
-                f"the detector config {cfg.filename} has no test-time Resize: the exported "
-                "graph needs one fixed input size (its priors are constants)"
+                f"the test pipeline of {name} has a {step.get('type')} step, which the ONNX "
+                f"runtime does not reproduce (it knows {', '.join(_PASSIVE_STEPS)} and one "
+                "Resize); export with a config whose test pipeline is a single Resize"
             )
+    if len(resizes) > 1:
+        raise ExportError(f"the test pipeline of {name} has {len(resizes)} Resize steps")
+    if not resizes and task == "det":
+        raise ExportError(
+            f"the detector config {name} has no test-time Resize: the exported graph needs "
+            "one fixed input size (its priors are constants)"
+        )
+    if not resizes:
         return dict(type="none")
     step = resizes[0]
     scale = step.get("scale")
     if scale is None:
-        raise ExportError(f"the Resize of {cfg.filename} has no 'scale' (scale_factor only)")
-    scale = [int(scale), int(scale)] if isinstance(scale, (int, float)) else [int(s) for s in scale]
-    interp = step.get("interpolation", "bilinear")
+        raise ExportError(f"the Resize of {name} has no 'scale' (scale_factor only)")
+    scale = [int(scale)] * 2 if isinstance(scale, (int, float)) else [int(s) for s in scale]
     if step.get("backend", "cv2") != "cv2":
         raise ExportError(
-            f"the Resize of {cfg.filename} uses backend {step['backend']!r}; "
+            f"the Resize of {name} uses backend {step['backend']!r}; "
             "the runtime reproduces mmcv's cv2 backend only"
         )
-    if step.get("keep_ratio", False):
-        if task == "det":
-            raise ExportError(
-                f"the detector config {cfg.filename} resizes with keep_ratio=True, so its input "
-                "size varies per image; the exported graph has fixed priors and needs "
-                "keep_ratio=False (SSDLite's 320x320)"
-            )
-        return dict(type="keep_ratio", scale=scale, interpolation=interp)
-    return dict(type="stretch", size=scale, interpolation=interp)
-
-
-def _data_preprocessor_meta(cfg: Config) -> Dict[str, Any]:
-    """``mean``, ``std`` and ``to_rgb`` of the config's data preprocessor."""
-    dp = cfg.model.get("data_preprocessor") or cfg.get("data_preprocessor") or {}
-    mean, std = dp.get("mean"), dp.get("std")
-    if mean is None or std is None:
+    interpolation = step.get("interpolation", "bilinear")
+    if not step.get("keep_ratio", False):
+        return dict(type="stretch", size=scale, interpolation=interpolation)
+    if task == "det":
         raise ExportError(
-            f"the data_preprocessor of {cfg.filename} has no mean/std: the runtime needs them "
-            "to normalise images as the model was trained"
+            f"the detector config {name} resizes with keep_ratio=True, so its input size "
+            "varies per image; the exported graph has fixed priors and needs keep_ratio=False "
+            "(SSDLite's 320x320)"
         )
-    to_rgb = bool(dp.get("bgr_to_rgb", False) or dp.get("rgb_to_bgr", False))
-    return dict(mean=[float(m) for m in mean], std=[float(s) for s in std], to_rgb=to_rgb)
+    return dict(type="keep_ratio", scale=scale, interpolation=interpolation)
 
 
 def _config_input_size(cfg: Config, task: str, resize: Dict[str, Any]) -> Tuple[int, int]:
-    """The natural ``(H, W)``: det the resize size, seg the training crop (else 512)."""
-    if resize.get("type") == "stretch":
-        w, h = resize["size"]
-        return int(h), int(w)
+    """The natural ``(H, W)``: the stretch resize's size, else the training crop, else 512."""
+    if resize["type"] == "stretch":
+        return int(resize["size"][1]), int(resize["size"][0])
     crop = cfg.get("crop_size") or (cfg.model.get("data_preprocessor") or {}).get("size")
-    if crop:
-        return int(crop[0]), int(crop[1])
-    return 512, 512
+    return (int(crop[0]), int(crop[1])) if crop else (512, 512)
 
 
 def deploy_from_config(
@@ -200,25 +144,16 @@ def deploy_from_config(
     """Wrap a detector or segmentor config's model for export.
 
     Args:
-        config (str | Config): ``configs/det/*.py`` or ``configs/seg/*.py`` (or an
-            ``mmdet::``/``mmseg::`` config).
-        checkpoint (str, optional): A checkpoint saved by ``tools/train.py``; None keeps random
-            weights (for benchmarks). Defaults to None.
-        input_size (Sequence[int], optional): ``(H, W)`` to trace; None takes the test
-            pipeline's (detectors) or the training crop (segmentors). Defaults to None.
+        config (str | Config): ``configs/det/*.py``, ``configs/seg/*.py`` or ``mmdet::...``.
+        checkpoint (str, optional): From ``tools/train.py``; None keeps random weights.
+        input_size (Sequence[int], optional): ``(H, W)``; None: the config's (see module doc).
         cfg_options (dict, optional): Config overrides. Defaults to None.
 
-    Returns:
-        DeployModel: The graph and its metadata.
-
     Raises:
-        ExportError: For a config of another kind or a test pipeline the runtime cannot
-            reproduce.
+        ExportError: For another kind of config or a test pipeline the runtime cannot follow.
         PreflightError: When the checkpoint is missing or holds another kind of model.
     """
-    cfg = load_config(config) if isinstance(config, str) else config.copy()
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    cfg = load_config(config, cfg_options)
     task = config_task(cfg)
     resize = pipeline_resize(cfg, task)
     natural = _config_input_size(cfg, task, resize)
@@ -232,28 +167,35 @@ def deploy_from_config(
         resize = dict(resize, size=[size[1], size[0]])
     if checkpoint is None:
         model = build_model_without_init(cfg)
-        num_classes = (
-            model.bbox_head.num_classes if task == "det" else model.decode_head.num_classes
-        )
-        dataset_meta = config_dataset_meta(cfg, num_classes)
+        head = model.bbox_head if task == "det" else model.decode_head
+        model.dataset_meta = dataset_meta(cfg, head.num_classes)
     else:
         model = load_trained_model(cfg, checkpoint, task)
-        dataset_meta = model.dataset_meta
-    preprocess = dict(_data_preprocessor_meta(cfg), resize=resize)
+    dp = cfg.model.get("data_preprocessor") or cfg.get("data_preprocessor") or {}
+    if dp.get("mean") is None or dp.get("std") is None:
+        raise ExportError(
+            f"the data_preprocessor of {cfg.filename} has no mean/std: the runtime needs them "
+            "to normalise images as the model was trained"
+        )
     meta: Dict[str, Any] = dict(
         task=task,
         model=str(cfg.filename),
         checkpoint=None if checkpoint is None else str(checkpoint),
-        classes=[str(c) for c in dataset_meta["classes"]],
-        palette=[[int(v) for v in c] for c in dataset_meta["palette"]],
-        preprocess=preprocess,
+        classes=[str(c) for c in model.dataset_meta["classes"]],
+        palette=[[int(v) for v in c] for c in model.dataset_meta["palette"]],
+        preprocess=dict(
+            mean=[float(m) for m in dp["mean"]],
+            std=[float(s) for s in dp["std"]],
+            to_rgb=bool(dp.get("bgr_to_rgb", False) or dp.get("rgb_to_bgr", False)),
+            resize=resize,
+        ),
     )
     if task == "det":
         try:
-            graph: nn.Module = DetectorGraph(model, size)
+            graph = DetectorGraph(model, size)
         except ExportError as err:
             raise ExportError(f"{cfg.filename}: {err}") from err
-        return DeployModel(graph, "det", size, DetectorGraph.OUTPUT_NAMES, False, meta, model)
+        return DeployModel(graph, "det", size, graph.OUTPUT_NAMES, False, meta, model)
     graph = SegmentorGraph(model)
     meta["postprocess"] = dict(
         align_corners=graph.align_corners,
@@ -265,21 +207,15 @@ def deploy_from_config(
 def deploy_classifier(
     spec: str, checkpoint: str, input_size: Optional[Sequence[int]] = None
 ) -> DeployModel:
-    """Wrap an ImageNet EdgeNeXt classifier for export.
+    """Wrap an ImageNet EdgeNeXt classifier for export (the model itself is the graph).
 
     Args:
         spec (str): ``'classifier'`` (arch read from the checkpoint) or ``'classifier:ARCH'``.
         checkpoint (str): A classification checkpoint (any public layout) or model-zoo name.
-        input_size (Sequence[int], optional): A square ``(S, S)`` crop; the short-side resize
-            keeps its ratio to the crop (292/256). None keeps the model zoo's 256 crop.
-            Defaults to None.
-
-    Returns:
-        DeployModel: The graph and its metadata.
+        input_size (Sequence[int], optional): A square crop; None keeps the zoo's 256 crop.
 
     Raises:
-        ExportError: For a non-square size, or a checkpoint that is not an ImageNet classifier
-            (a detector, a segmentor, a backbone without its head), saying what it is.
+        ExportError: For a non-square size, or a checkpoint that is not an ImageNet classifier.
     """
     from edgenext_dense.apis.classification import imagenet_classes, init_classifier
     from edgenext_dense.model_zoo import IMAGENET_MEAN, IMAGENET_STD
@@ -295,22 +231,20 @@ def deploy_classifier(
             f"'{CLASSIFIER_SPEC}'"
         ) from err
     crop, short = int(model.crop_size), int(model.resize_short)
-    if input_size is not None:
+    if input_size is not None:  # the short-side resize keeps its ratio to the crop
         if int(input_size[0]) != int(input_size[1]):
             raise ExportError(f"the classifier takes a square crop; got --shape {input_size}")
         short = int(round(short * int(input_size[0]) / crop))
         crop = int(input_size[0])
     num_classes = int(model.head.out_features)
     classes = (
-        list(imagenet_classes())
-        if num_classes == 1000
-        else [f"class {i}" for i in range(num_classes)]
+        imagenet_classes() if num_classes == 1000 else [f"class {i}" for i in range(num_classes)]
     )
     meta: Dict[str, Any] = dict(
         task="cls",
         model=spec,
         checkpoint=str(checkpoint),
-        classes=classes,
+        classes=list(classes),
         palette=[],
         preprocess=dict(
             mean=list(IMAGENET_MEAN),
@@ -326,7 +260,7 @@ def deploy_classifier(
         ),
         postprocess=dict(topk=5),
     )
-    return DeployModel(ClassifierGraph(model), "cls", (crop, crop), ("logits",), False, meta, model)
+    return DeployModel(model, "cls", (crop, crop), ("logits",), False, meta, model)
 
 
 def load_deploy_model(
@@ -338,11 +272,8 @@ def load_deploy_model(
 
     Args:
         config (str): ``'classifier'``, ``'classifier:ARCH'``, or a det/seg config path.
-        checkpoint (str, optional): The weights (required for the classifier). Defaults to None.
-        input_size (Sequence[int], optional): ``(H, W)``. Defaults to None (the model's own).
-
-    Returns:
-        DeployModel: The graph and its metadata.
+        checkpoint (str, optional): The weights (required for the classifier).
+        input_size (Sequence[int], optional): ``(H, W)``; None: the model's own.
     """
     if config == CLASSIFIER_SPEC or config.startswith(CLASSIFIER_SPEC + ":"):
         if checkpoint is None:

@@ -1,14 +1,11 @@
 """Int8 quantisation of an exported model with ``onnxruntime.quantization``.
 
-Dynamic quantisation of the matrix multiplications only: the weights of ``MatMul``/``Gemm``
-(EdgeNeXt's point-wise linears and attention projections, over half of its time) are stored
-as int8 and their inputs quantised per call; the other convolutions stay float32. The
-float graph computes the point-wise linears as 1x1 convolutions (faster in float32), so they
-are first rewritten as ``Transpose -> MatMul -> Transpose`` (:func:`pointwise_convs_to_matmuls`,
-same function): ``ConvInteger``, what quantising the convolutions directly gives, is slower than
-float32, and static QDQ quantisation gains less (docs/benchmarks.md). The
-``edgenext_dense`` metadata is kept, so ``tools/deploy/onnx_infer.py`` runs the quantised file
-unchanged.
+Dynamic quantisation of ``MatMul``/``Gemm`` only: weights stored as int8, inputs quantised per
+call, the other convolutions left in float32. The float graph computes EdgeNeXt's point-wise
+linears as 1x1 convolutions, so they are first rewritten as ``Transpose -> MatMul ->
+Transpose`` (:func:`pointwise_convs_to_matmuls`): quantised convolutions (``ConvInteger``) are
+slower than float32, and static QDQ quantisation gains less (docs/benchmarks.md). The
+``edgenext_dense`` metadata is kept, so ``tools/deploy/onnx_infer.py`` runs the file unchanged.
 """
 
 from __future__ import annotations
@@ -16,24 +13,25 @@ from __future__ import annotations
 import copy
 import os
 import tempfile
-from typing import Any, List, Sequence, Union
+from typing import Any, List, Union
 
 QUANTIZED_OPS = ("MatMul", "Gemm")
 
 
 def _is_pointwise_conv(node: Any, weights: dict) -> bool:
     """A plain 1x1 ``Conv`` (stride 1, no padding, one group) with a constant weight."""
-    if node.op_type != "Conv" or node.domain not in ("", "ai.onnx"):
+    from onnx.helper import get_attribute_value
+
+    weight = weights.get(node.input[1]) if node.op_type == "Conv" else None
+    if node.domain not in ("", "ai.onnx") or weight is None or list(weight.dims[2:]) != [1, 1]:
         return False
-    weight = weights.get(node.input[1])
-    if weight is None or len(weight.dims) != 4 or list(weight.dims[2:]) != [1, 1]:
-        return False
-    attrs = {a.name: a for a in node.attribute}
-    group = attrs["group"].i if "group" in attrs else 1
-    strides = list(attrs["strides"].ints) if "strides" in attrs else [1, 1]
-    pads = list(attrs["pads"].ints) if "pads" in attrs else [0, 0, 0, 0]
-    auto_pad = attrs["auto_pad"].s.decode() if "auto_pad" in attrs else "NOTSET"
-    return group == 1 and set(strides) == {1} and set(pads) <= {0} and auto_pad == "NOTSET"
+    attrs = {a.name: get_attribute_value(a) for a in node.attribute}
+    return (
+        attrs.get("group", 1) == 1
+        and set(attrs.get("strides", [1])) == {1}
+        and set(attrs.get("pads", [0])) == {0}
+        and attrs.get("auto_pad", b"NOTSET") == b"NOTSET"
+    )
 
 
 def pointwise_convs_to_matmuls(model: Any) -> Any:
@@ -84,17 +82,12 @@ def pointwise_convs_to_matmuls(model: Any) -> Any:
     return model
 
 
-def quantize_dynamic_int8(
-    src: Union[str, os.PathLike],
-    dst: Union[str, os.PathLike],
-    op_types: Sequence[str] = QUANTIZED_OPS,
-) -> str:
+def quantize_dynamic_int8(src: Union[str, os.PathLike], dst: Union[str, os.PathLike]) -> str:
     """Write an int8 (dynamic) copy of an exported model.
 
     Args:
         src (str | os.PathLike): The float32 ``.onnx`` written by :func:`export_onnx`.
         dst (str | os.PathLike): The quantised file to write (may equal ``src``).
-        op_types (Sequence[str]): Operators to quantise. Defaults to ``('MatMul', 'Gemm')``.
 
     Returns:
         str: ``dst``.
@@ -105,19 +98,16 @@ def quantize_dynamic_int8(
 
     src, dst = os.fspath(src), os.fspath(dst)
     source = onnx.load(src)
-    metadata = [(p.key, p.value) for p in source.metadata_props]
+    metadata = {p.key: p.value for p in source.metadata_props}
     with tempfile.TemporaryDirectory(prefix="quant_") as tmp:
         rewritten = os.path.join(tmp, "matmuls.onnx")
         onnx.save(pointwise_convs_to_matmuls(source), rewritten)
         prepared = os.path.join(tmp, "prepared.onnx")
         quant_pre_process(rewritten, prepared)
         quantize_dynamic(
-            prepared, dst, weight_type=QuantType.QInt8, op_types_to_quantize=list(op_types)
+            prepared, dst, weight_type=QuantType.QInt8, op_types_to_quantize=list(QUANTIZED_OPS)
         )
     proto = onnx.load(dst)
-    del proto.metadata_props[:]
-    for key, value in metadata:
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
+    onnx.helper.set_model_props(proto, metadata)
     onnx.save(proto, dst)
     return dst

@@ -37,17 +37,6 @@ from edgenext_dense.deploy.ort.metadata import check_metadata
 FORBIDDEN_IMPORTS = ("torch", "mmdet", "mmseg", "mmengine", "mmcv", "edgenext_dense")
 
 
-def _constants(proto) -> dict:
-    """The graph's constant tensors by name (Constant nodes and initializers)."""
-    from onnx import numpy_helper
-
-    found = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
-    for node in proto.graph.node:
-        if node.op_type == "Constant":
-            found[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
-    return found
-
-
 def test_detector_metadata_carries_the_test_pipeline_and_the_graph_the_test_cfg(det_onnx) -> None:
     import onnx
 
@@ -62,10 +51,12 @@ def test_detector_metadata_carries_the_test_pipeline_and_the_graph_the_test_cfg(
     assert meta["preprocess"]["to_rgb"] is True
     assert meta["output_names"] == ["boxes", "scores", "labels"] and "postprocess" not in meta
     # the graph runs ONNX NMS with the config's settings
-    proto = onnx.load(str(det_onnx))
-    (nms,) = [node for node in proto.graph.node if node.op_type == "NonMaxSuppression"]
-    constants = _constants(proto)
-    max_boxes, iou, score_thr = (float(constants[name][0]) for name in nms.input[2:])
+    nodes = onnx.load(str(det_onnx)).graph.node
+    (nms,) = [node for node in nodes if node.op_type == "NonMaxSuppression"]
+    constants = {n.output[0]: n.attribute[0].t for n in nodes if n.op_type == "Constant"}
+    max_boxes, iou, score_thr = (
+        float(onnx.numpy_helper.to_array(constants[name])[0]) for name in nms.input[2:]
+    )
     test_cfg = Config.fromfile(str(DET_CONFIG)).model.test_cfg
     assert (max_boxes, iou) == (test_cfg.max_per_img, 0.5)
     assert score_thr == pytest.approx(test_cfg.score_thr)
@@ -75,42 +66,31 @@ def test_detector_metadata_carries_the_test_pipeline_and_the_graph_the_test_cfg(
 
 def test_detections_match_pytorch_box_for_box(det_checkpoint, det_onnx) -> None:
     from mmdet.apis import inference_detector
+    from mmdet.structures.bbox import bbox_overlaps
 
     from edgenext_dense.apis.loading import load_trained_model
 
     img = scene_image(180, 240)  # not square: exercises the stretch resize and the rescale
     detector = load_trained_model(str(DET_CONFIG), str(det_checkpoint), "det")
-    expected = inference_detector(detector, img)
-    exp = expected.pred_instances.cpu()
+    exp = inference_detector(detector, img).pred_instances.cpu()
     got = OnnxModel(str(det_onnx)).predict(img)
 
     assert len(exp) > 20, "random weights should still give many detections"
     assert len(got["scores"]) == len(exp)
-    unmatched = list(range(len(got["scores"])))
+    labels, scores = exp.labels.numpy(), exp.scores.numpy()
+    same = (labels[:, None] == got["labels"][None]) & (
+        np.abs(scores[:, None] - got["scores"][None]) <= 1e-4
+    )
+    boxed = same & (bbox_overlaps(exp.bboxes, torch.from_numpy(got["bboxes"])).numpy() > 0.99)
+    # two priors of the very same score: NMS may keep either box (rare)
+    tied = same & (np.abs(scores[:, None] - got["scores"][None]) < 1e-6)
     # scores tied within float noise at a class's top-k cut may be kept by one runtime only
     cap = Config.fromfile(str(DET_CONFIG)).model.test_cfg.max_per_class
-    labels = exp.labels.numpy()
-    cut = {c: exp.scores[labels == c].min() for c in set(labels) if (labels == c).sum() == cap}
-    for box, score, label in zip(exp.bboxes.numpy(), exp.scores.numpy(), labels):
-        if label in cut and score - cut[label] < 1e-4:
-            continue
-        match = None
-        for j in unmatched:
-            if got["labels"][j] != label or abs(got["scores"][j] - score) > 1e-4:
-                continue
-            a, b = box, got["bboxes"][j]
-            ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-            iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-            inter = ix * iy
-            union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-            if inter / union > 0.99:
-                match = j
-                break
-        if match is None:  # two priors with the very same score: NMS may keep either box
-            ties = [j for j in unmatched if got["labels"][j] == label]
-            match = next((j for j in ties if abs(got["scores"][j] - score) < 1e-6), None)
-        assert match is not None, f"no ONNX detection matches {box} {label} {score:.5f}"
-        unmatched.remove(match)
+    floor = np.array([scores[labels == label].min() for label in labels])
+    kept = ~((np.bincount(labels)[labels] == cap) & (scores - floor < 1e-4))
+    assert (boxed | tied)[kept].any(1).all(), "a PyTorch detection has no ONNX twin"
+    assert (boxed | tied)[kept].any(0).sum() >= kept.sum()  # twins are distinct detections
+    assert (~boxed[kept].any(1)).sum() <= len(exp) // 100
     # boxes are in the original image's pixels
     assert got["bboxes"][:, 2].max() <= 240 and got["bboxes"][:, 3].max() <= 180
 
@@ -160,24 +140,15 @@ def test_segmentation_logits_match_mmseg_at_the_original_size(seg_checkpoint, se
     img = scene_image(60, 84)  # stretched to 512x512 by the test pipeline (cvnets' evaluation)
     segmentor = load_trained_model(str(SEG_CONFIG), str(seg_checkpoint), "seg")
     data = build_demo_pipeline(segmentor.cfg)(dict(img=img))
+    packed = dict(inputs=[data["inputs"]], data_samples=[data["data_samples"]])
     with torch.no_grad():
-        sample = segmentor.test_step(
-            dict(inputs=[data["inputs"]], data_samples=[data["data_samples"]])
-        )[0]
+        sample = segmentor.test_step(packed)[0]
     expected = sample.seg_logits.data.numpy()
 
     batch, info = preprocess_image(img, meta)
     assert batch.shape == (1, 3, 512, 512)
-    np.testing.assert_array_equal(  # the same pixels as mmcv's resize + the preprocessor
-        batch[0],
-        (
-            (
-                data["inputs"].flip(0).float()
-                - torch.tensor([123.675, 116.28, 103.53])[:, None, None]
-            )
-            / torch.tensor([58.395, 57.12, 57.375])[:, None, None]
-        ).numpy(),
-    )
+    # the same pixels as mmcv's resize + the data preprocessor
+    np.testing.assert_array_equal(batch, segmentor.data_preprocessor(packed)["inputs"].numpy())
     (logits,) = model.forward(batch)
     at_input = deploy.graph(torch.from_numpy(batch)).detach().numpy()
     assert rel_err(logits, at_input) < 1e-4
@@ -222,25 +193,9 @@ def test_onnx_infer_runs_a_folder_without_torch_and_skips_broken_images(det_onnx
     cv2.imwrite(str(folder / "b.png"), scene_image(120, 90, 4))
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     out = tmp_path / "out"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-X",
-            "importtime",
-            str(REPO / "tools/deploy/onnx_infer.py"),
-            str(folder),
-            "--model",
-            str(det_onnx),
-            "--out-dir",
-            str(out),
-            "--score-thr",
-            "0.05",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=300,
-    )
+    tool = [sys.executable, "-X", "importtime", str(REPO / "tools/deploy/onnx_infer.py")]
+    args = [str(folder), "--model", str(det_onnx), "--out-dir", str(out), "--score-thr", "0.05"]
+    proc = subprocess.run([*tool, *args], capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     imported = {
         line.rsplit("|", 1)[-1].strip()

@@ -12,11 +12,7 @@ from deploy_common import DET_CONFIG, SEG_CONFIG, scene_image
 
 from edgenext_dense.deploy.export import export_onnx
 from edgenext_dense.deploy.graphs import load_deploy_model
-from edgenext_dense.deploy.ort import (
-    OnnxModel,
-    preprocess_image,
-    read_metadata,
-)
+from edgenext_dense.deploy.ort import OnnxModel, preprocess_image, read_metadata
 
 
 def test_int8_quantisation_keeps_the_metadata_and_the_predictions(
@@ -149,11 +145,6 @@ def test_onnx_eval_scores_exported_models_with_the_configs_metric(
         eval_main([str(DET_CONFIG), str(det_onnx), "--limit", "0"])
 
 
-def _labels_and_shape(labels: np.ndarray) -> dict:
-    """What ``OnnxModel.predict`` returns for a segmentor: labels and the original size."""
-    return dict(labels=labels, ori_shape=labels.shape)
-
-
 def test_scoring_segmentation_ground_truth_gives_100_miou(seg_export, tmp_path, monkeypatch):
     from PIL import Image
 
@@ -162,10 +153,12 @@ def test_scoring_segmentation_ground_truth_gives_100_miou(seg_export, tmp_path, 
 
     info = make_voc_shapes(tmp_path / "voc", num_train=1, num_val=2, img_size=96, seed=0)
     root = Path(info["data_root"])
-    truth = {
-        str(root / "JPEGImages" / f"{mask.stem}.jpg"): _labels_and_shape(np.array(Image.open(mask)))
-        for mask in (root / "SegmentationClass").glob("*.png")
-    }
+    truth = {}  # what OnnxModel.predict returns for a segmentor
+    for mask in (root / "SegmentationClass").glob("*.png"):
+        labels = np.array(Image.open(mask))
+        truth[str(root / "JPEGImages" / f"{mask.stem}.jpg")] = dict(
+            labels=labels, ori_shape=labels.shape
+        )
     monkeypatch.setattr(evaluate, "read_image", lambda path: path)
     monkeypatch.setattr(OnnxModel, "predict", lambda self, path: truth[path])
     _, seg_onnx = seg_export

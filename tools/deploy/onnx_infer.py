@@ -3,15 +3,10 @@
     python tools/deploy/onnx_infer.py IMAGE_OR_DIR --model model.onnx \
         [--out-dir outputs/onnx_infer] [--score-thr 0.3] [--opacity 0.5] [--threads N]
 
-Needs numpy, OpenCV, Pillow and onnxruntime, not PyTorch or the OpenMMLab stack: the
-preprocessing (resize, mean/std) and the class names are read from the ``.onnx`` file's
-metadata; a detector's NMS is inside its graph. Outputs follow the PyTorch demos (see
-``edgenext_dense/deploy/ort/infer.py``). An image that cannot be processed is reported on
-stderr and skipped; the exit status is 1 when no image could be processed.
-
-This script loads ``edgenext_dense/deploy/ort/`` as a stand-alone package, without running
-``edgenext_dense/__init__.py`` (which imports torch). To deploy without the repository, copy
-that folder and this script together and set ``EDGENEXT_ORT_DIR`` to the folder.
+Needs numpy, OpenCV, Pillow and onnxruntime, not PyTorch: it loads ``edgenext_dense/deploy/ort/``
+as a stand-alone package, without ``edgenext_dense/__init__.py`` (which imports torch). To deploy
+without the repository, copy that folder and this script and set ``EDGENEXT_ORT_DIR`` to the
+folder. See ``edgenext_dense/deploy/ort/infer.py``.
 """
 
 from __future__ import annotations

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import os.path as osp
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -36,36 +37,35 @@ from .images import (
     write_image,
     write_json,
 )
-from .metadata import MetadataError, read_metadata
+from .metadata import MetadataError, parse_metadata
 from .postprocess import classification_topk, detection_postprocess, segmentation_labels
 from .preprocess import preprocess_image
 from .visualize import draw_detections, draw_segmentation
 
 
+# --------------------------------------------------------------------------- backend
+# Where sessions are created and their metadata read: another runtime would sit beside.
 def create_session(
-    path: str, threads: Optional[int] = None, providers: Optional[Sequence[str]] = None
+    path: str,
+    threads: Optional[int] = None,
+    providers: Optional[Sequence[str]] = None,
+    optimize: bool = True,
 ) -> Any:
-    """An ONNX Runtime session with full graph optimisation and sequential execution.
+    """An ONNX Runtime ``InferenceSession``, sequential, with full graph optimisation.
 
     Args:
-        path (str): The ``.onnx`` file.
-        threads (int, optional): ``intra_op_num_threads`` (the threads one operator may use);
-            None lets ONNX Runtime pick (one per physical core). Defaults to None.
-        providers (Sequence[str], optional): Execution providers; None means
-            ``['CPUExecutionProvider']``. Defaults to None.
-
-    Returns:
-        onnxruntime.InferenceSession: The session.
-
-    Raises:
-        FileNotFoundError: When ``path`` does not exist.
+        path (str): The ``.onnx`` file; FileNotFoundError when it does not exist.
+        threads (int, optional): ``intra_op_num_threads``; None: one per physical core.
+        providers (Sequence[str], optional): Execution providers. Defaults to None (CPU).
+        optimize (bool): False skips graph optimisation (to read metadata only).
     """
     import onnxruntime as ort
 
     if not osp.isfile(path):
         raise FileNotFoundError(f"the ONNX model {path} does not exist")
     options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    level = "ORT_ENABLE_ALL" if optimize else "ORT_DISABLE_ALL"
+    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.inter_op_num_threads = 1
     if threads:
@@ -75,6 +75,18 @@ def create_session(
     )
 
 
+def read_metadata(path: Union[str, os.PathLike]) -> Dict[str, Any]:
+    """The checked edgenext_dense metadata of an exported model (see :mod:`.metadata`).
+
+    Raises:
+        MetadataError: When the file was not written by ``tools/deploy/export_onnx.py``.
+    """
+    path = os.fspath(path)
+    session = create_session(path, optimize=False)
+    return parse_metadata(session.get_modelmeta().custom_metadata_map, path)
+
+
+# --------------------------------------------------------------------------- model
 class OnnxModel:
     """An exported model with its preprocessing and post-processing.
 
@@ -88,49 +100,31 @@ class OnnxModel:
     """
 
     def __init__(
-        self,
-        path: str,
-        threads: Optional[int] = None,
-        providers: Optional[Sequence[str]] = None,
+        self, path: str, threads: Optional[int] = None, providers: Optional[Sequence[str]] = None
     ) -> None:
         self.path = path
         self.session = create_session(path, threads, providers)
-        try:
-            self.meta = read_metadata(self.session)
-        except MetadataError as err:
-            raise MetadataError(str(err).replace("<session>", path)) from err
+        self.meta = parse_metadata(self.session.get_modelmeta().custom_metadata_map, path)
         self.task: str = self.meta["task"]
         self.classes: List[str] = [str(c) for c in self.meta["classes"]]
 
     def forward(self, batch: np.ndarray) -> List[np.ndarray]:
-        """Run the graph on a preprocessed ``(B, 3, H, W)`` float32 batch.
-
-        Args:
-            batch (np.ndarray): Normalised input.
-
-        Returns:
-            list[np.ndarray]: The outputs, in ``meta['output_names']`` order.
-        """
+        """The graph's outputs (``meta['output_names']``) for a preprocessed float32 batch."""
         return self.session.run(self.meta["output_names"], {self.meta["input_name"]: batch})
 
     def predict(self, image_bgr: np.ndarray) -> Dict[str, Any]:
-        """Predict one BGR uint8 image as the PyTorch model with its test pipeline.
-
-        Args:
-            image_bgr (np.ndarray): ``(H, W, 3)`` uint8 BGR image.
+        """Predict one ``(H, W, 3)`` uint8 BGR image as the PyTorch model with its test pipeline.
 
         Returns:
-            dict: Detection: ``bboxes`` (original-image pixels), ``scores``, ``labels``
-            (numpy arrays, after NMS, best first). Segmentation: ``labels`` ``(H, W)``.
-            Classification: ``pred_label``, ``pred_score``, ``pred_class``, ``topk``.
-            Each also holds ``ori_shape``.
+            dict: Detection: ``bboxes`` (original-image pixels), ``scores``, ``labels``, best
+            first. Segmentation: ``labels`` ``(H, W)``. Classification: ``pred_label``,
+            ``pred_score``, ``pred_class``, ``topk``. Each also holds ``ori_shape``.
         """
         batch, info = preprocess_image(image_bgr, self.meta)
         outputs = self.forward(batch)
         post = self.meta.get("postprocess") or {}
         if self.task == "det":
-            boxes, scores, labels = (output[0] for output in outputs)
-            result = detection_postprocess(boxes, scores, labels, info["scale_factor"])
+            result = detection_postprocess(*(o[0] for o in outputs), info["scale_factor"])
         elif self.task == "seg":
             result = dict(labels=segmentation_labels(outputs[0][0], info["ori_shape"], post))
         else:
@@ -139,83 +133,53 @@ class OnnxModel:
         return result
 
 
+# --------------------------------------------------------------------------- images
 @dataclass
 class InferenceSummary:
-    """What a run did.
-
-    Args:
-        results (list[dict]): One record per image processed.
-        skipped (list[tuple[str, str]]): ``(image, reason)`` of the images skipped.
-    """
+    """What a run did: one record per image processed, ``(image, reason)`` per image skipped."""
 
     results: List[Dict[str, Any]] = field(default_factory=list)
     skipped: List[Tuple[str, str]] = field(default_factory=list)
 
 
-def detections_to_dict(
-    result: Dict[str, Any], classes: Sequence[str], score_thr: float, image: str
-) -> Dict[str, Any]:
-    """The detections scoring at least ``score_thr``, best first, as the detection demo prints.
-
-    Args:
-        result (dict): From :meth:`OnnxModel.predict` on a detector.
-        classes (Sequence[str]): Class names by label.
-        score_thr (float): Lowest score kept.
-        image (str): The image path.
-
-    Returns:
-        dict: ``image``, ``height``, ``width`` and ``detections`` (``label``, ``class``,
-        ``score``, ``bbox``).
-    """
-    keep = np.nonzero(result["scores"] >= score_thr)[0]
-    keep = keep[np.argsort(-result["scores"][keep], kind="stable")]
-    height, width = result["ori_shape"]
-    detections = [
-        {
-            "label": int(result["labels"][i]),
-            "class": classes[int(result["labels"][i])],
-            "score": round(float(result["scores"][i]), 4),
-            "bbox": [round(float(v), 1) for v in result["bboxes"][i]],
-        }
-        for i in keep
-    ]
-    return dict(image=image, height=int(height), width=int(width), detections=detections)
-
-
 def _process_one(
-    model: OnnxModel,
-    image: str,
-    out_dir: Optional[str],
-    score_thr: float,
-    opacity: float,
+    model: OnnxModel, image: str, out_dir: Optional[str], score_thr: float, opacity: float
 ) -> Dict[str, Any]:
     """Read and predict one image and write its outputs; returns its record."""
     img = read_image(image)
     result = model.predict(img)
-    if model.task == "det":
-        record = detections_to_dict(result, model.classes, score_thr, image)
-        if out_dir is not None:
-            vis_path, json_path = output_paths(out_dir, image)
-            write_image(vis_path, draw_detections(img, record["detections"], model.meta))
-            write_json(json_path, record)
-            record.update(out_file=vis_path, json_file=json_path)
-        return record
     if model.task == "seg":
         labels = result["labels"]
         counts = np.bincount(labels.ravel(), minlength=len(model.classes))  # np.unique: a copy
         present = [model.classes[i] for i in np.flatnonzero(counts[: len(model.classes)])]
         record = dict(image=image, height=labels.shape[0], width=labels.shape[1], classes=present)
         if out_dir is not None:
-            out_file = osp.join(out_dir, output_name(image, ".png"))
-            write_image(out_file, draw_segmentation(img, labels, model.meta, opacity))
-            record.update(out_file=out_file)
-        record["labels"] = labels
-        return record
-    record = dict(image=image, **{k: v for k, v in result.items() if k != "ori_shape"})
+            record["out_file"] = osp.join(out_dir, output_name(image, ".png"))
+            write_image(record["out_file"], draw_segmentation(img, labels, model.meta, opacity))
+        return dict(record, labels=labels)
+    if model.task == "det":
+        keep = np.flatnonzero(result["scores"] >= score_thr)  # already best first
+        height, width = result["ori_shape"]
+        detections = [
+            {
+                "label": int(result["labels"][i]),
+                "class": model.classes[int(result["labels"][i])],
+                "score": round(float(result["scores"][i]), 4),
+                "bbox": [round(float(v), 1) for v in result["bboxes"][i]],
+            }
+            for i in keep
+        ]
+        record = dict(image=image, height=int(height), width=int(width), detections=detections)
+    else:
+        record = dict(image=image, **{k: v for k, v in result.items() if k != "ori_shape"})
     if out_dir is not None:
-        _, json_path = output_paths(out_dir, image)
+        vis_path, json_path = output_paths(out_dir, image)
+        if model.task == "det":
+            write_image(vis_path, draw_detections(img, record["detections"], model.meta))
         write_json(json_path, record)
-        record.update(json_file=json_path)
+        if model.task == "det":
+            record["out_file"] = vis_path
+        record["json_file"] = json_path
     return record
 
 
@@ -242,8 +206,8 @@ def run_inference(
             spares a folder of big photos from holding every label map. Defaults to True.
 
     Returns:
-        InferenceSummary: The records and the skipped images with the reason (each also
-        reported on stderr as ``skipped <image>: <reason>``).
+        InferenceSummary: The records and the skipped images (each also reported on stderr
+        as ``skipped <image>: <reason>``).
     """
     summary = InferenceSummary()
     done = process_each(
@@ -253,8 +217,8 @@ def run_inference(
     )
     for image, record in done:
         if model.task == "seg":
-            target = record.get("out_file", "(not written)")
-            log(f"{image} -> {target} ({', '.join(record['classes'])})")
+            target, classes = record.get("out_file", "(not written)"), ", ".join(record["classes"])
+            log(f"{image} -> {target} ({classes})")
             if not keep_labels:
                 del record["labels"]
         else:
@@ -264,38 +228,28 @@ def run_inference(
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    """Parse ``tools/deploy/onnx_infer.py``'s command line.
-
-    Args:
-        argv (Sequence[str], optional): Arguments; ``sys.argv[1:]`` when None.
-
-    Returns:
-        argparse.Namespace: The parsed arguments.
-    """
+    """Parse ``tools/deploy/onnx_infer.py``'s command line (``sys.argv[1:]`` when None)."""
     parser = argparse.ArgumentParser(
         description="Run a model exported by tools/deploy/export_onnx.py on an image or a "
         "folder with ONNX Runtime only (no PyTorch): detections as JSON lines and drawn "
         "images, blended segmentation masks, or the classifier's top-5."
     )
-    parser.add_argument("inputs", help="an image file or a folder of images")
-    parser.add_argument("--model", required=True, help="the exported .onnx file")
-    parser.add_argument(
+    add = parser.add_argument
+    add("inputs", help="an image file or a folder of images")
+    add("--model", required=True, help="the exported .onnx file")
+    add(
         "--out-dir",
         default="outputs/onnx_infer",
-        help="output folder (default: outputs/onnx_infer); '' writes nothing",
+        help="output folder (default outputs/onnx_infer); '' writes nothing",
     )
-    parser.add_argument(
+    add(
         "--score-thr",
         type=float,
         default=0.3,
         help="detection: lowest score drawn and printed (default 0.3)",
     )
-    parser.add_argument(
-        "--opacity", type=float, default=0.5, help="segmentation: mask opacity (default 0.5)"
-    )
-    parser.add_argument(
-        "--threads", type=int, default=None, help="ONNX Runtime intra-op threads (default: auto)"
-    )
+    add("--opacity", type=float, default=0.5, help="segmentation: mask opacity (default 0.5)")
+    add("--threads", type=int, default=None, help="ONNX Runtime intra-op threads (default: auto)")
     args = parser.parse_args(argv)
     if not 0.0 <= args.score_thr <= 1.0:
         parser.error(f"--score-thr must be in [0, 1], got {args.score_thr}")
@@ -307,15 +261,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run ``onnx_infer`` from the command line.
-
-    Args:
-        argv (Sequence[str], optional): Arguments; ``sys.argv[1:]`` when None.
-
-    Returns:
-        int: 0 when at least one image was processed; 1 on an error or when every image was
-        skipped.
-    """
+    """``onnx_infer``: 0 when at least one image was processed, 1 on an error or none."""
     args = parse_args(argv)
     try:
         images = list_images(args.inputs)
@@ -326,15 +272,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except Exception as err:  # noqa: BLE001  (onnxruntime's load errors: not an ONNX file)
         print(f"error: cannot load the ONNX model {args.model}: {err}", file=sys.stderr)
         return 1
-    summary = run_inference(
-        model,
-        images,
-        out_dir=args.out_dir or None,
-        score_thr=args.score_thr,
-        opacity=args.opacity,
-        keep_labels=False,
-    )
+    out_dir = args.out_dir or None
+    summary = run_inference(model, images, out_dir, args.score_thr, args.opacity, keep_labels=False)
     done, skipped = len(summary.results), len(summary.skipped)
-    where = f"; outputs in {args.out_dir}" if args.out_dir else ""
+    where = f"; outputs in {out_dir}" if out_dir else ""
     print(f"{summary_line(done, skipped)}{where}", file=sys.stderr)
     return 0 if done else 1

@@ -32,8 +32,7 @@ Format 1 files (detectors ending in decoded boxes and per-class scores) are refu
 from __future__ import annotations
 
 import json
-import os
-from typing import Any, Dict, Union
+from typing import Any, Dict, Mapping
 
 METADATA_KEY = "edgenext_dense"
 FORMAT_VERSION = 2
@@ -45,43 +44,33 @@ class MetadataError(ValueError):
     """An ONNX file without (or with unusable) edgenext_dense metadata."""
 
 
-def read_metadata(model: Union[str, os.PathLike, Any]) -> Dict[str, Any]:
-    """Read and check the metadata of an exported model.
+def parse_metadata(props: Mapping[str, str], source: str) -> Dict[str, Any]:
+    """The checked metadata document from a model's ``metadata_props``.
 
     Args:
-        model (str | os.PathLike | onnxruntime.InferenceSession): The ``.onnx`` file or a
-            session created from it.
+        props (Mapping[str, str]): The model's custom metadata map.
+        source (str): The ``.onnx`` file, for messages.
 
     Returns:
         dict: The metadata document (see the module docstring).
 
     Raises:
         MetadataError: When the file was not written by ``tools/deploy/export_onnx.py``, or
-            by a newer version, saying which file and what to do.
+            by another version, saying which file and what to do.
     """
-    if isinstance(model, (str, os.PathLike)):
-        import onnxruntime as ort
-
-        path = os.fspath(model)
-        if not os.path.isfile(path):
-            raise MetadataError(f"the ONNX model {path} does not exist")
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-    else:
-        session, path = model, "<session>"
-    props = session.get_modelmeta().custom_metadata_map
     if METADATA_KEY not in props:
         raise MetadataError(
-            f"the ONNX model {path} has no '{METADATA_KEY}' metadata (keys: "
+            f"the ONNX model {source} has no '{METADATA_KEY}' metadata (keys: "
             f"{sorted(props) or 'none'}): export it with tools/deploy/export_onnx.py, which "
             "records the preprocessing and post-processing this runtime needs"
         )
     try:
         meta = json.loads(props[METADATA_KEY])
     except json.JSONDecodeError as err:
-        raise MetadataError(f"the '{METADATA_KEY}' metadata of {path} is not JSON: {err}") from err
-    check_metadata(meta, path)
+        raise MetadataError(
+            f"the '{METADATA_KEY}' metadata of {source} is not JSON: {err}"
+        ) from err
+    check_metadata(meta, source)
     return meta
 
 
@@ -106,9 +95,8 @@ def check_metadata(meta: Dict[str, Any], source: str = "<metadata>") -> None:
     for key in ("input_name", "output_names", "input_size", "preprocess", "classes"):
         if key not in meta:
             raise MetadataError(f"{source}: metadata has no '{key}'")
-    resize = meta["preprocess"].get("resize", {})
-    if resize.get("type") not in RESIZE_TYPES:
+    kind = meta["preprocess"].get("resize", {}).get("type")
+    if kind not in RESIZE_TYPES:
         raise MetadataError(
-            f"{source}: preprocess.resize.type must be one of {RESIZE_TYPES}, "
-            f"got {resize.get('type')!r}"
+            f"{source}: preprocess.resize.type must be one of {RESIZE_TYPES}, got {kind!r}"
         )

@@ -1,12 +1,8 @@
-"""Numpy post-processing of the exported graphs' outputs, as mmdet/mmseg do it in PyTorch.
+"""Numpy post-processing of the exported graphs' outputs, as mmdet/mmseg/the classifier do it.
 
-Detection (:func:`detection_postprocess`): the graph already ran mmdet's score filtering,
-per-class NMS and caps (``DetectorGraph`` in ``edgenext_dense/deploy/graph_modules.py``); what
-remains is mmdet's rescale of the boxes to the original image.
-
-Segmentation (:func:`segmentation_labels`): mmseg's ``postprocess_result``: the logits
-(already at the network input's size) are resized bilinearly to the original image, then
-arg-maxed over the classes, a strip of rows at a time.
+The detector's graph already ran mmdet's score filtering, NMS and caps; what remains is the
+rescale to the original image. Segmentation logits (at the network input's size) are resized
+bilinearly to the original image and arg-maxed as mmseg's ``postprocess_result``.
 """
 
 from __future__ import annotations
@@ -15,6 +11,9 @@ from typing import Any, Dict, Sequence, Tuple
 
 import numpy as np
 
+# Elements of one float32 strip of resized logits (32 MB): bounds the memory of big images.
+_STRIP_ELEMENTS = 1 << 23
+
 
 def detection_postprocess(
     boxes: np.ndarray,
@@ -22,18 +21,17 @@ def detection_postprocess(
     labels: np.ndarray,
     scale_factor: Sequence[float] = (1.0, 1.0),
 ) -> Dict[str, np.ndarray]:
-    """One image's detections from the graph's outputs, in original-image pixels.
+    """One image's detections in original-image pixels, padding rows (label -1) dropped.
 
     Args:
         boxes (np.ndarray): ``(K, 4)`` boxes in network-input pixels.
         scores (np.ndarray): ``(K,)`` scores, best first.
-        labels (np.ndarray): ``(K,)`` class indices; -1 marks the padding rows.
-        scale_factor (Sequence[float]): The resize's ``(w_scale, h_scale)``; boxes are
-            multiplied by its inverse, as mmdet's rescale. Defaults to ``(1.0, 1.0)``.
+        labels (np.ndarray): ``(K,)`` class indices.
+        scale_factor (Sequence[float]): The resize's ``(w_scale, h_scale)``, divided out as
+            mmdet's rescale. Defaults to ``(1.0, 1.0)``.
 
     Returns:
-        dict: ``bboxes`` ``(K, 4)`` float32, ``scores`` ``(K,)`` float32 and ``labels``
-        ``(K,)`` int64, best score first.
+        dict: ``bboxes`` ``(K', 4)`` float32, ``scores`` float32, ``labels`` int64.
     """
     keep = labels >= 0
     inv = np.asarray([1.0 / s for s in scale_factor], np.float32)
@@ -48,27 +46,24 @@ def _source_index(out_size: int, in_size: int, align_corners: bool) -> Tuple[np.
     """PyTorch's bilinear source indices and weights along one axis (float32)."""
     dst = np.arange(out_size, dtype=np.float32)
     if align_corners:
-        scale = np.float32((in_size - 1) / (out_size - 1)) if out_size > 1 else np.float32(0)
-        src = dst * scale
+        src = dst * np.float32((in_size - 1) / (out_size - 1) if out_size > 1 else 0)
     else:
         scale = np.float32(in_size / out_size)
         src = np.maximum(scale * (dst + np.float32(0.5)) - np.float32(0.5), np.float32(0))
     i0 = np.minimum(src.astype(np.int64), in_size - 1)
-    i1 = np.minimum(i0 + 1, in_size - 1)
     lam1 = np.minimum(src - i0.astype(np.float32), np.float32(1))
-    return i0, i1, np.float32(1) - lam1, lam1
+    return i0, np.minimum(i0 + 1, in_size - 1), np.float32(1) - lam1, lam1
 
 
 def _bilinear_rows(
     x: np.ndarray, size: Tuple[int, int], rows: slice, align_corners: bool
 ) -> np.ndarray:
     """Rows ``rows`` of :func:`resize_bilinear`'s output, computed alone: the same numbers."""
-    out_h, out_w = int(size[0]), int(size[1])
-    w0, w1, lw0, lw1 = _source_index(out_w, x.shape[2], align_corners)
-    h0, h1, lh0, lh1 = (a[rows] for a in _source_index(out_h, x.shape[1], align_corners))
-    rows0, rows1 = x[:, h0], x[:, h1]
-    top = lw0 * rows0[:, :, w0] + lw1 * rows0[:, :, w1]
-    bottom = lw0 * rows1[:, :, w0] + lw1 * rows1[:, :, w1]
+    w0, w1, lw0, lw1 = _source_index(int(size[1]), x.shape[2], align_corners)
+    h0, h1, lh0, lh1 = (a[rows] for a in _source_index(int(size[0]), x.shape[1], align_corners))
+    top, bottom = x[:, h0], x[:, h1]
+    top = lw0 * top[:, :, w0] + lw1 * top[:, :, w1]
+    bottom = lw0 * bottom[:, :, w0] + lw1 * bottom[:, :, w1]
     return lh0[:, None] * top + lh1[:, None] * bottom
 
 
@@ -91,18 +86,13 @@ def resize_bilinear(
     return _bilinear_rows(x, size, slice(None), align_corners)
 
 
-# Elements of one float32 strip of resized logits (32 MB): bounds the memory of big images.
-_STRIP_ELEMENTS = 1 << 23
-
-
 def segmentation_labels(
     logits: np.ndarray, ori_shape: Tuple[int, int], post: Dict[str, Any]
 ) -> np.ndarray:
     """mmseg's ``postprocess_result`` for one image: resize to the original size, arg-max.
 
-    The logits are resized and arg-maxed a strip of rows at a time, so that a big photo never
-    holds its ``(C, H, W)`` float logits (4 GB for 21 classes at 48 megapixels); each output
-    pixel is the same number as from the whole map at once.
+    Computed a strip of rows at a time, so that a big photo never holds its full-size float
+    logits; each pixel is the same number as from the whole map.
 
     Args:
         logits (np.ndarray): ``(C, h, w)`` logits at the network input's size.
@@ -115,7 +105,6 @@ def segmentation_labels(
     """
     logits = np.asarray(logits, np.float32)
     height, width = int(ori_shape[0]), int(ori_shape[1])
-    align_corners = bool(post.get("align_corners", False))
     labels = np.empty((height, width), np.int64)
     step = max(1, _STRIP_ELEMENTS // max(1, logits.shape[0] * width))
     for top in range(0, height, step):
@@ -123,10 +112,11 @@ def segmentation_labels(
         if logits.shape[1:] == (height, width):
             strip = logits[:, rows]
         else:
-            strip = _bilinear_rows(logits, (height, width), rows, align_corners)
+            strip = _bilinear_rows(
+                logits, (height, width), rows, bool(post.get("align_corners", False))
+            )
         if strip.shape[0] == 1:  # binary segmentation: sigmoid against the head's threshold
-            prob = 1.0 / (1.0 + np.exp(-strip[0]))
-            labels[rows] = prob > post.get("threshold", 0.3)
+            labels[rows] = 1.0 / (1.0 + np.exp(-strip[0])) > post.get("threshold", 0.3)
         else:
             labels[rows] = strip.argmax(axis=0)
     return labels
@@ -135,7 +125,7 @@ def segmentation_labels(
 def classification_topk(
     logits: np.ndarray, classes: Sequence[str], topk: int = 5
 ) -> Dict[str, Any]:
-    """Softmax and the ``topk`` best classes of one image's logits.
+    """Softmax and the ``topk`` best classes, as :func:`edgenext_dense.apis.inference_classifier`.
 
     Args:
         logits (np.ndarray): ``(num_classes,)`` logits.
@@ -144,16 +134,14 @@ def classification_topk(
 
     Returns:
         dict: ``pred_label``, ``pred_score``, ``pred_class`` and ``topk`` (a list of
-        ``{'label', 'score', 'class'}``), as :func:`edgenext_dense.apis.inference_classifier`.
+        ``{'label', 'score', 'class'}``).
     """
     z = np.asarray(logits, np.float64)
     prob = np.exp(z - z.max())
     prob /= prob.sum()
-    order = np.argsort(-prob, kind="stable")[: min(topk, prob.size)]
+    order = np.argsort(-prob, kind="stable")[:topk]
     top = [{"label": int(i), "score": float(prob[i]), "class": str(classes[i])} for i in order]
+    best = top[0]
     return dict(
-        pred_label=top[0]["label"],
-        pred_score=top[0]["score"],
-        pred_class=top[0]["class"],
-        topk=top,
+        pred_label=best["label"], pred_score=best["score"], pred_class=best["class"], topk=top
     )

@@ -32,41 +32,24 @@ _CV2_INTERP = {
 
 
 def rescale_size(width: int, height: int, scale: Sequence[float]) -> Tuple[int, int]:
-    """mmcv's ``rescale_size`` for a ``(A, B)`` scale: the keep-ratio output size.
-
-    Args:
-        width (int): Image width.
-        height (int): Image height.
-        scale (Sequence[float]): ``(A, B)``; the long side fits in ``max(A, B)`` and the
-            short side in ``min(A, B)``.
-
-    Returns:
-        tuple[int, int]: ``(new_width, new_height)``.
-    """
+    """mmcv's keep-ratio ``(new_width, new_height)``: the long side fits in ``max(scale)``,
+    the short side in ``min(scale)``."""
     factor = min(max(scale) / max(height, width), min(scale) / min(height, width))
     return int(width * float(factor) + 0.5), int(height * float(factor) + 0.5)
 
 
-def _center_crop(img: np.ndarray, crop: int) -> np.ndarray:
-    """mmcv ``CenterCrop(crop_size=crop)`` (rounded offsets, clipped to the image)."""
-    h, w = img.shape[:2]
-    y1 = max(0, int(round((h - crop) / 2.0)))
-    x1 = max(0, int(round((w - crop) / 2.0)))
-    return img[y1 : min(h, y1 + crop), x1 : min(w, x1 + crop)]
-
-
-def _resize_short_side(img: np.ndarray, short: int, interpolation: str) -> np.ndarray:
-    """The classifier's resize: short side to ``short`` with Pillow, long side truncated."""
+def _short_side_crop(img: np.ndarray, short: int, crop: int, interpolation: str) -> np.ndarray:
+    """The classifier's Pillow resize of the short side (long side truncated), then mmcv's
+    ``CenterCrop`` (rounded offsets, clipped to the image)."""
     from PIL import Image
 
     h, w = img.shape[:2]
     size = (short, int(short * h / w)) if w < h else (int(short * w / h), short)
-    resample = {
-        "bicubic": Image.Resampling.BICUBIC,
-        "bilinear": Image.Resampling.BILINEAR,
-        "nearest": Image.Resampling.NEAREST,
-    }[interpolation]
-    return np.asarray(Image.fromarray(img).resize(size, resample))
+    resample = getattr(Image.Resampling, interpolation.upper())
+    img = np.asarray(Image.fromarray(img).resize(size, resample))
+    h, w = img.shape[:2]
+    y1, x1 = max(0, int(round((h - crop) / 2.0))), max(0, int(round((w - crop) / 2.0)))
+    return img[y1 : min(h, y1 + crop), x1 : min(w, x1 + crop)]
 
 
 def resize_image(img: np.ndarray, resize: Dict[str, Any]) -> Tuple[np.ndarray, Tuple[float, float]]:
@@ -89,9 +72,13 @@ def resize_image(img: np.ndarray, resize: Dict[str, Any]) -> Tuple[np.ndarray, T
     if kind == "none":
         return img, (1.0, 1.0)
     if kind == "short_side_crop":
-        interp = resize.get("interpolation", "bicubic")
-        out = _resize_short_side(img, int(resize["short_side"]), interp)
-        return _center_crop(out, int(resize["crop_size"])), (1.0, 1.0)
+        out = _short_side_crop(
+            img,
+            int(resize["short_side"]),
+            int(resize["crop_size"]),
+            resize.get("interpolation", "bicubic"),
+        )
+        return out, (1.0, 1.0)
     interp = resize.get("interpolation", "bilinear")
     if interp not in _CV2_INTERP:
         raise ValueError(
@@ -112,24 +99,6 @@ def resize_image(img: np.ndarray, resize: Dict[str, Any]) -> Tuple[np.ndarray, T
     return out, (out.shape[1] / w, out.shape[0] / h)
 
 
-def normalize(img: np.ndarray, preprocess: Dict[str, Any]) -> np.ndarray:
-    """Channel conversion and mean/std normalisation into a ``(1, 3, H, W)`` float32 batch.
-
-    Args:
-        img (np.ndarray): ``(H, W, 3)`` uint8 BGR image (already resized).
-        preprocess (dict): ``metadata['preprocess']`` (``mean``, ``std``, ``to_rgb``).
-
-    Returns:
-        np.ndarray: ``(1, 3, H, W)`` float32, C-contiguous.
-    """
-    x = img[..., ::-1] if preprocess.get("to_rgb", True) else img
-    x = x.astype(np.float32)
-    mean = np.asarray(preprocess["mean"], np.float32)
-    std = np.asarray(preprocess["std"], np.float32)
-    x = (x - mean) / std
-    return np.ascontiguousarray(x.transpose(2, 0, 1))[None]
-
-
 def preprocess_image(img: np.ndarray, meta: Dict[str, Any]) -> Tuple[np.ndarray, Dict[str, Any]]:
     """Turn a BGR image into the exported model's input, as the config's test pipeline.
 
@@ -144,18 +113,20 @@ def preprocess_image(img: np.ndarray, meta: Dict[str, Any]) -> Tuple[np.ndarray,
     Raises:
         ValueError: When the resized image does not have the size a fixed-size graph takes.
     """
-    resized, scale_factor = resize_image(img, meta["preprocess"]["resize"])
-    if not meta.get("dynamic_hw", False):
-        expected = tuple(int(v) for v in meta["input_size"])
-        if resized.shape[:2] != expected:
-            raise ValueError(
-                f"the preprocessed image is {resized.shape[0]}x{resized.shape[1]} but the model "
-                f"takes {expected[0]}x{expected[1]}: the metadata's resize does not produce "
-                "the graph's input size; re-export the model"
-            )
+    pre = meta["preprocess"]
+    resized, scale_factor = resize_image(img, pre["resize"])
+    expected = tuple(int(v) for v in meta["input_size"])
+    if not meta.get("dynamic_hw", False) and resized.shape[:2] != expected:
+        raise ValueError(
+            f"the preprocessed image is {resized.shape[0]}x{resized.shape[1]} but the model "
+            f"takes {expected[0]}x{expected[1]}: the metadata's resize does not produce "
+            "the graph's input size; re-export the model"
+        )
+    x = (resized[..., ::-1] if pre.get("to_rgb", True) else resized).astype(np.float32)
+    x = (x - np.asarray(pre["mean"], np.float32)) / np.asarray(pre["std"], np.float32)
     info = dict(
         ori_shape=tuple(img.shape[:2]),
         img_shape=tuple(resized.shape[:2]),
         scale_factor=scale_factor,
     )
-    return normalize(resized, meta["preprocess"]), info
+    return np.ascontiguousarray(x.transpose(2, 0, 1))[None], info
