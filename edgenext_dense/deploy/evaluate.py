@@ -20,8 +20,9 @@ import torch
 
 from edgenext_dense.deploy.graph_modules import ExportError
 from edgenext_dense.deploy.graphs import config_task
-from edgenext_dense.deploy.ort import OnnxModel
+from edgenext_dense.deploy.ort import BackendError, OnnxModel
 from edgenext_dense.deploy.ort.images import process_each, read_image, summary_line, write_json
+from edgenext_dense.deploy.ort.infer import add_backend_args
 from edgenext_dense.engine.config import add_cfg_options_arg, load_config
 from edgenext_dense.engine.preflight import PreflightError
 
@@ -59,8 +60,10 @@ def evaluate_onnx(
     limit: Optional[int] = None,
     log: Optional[Callable[[str], None]] = None,
     cfg_options: Optional[Dict[str, Any]] = None,
+    backend: str = "onnxruntime",
+    precision: Optional[str] = None,
 ) -> Dict[str, Any]:
-    """Predict every image of ``config``'s test set with ONNX Runtime and score it.
+    """Predict every image of ``config``'s test set with the runtime and score it.
 
     Args:
         config (str): The detection/segmentation config the model was exported from.
@@ -69,6 +72,8 @@ def evaluate_onnx(
         limit (int, optional): Score only the first ``limit`` images. Defaults to None (all).
         log (Callable[[str], None], optional): Progress messages. Defaults to None.
         cfg_options (dict, optional): Config overrides (``--cfg-options``). Defaults to None.
+        backend (str): ``'onnxruntime'`` or ``'openvino'``. Defaults to ``'onnxruntime'``.
+        precision (str, optional): ``'fp32'``, ``'bf16'`` or ``'int8'``; None: the file's.
 
     Returns:
         dict: ``metrics`` (the evaluator's, e.g. ``coco/bbox_mAP`` or ``mIoU``), ``images``
@@ -86,7 +91,7 @@ def evaluate_onnx(
         raise ValueError(f"limit must be at least 1, got {limit}")
     cfg = load_config(config, cfg_options)
     task = config_task(cfg)
-    model = OnnxModel(model_path, threads=threads)
+    model = OnnxModel(model_path, threads, backend=backend, precision=precision)
     if model.task != task:
         raise ExportError(
             f"{model_path} is a {model.task!r} model but {config} is a {task!r} config: "
@@ -138,11 +143,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """Parse ``tools/deploy/onnx_eval.py``'s command line (``sys.argv[1:]`` when None)."""
     parser = argparse.ArgumentParser(
         description="Score an exported .onnx model (float32 or int8) on its config's test set "
-        "with the config's own metric, predicting with ONNX Runtime as onnx_infer.py does."
+        "with the config's own metric, predicting as onnx_infer.py does (ONNX Runtime or OpenVINO)."
     )
     parser.add_argument("config", help="the det/seg config the models were exported from")
     parser.add_argument("model", nargs="+", help="one or more .onnx files to score")
-    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    parser.add_argument("--threads", type=int, default=None, help="inference threads")
+    add_backend_args(parser)
     parser.add_argument("--limit", type=int, default=None, help="score the first N images only")
     parser.add_argument("--json", help="write {model: result} as JSON here")
     add_cfg_options_arg(parser)
@@ -166,8 +172,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 args.limit,
                 lambda m: print(m, file=sys.stderr),
                 args.cfg_options,
+                args.backend,
+                args.precision,
             )
-        except (ExportError, PreflightError, FileNotFoundError, ValueError) as err:
+        except (ExportError, PreflightError, FileNotFoundError, ValueError, BackendError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
         results[path] = result

@@ -30,6 +30,7 @@ from torch import nn
 from edgenext_dense.deploy.graph_modules import ExportError
 from edgenext_dense.deploy.graphs import DeployModel, load_deploy_model
 from edgenext_dense.deploy.ort.metadata import FORMAT_VERSION, METADATA_KEY, check_metadata
+from edgenext_dense.engine.config import add_cfg_options_arg
 from edgenext_dense.engine.preflight import PreflightError
 from edgenext_dense.models.backbones import EdgeNeXt
 
@@ -130,7 +131,7 @@ def verify_onnx(
         dict: Per output, the largest absolute difference over the largest absolute PyTorch
         value (infinite when the shapes differ: a detector that kept another number of boxes).
     """
-    from edgenext_dense.deploy.ort.infer import create_session
+    from edgenext_dense.deploy.ort.backends import create_session
 
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(batch_size, 3, *deploy.input_size, generator=gen)
@@ -182,11 +183,26 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     )
     add(
         "--int8",
-        action="store_true",
-        help="quantise the matrix multiplications to int8 (onnxruntime dynamic quantisation)",
+        nargs="?",
+        const="dynamic",
+        choices=("dynamic", "static"),
+        help="quantise to int8: 'dynamic' (the default; ONNX Runtime, matrix multiplications "
+        "only) or 'static' (NNCF, calibrated on the config's validation images; runs fastest "
+        "on OpenVINO)",
+    )
+    add(
+        "--calib-images",
+        type=int,
+        default=300,
+        help="--int8 static: validation images that calibrate it (default 300)",
     )
     add("--no-verify", action="store_true", help="skip the ONNX Runtime vs PyTorch check")
+    add_cfg_options_arg(parser)
     args = parser.parse_args(argv)
+    if args.calib_images < 1:
+        parser.error(f"--calib-images must be at least 1, got {args.calib_images}")
+    if args.int8 == "static" and args.config.startswith("classifier"):
+        parser.error("--int8 static calibrates on a det/seg config's validation set")
     if args.shape is not None and min(args.shape) < 32:
         parser.error(f"--shape must be at least 32x32, got {args.shape}")
     return args
@@ -197,16 +213,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     try:
         with contextlib.redirect_stdout(sys.stderr):  # mmengine print()s while loading
-            deploy = load_deploy_model(args.config, args.checkpoint, args.shape)
+            deploy = load_deploy_model(args.config, args.checkpoint, args.shape, args.cfg_options)
             path = export_onnx(
                 deploy, args.out, args.dynamic_batch, args.opset, fuse=not args.no_fuse
             )
             # checked in float32: int8 moves which detections pass (onnx_eval.py scores it)
             errors = None if args.no_verify else verify_onnx(deploy, path)
-            if args.int8:
+            if args.int8 == "dynamic":
                 from edgenext_dense.deploy.quantize import quantize_dynamic_int8
 
                 quantize_dynamic_int8(path, path)
+            elif args.int8 == "static":
+                from edgenext_dense.deploy.quantize import calibration_batches, quantize_static_int8
+
+                batches = calibration_batches(
+                    args.config, path, args.calib_images, args.cfg_options
+                )
+                quantize_static_int8(path, path, batches, len(batches))
     except (ExportError, PreflightError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -267,6 +267,7 @@ def load_deploy_model(
     config: str,
     checkpoint: Optional[str] = None,
     input_size: Optional[Sequence[int]] = None,
+    cfg_options: Optional[Dict[str, Any]] = None,
 ) -> DeployModel:
     """Wrap what ``export_onnx.py CONFIG CHECKPOINT`` names: a classifier or a config's model.
 
@@ -274,9 +275,10 @@ def load_deploy_model(
         config (str): ``'classifier'``, ``'classifier:ARCH'``, or a det/seg config path.
         checkpoint (str, optional): The weights (required for the classifier).
         input_size (Sequence[int], optional): ``(H, W)``; None: the model's own.
+        cfg_options (dict, optional): Config overrides (det/seg). Defaults to None.
     """
     if config == CLASSIFIER_SPEC or config.startswith(CLASSIFIER_SPEC + ":"):
         if checkpoint is None:
             raise ExportError("exporting a classifier needs its ImageNet checkpoint")
         return deploy_classifier(config, checkpoint, input_size)
-    return deploy_from_config(config, checkpoint, input_size)
+    return deploy_from_config(config, checkpoint, input_size, cfg_options)

@@ -1,19 +1,23 @@
-"""Int8 quantisation of an exported model with ``onnxruntime.quantization``.
+"""Int8 quantisation of an exported model: static (NNCF) or dynamic (ONNX Runtime).
 
-Dynamic quantisation of ``MatMul``/``Gemm`` only: weights stored as int8, inputs quantised per
-call, the other convolutions left in float32. The float graph computes EdgeNeXt's point-wise
-linears as 1x1 convolutions, so they are first rewritten as ``Transpose -> MatMul ->
-Transpose`` (:func:`pointwise_convs_to_matmuls`): quantised convolutions (``ConvInteger``) are
-slower than float32, and static QDQ quantisation gains less (docs/benchmarks.md). The
-``edgenext_dense`` metadata is kept, so ``tools/deploy/onnx_infer.py`` runs the file unchanged.
+Static: NNCF's post-training quantisation calibrates activation ranges on images of the
+config's validation set, preprocessed as the runtime does, and writes a QDQ graph that ONNX
+Runtime and OpenVINO both run (OpenVINO with int8 kernels). Dynamic: ``MatMul``/``Gemm`` only,
+weights stored as int8, inputs quantised per call, the other convolutions left in float32; the
+float graph computes EdgeNeXt's point-wise linears as 1x1 convolutions, so they are first
+rewritten as ``Transpose -> MatMul -> Transpose`` (:func:`pointwise_convs_to_matmuls`). Both
+keep the ``edgenext_dense`` metadata and record ``quantization`` in it.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import os
 import tempfile
-from typing import Any, List, Union
+from typing import Any, Iterable, List, Optional, Union
+
+import numpy as np
 
 QUANTIZED_OPS = ("MatMul", "Gemm")
 
@@ -108,6 +112,84 @@ def quantize_dynamic_int8(src: Union[str, os.PathLike], dst: Union[str, os.PathL
             prepared, dst, weight_type=QuantType.QInt8, op_types_to_quantize=list(QUANTIZED_OPS)
         )
     proto = onnx.load(dst)
-    onnx.helper.set_model_props(proto, metadata)
+    onnx.helper.set_model_props(proto, _marked(metadata, "dynamic"))
     onnx.save(proto, dst)
+    return dst
+
+
+def _marked(metadata: dict, quantization: str) -> dict:
+    """The file's metadata props with ``quantization`` recorded (the runtime's int8 check)."""
+    from edgenext_dense.deploy.ort.metadata import METADATA_KEY
+
+    meta = json.loads(metadata[METADATA_KEY])
+    meta["quantization"] = quantization
+    return dict(metadata, **{METADATA_KEY: json.dumps(meta)})
+
+
+def calibration_batches(
+    config: str, model_path: str, count: int, cfg_options: Optional[dict] = None
+) -> List[np.ndarray]:
+    """Up to ``count`` images of ``config``'s validation set, preprocessed for ``model_path``.
+
+    Raises:
+        ValueError: When the validation set has no readable image.
+    """
+    from mmengine.registry import DATASETS, init_default_scope
+
+    from edgenext_dense.deploy.ort import read_image, read_metadata
+    from edgenext_dense.deploy.ort.preprocess import preprocess_image
+    from edgenext_dense.engine.config import load_config
+
+    cfg = load_config(config, cfg_options)
+    init_default_scope(cfg.default_scope)
+    dataset = DATASETS.build(dict(cfg.val_dataloader.dataset, pipeline=[]))
+    meta = read_metadata(model_path)
+    # spread over the set: consecutive images of one scene type would calibrate a narrow range
+    picks = np.linspace(0, len(dataset) - 1, num=min(count, len(dataset))).round().astype(int)
+    batches = []
+    for index in sorted(set(picks.tolist())):
+        try:
+            image = read_image(dataset.get_data_info(index)["img_path"])
+        except (OSError, ValueError):
+            continue  # a broken image does not calibrate; the set's check reports it elsewhere
+        batches.append(preprocess_image(image, meta)[0])
+    if not batches:
+        raise ValueError(f"no readable validation image in {config} to calibrate int8 with")
+    return batches
+
+
+def quantize_static_int8(
+    src: Union[str, os.PathLike],
+    dst: Union[str, os.PathLike],
+    batches: Iterable[np.ndarray],
+    subset_size: int,
+) -> str:
+    """Write a static int8 (QDQ) copy of an exported model, calibrated by NNCF.
+
+    Args:
+        src (str | os.PathLike): The float32 ``.onnx`` written by :func:`export_onnx`.
+        dst (str | os.PathLike): The quantised file to write (may equal ``src``).
+        batches (Iterable[np.ndarray]): Preprocessed ``(1, 3, H, W)`` float32 inputs.
+        subset_size (int): How many of them calibrate.
+
+    Returns:
+        str: ``dst``.
+    """
+    import nncf
+    import onnx
+
+    from edgenext_dense.deploy.ort.metadata import METADATA_KEY
+
+    src, dst = os.fspath(src), os.fspath(dst)
+    source = onnx.load(src)
+    metadata = {p.key: p.value for p in source.metadata_props}
+    input_name = json.loads(metadata[METADATA_KEY])["input_name"]
+    dataset = nncf.Dataset(list(batches), lambda batch: {input_name: batch})
+    # TRANSFORMER keeps the attention's softmax path in float (NNCF's rules for XCA-like blocks)
+    quantized = nncf.quantize(
+        source, dataset, subset_size=subset_size, model_type=nncf.ModelType.TRANSFORMER
+    )
+    del quantized.metadata_props[:]
+    onnx.helper.set_model_props(quantized, _marked(metadata, f"static ({subset_size} images)"))
+    onnx.save(quantized, dst)
     return dst

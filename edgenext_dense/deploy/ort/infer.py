@@ -1,4 +1,4 @@
-"""Run an exported model on images with ONNX Runtime: the engine of ``tools/deploy/onnx_infer.py``.
+"""Run an exported model on images (:mod:`.backends`): the engine of ``tools/deploy/onnx_infer.py``.
 
 Outputs follow the PyTorch demos:
 
@@ -27,6 +27,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from .backends import BACKENDS, PRECISIONS, BackendError, create_session, open_model
 from .images import (
     list_images,
     output_name,
@@ -43,36 +44,23 @@ from .preprocess import preprocess_image
 from .visualize import draw_detections, draw_segmentation
 
 
-# --------------------------------------------------------------------------- backend
-# Where sessions are created and their metadata read: another runtime would sit beside.
-def create_session(
-    path: str,
-    threads: Optional[int] = None,
-    providers: Optional[Sequence[str]] = None,
-    optimize: bool = True,
-) -> Any:
-    """An ONNX Runtime ``InferenceSession``, sequential, with full graph optimisation.
+def check_precision(meta: Dict[str, Any], precision: Optional[str], path: str) -> str:
+    """The precision to run ``path`` at: ``precision``, or the file's when None.
 
-    Args:
-        path (str): The ``.onnx`` file; FileNotFoundError when it does not exist.
-        threads (int, optional): ``intra_op_num_threads``; None: one per physical core.
-        providers (Sequence[str], optional): Execution providers. Defaults to None (CPU).
-        optimize (bool): False skips graph optimisation (to read metadata only).
+    Raises:
+        BackendError: When ``precision`` contradicts the file (int8 asked of a float export,
+            or a float precision of an int8 one).
     """
-    import onnxruntime as ort
-
-    if not osp.isfile(path):
-        raise FileNotFoundError(f"the ONNX model {path} does not exist")
-    options = ort.SessionOptions()
-    level = "ORT_ENABLE_ALL" if optimize else "ORT_DISABLE_ALL"
-    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.inter_op_num_threads = 1
-    if threads:
-        options.intra_op_num_threads = int(threads)
-    return ort.InferenceSession(
-        path, options, providers=list(providers or ["CPUExecutionProvider"])
-    )
+    quantized = meta.get("quantization")
+    if precision is None:
+        return "int8" if quantized else "fp32"
+    if (precision == "int8") != bool(quantized):
+        what = f"int8-quantised ({quantized})" if quantized else "a float32 export"
+        raise BackendError(
+            f"{path} is {what}, so it cannot run at --precision {precision}: int8 runs files "
+            "written by export_onnx.py --int8, fp32 and bf16 run float exports"
+        )
+    return precision
 
 
 def read_metadata(path: Union[str, os.PathLike]) -> Dict[str, Any]:
@@ -92,19 +80,31 @@ class OnnxModel:
 
     Args:
         path (str): The ``.onnx`` file written by ``tools/deploy/export_onnx.py``.
-        threads (int, optional): ONNX Runtime intra-op threads. Defaults to None.
-        providers (Sequence[str], optional): Execution providers. Defaults to None (CPU).
+        threads (int, optional): Threads one inference may use. Defaults to None.
+        providers (Sequence[str], optional): ONNX Runtime execution providers. Defaults to
+            None (CPU).
+        backend (str): ``'onnxruntime'`` or ``'openvino'``. Defaults to ``'onnxruntime'``.
+        precision (str, optional): ``'fp32'``, ``'bf16'`` or ``'int8'``; None: what the file
+            is (``'int8'`` when exported with ``--int8``, else ``'fp32'``).
 
     Raises:
         MetadataError: When the file carries no edgenext_dense metadata.
+        BackendError: When the backend or precision cannot run this file.
     """
 
     def __init__(
-        self, path: str, threads: Optional[int] = None, providers: Optional[Sequence[str]] = None
+        self,
+        path: str,
+        threads: Optional[int] = None,
+        providers: Optional[Sequence[str]] = None,
+        backend: str = "onnxruntime",
+        precision: Optional[str] = None,
     ) -> None:
         self.path = path
-        self.session = create_session(path, threads, providers)
-        self.meta = parse_metadata(self.session.get_modelmeta().custom_metadata_map, path)
+        self.meta = read_metadata(path)
+        self.precision = check_precision(self.meta, precision, path)
+        self.backend = backend
+        self.session = open_model(path, backend, self.precision, threads, providers)
         self.task: str = self.meta["task"]
         self.classes: List[str] = [str(c) for c in self.meta["classes"]]
 
@@ -227,11 +227,24 @@ def run_inference(
     return summary
 
 
+def add_backend_args(parser: argparse.ArgumentParser) -> None:
+    """``--backend`` and ``--precision``, as onnx_infer, onnx_eval and the benchmark take them."""
+    parser.add_argument(
+        "--backend", choices=BACKENDS, default="onnxruntime", help="runtime (default onnxruntime)"
+    )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=None,
+        help="fp32, bf16 (openvino) or int8 (a file exported with --int8); default: the file's",
+    )
+
+
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """Parse ``tools/deploy/onnx_infer.py``'s command line (``sys.argv[1:]`` when None)."""
     parser = argparse.ArgumentParser(
         description="Run a model exported by tools/deploy/export_onnx.py on an image or a "
-        "folder with ONNX Runtime only (no PyTorch): detections as JSON lines and drawn "
+        "folder with ONNX Runtime or OpenVINO (no PyTorch): detections as JSON lines and drawn "
         "images, blended segmentation masks, or the classifier's top-5."
     )
     add = parser.add_argument
@@ -249,7 +262,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help="detection: lowest score drawn and printed (default 0.3)",
     )
     add("--opacity", type=float, default=0.5, help="segmentation: mask opacity (default 0.5)")
-    add("--threads", type=int, default=None, help="ONNX Runtime intra-op threads (default: auto)")
+    add("--threads", type=int, default=None, help="inference threads (default: the backend's)")
+    add_backend_args(parser)
     args = parser.parse_args(argv)
     if not 0.0 <= args.score_thr <= 1.0:
         parser.error(f"--score-thr must be in [0, 1], got {args.score_thr}")
@@ -265,8 +279,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     try:
         images = list_images(args.inputs)
-        model = OnnxModel(args.model, threads=args.threads)
-    except (FileNotFoundError, MetadataError) as err:
+        model = OnnxModel(args.model, args.threads, backend=args.backend, precision=args.precision)
+    except (FileNotFoundError, MetadataError, BackendError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except Exception as err:  # noqa: BLE001  (onnxruntime's load errors: not an ONNX file)

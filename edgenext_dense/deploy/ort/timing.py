@@ -109,7 +109,7 @@ def time_session(
     """
     import onnxruntime as ort
 
-    from .infer import create_session
+    from .backends import create_session
 
     providers = ["CPUExecutionProvider"]
     if device.startswith("cuda"):

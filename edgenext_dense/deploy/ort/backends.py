@@ -1,0 +1,140 @@
+"""Where an exported model runs: ONNX Runtime or OpenVINO, at a precision, behind one ``run``.
+
+Both read the same ``.onnx`` file. No backend wins everywhere (docs/benchmarks.md), so the
+choice is the caller's: ``--backend onnxruntime|openvino`` and ``--precision fp32|bf16|int8``.
+``int8`` is a property of the file (``export_onnx.py --int8``); ``bf16`` is OpenVINO's
+inference precision on CPUs with bf16 units. OpenVINO is optional: asking for it without the
+package installed raises :class:`BackendError` saying what to install.
+"""
+
+from __future__ import annotations
+
+import os.path as osp
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+
+BACKENDS = ("onnxruntime", "openvino")
+PRECISIONS = ("fp32", "bf16", "int8")
+OPENVINO_PIN = "openvino==2026.4.1"
+
+
+class BackendError(RuntimeError):
+    """A backend or precision that cannot run this file here; the message says what to do."""
+
+
+def create_session(
+    path: str,
+    threads: Optional[int] = None,
+    providers: Optional[Sequence[str]] = None,
+    optimize: bool = True,
+) -> Any:
+    """An ONNX Runtime ``InferenceSession``, sequential, with full graph optimisation.
+
+    Args:
+        path (str): The ``.onnx`` file; FileNotFoundError when it does not exist.
+        threads (int, optional): ``intra_op_num_threads``; None: one per physical core.
+        providers (Sequence[str], optional): Execution providers. Defaults to None (CPU).
+        optimize (bool): False skips graph optimisation (to read metadata only).
+    """
+    import onnxruntime as ort
+
+    if not osp.isfile(path):
+        raise FileNotFoundError(f"the ONNX model {path} does not exist")
+    options = ort.SessionOptions()
+    level = "ORT_ENABLE_ALL" if optimize else "ORT_DISABLE_ALL"
+    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.inter_op_num_threads = 1
+    if threads:
+        options.intra_op_num_threads = int(threads)
+    return ort.InferenceSession(
+        path, options, providers=list(providers or ["CPUExecutionProvider"])
+    )
+
+
+def import_openvino() -> Any:
+    """The ``openvino`` module, or BackendError saying how to install it."""
+    try:
+        import openvino
+    except ImportError as err:
+        raise BackendError(
+            f"the OpenVINO backend needs the openvino package, which is not installed "
+            f"({err}): pip install '{OPENVINO_PIN}' (tools/setup.sh installs it with the "
+            "deployment extras), or use --backend onnxruntime"
+        ) from err
+    return openvino
+
+
+class OpenVINOSession:
+    """An ONNX file compiled by OpenVINO for the CPU, run like an ORT session.
+
+    Args:
+        path (str): The ``.onnx`` file.
+        threads (int, optional): ``INFERENCE_NUM_THREADS``; None: OpenVINO's choice.
+        bf16 (bool): Infer in bfloat16 (``INFERENCE_PRECISION_HINT``). Defaults to False.
+    """
+
+    def __init__(self, path: str, threads: Optional[int] = None, bf16: bool = False) -> None:
+        ov = import_openvino()
+        if not osp.isfile(path):
+            raise FileNotFoundError(f"the ONNX model {path} does not exist")
+        core = ov.Core()
+        if bf16 and "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+            raise BackendError(
+                "this CPU has no bfloat16 units (OpenVINO's CPU capabilities: "
+                f"{core.get_property('CPU', 'OPTIMIZATION_CAPABILITIES')}): use --precision fp32"
+            )
+        config: Dict[str, Any] = {
+            "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32",
+            "PERFORMANCE_HINT": "LATENCY",  # one stream: batch-1 latency, as ORT's sequential
+        }
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = int(threads)
+        self.compiled = core.compile_model(core.read_model(path), "CPU", config)
+        self.request = self.compiled.create_infer_request()
+
+    def run(
+        self, output_names: Optional[Sequence[str]], feeds: Mapping[str, np.ndarray]
+    ) -> List[np.ndarray]:
+        """The outputs named (all when None) for ``feeds``, as ORT's ``InferenceSession.run``."""
+        result = self.request.infer(dict(feeds), share_outputs=False)  # copies: safe to keep
+        ports = self.compiled.outputs
+        if output_names is not None:
+            ports = [self.compiled.output(name) for name in output_names]
+        return [np.asarray(result[port]) for port in ports]
+
+
+def open_model(
+    path: str,
+    backend: str = "onnxruntime",
+    precision: str = "fp32",
+    threads: Optional[int] = None,
+    providers: Optional[Sequence[str]] = None,
+) -> Any:
+    """A session of ``backend`` for ``path`` with ``run(output_names, feeds)``.
+
+    Args:
+        path (str): The ``.onnx`` file.
+        backend (str): ``'onnxruntime'`` or ``'openvino'``. Defaults to ``'onnxruntime'``.
+        precision (str): ``'fp32'``, ``'bf16'`` (OpenVINO only) or ``'int8'`` (the file was
+            quantised; checked by the caller from its metadata). Defaults to ``'fp32'``.
+        threads (int, optional): Threads one inference may use. Defaults to None.
+        providers (Sequence[str], optional): ONNX Runtime execution providers.
+
+    Raises:
+        BackendError: For an unknown backend or precision, bf16 on ONNX Runtime, or OpenVINO
+            missing.
+    """
+    if backend not in BACKENDS:
+        raise BackendError(f"unknown backend {backend!r}: choose one of {BACKENDS}")
+    if precision not in PRECISIONS:
+        raise BackendError(f"unknown precision {precision!r}: choose one of {PRECISIONS}")
+    if backend == "onnxruntime":
+        if precision == "bf16":
+            raise BackendError(
+                "ONNX Runtime's CPU provider has no bfloat16 kernels: use --backend openvino "
+                "for bf16, or --precision fp32"
+            )
+        return create_session(path, threads, providers)
+    return OpenVINOSession(path, threads, bf16=precision == "bf16")

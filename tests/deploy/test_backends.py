@@ -1,0 +1,123 @@
+"""The runtime's backends and precisions: ONNX Runtime and OpenVINO on the same exported files."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from deploy_common import DET_CONFIG, rel_err, scene_image
+
+from edgenext_dense.deploy.export import main as export_main
+from edgenext_dense.deploy.ort import BackendError, OnnxModel, preprocess_image, read_metadata
+from edgenext_dense.deploy.ort.infer import main as infer_main
+
+pytest.importorskip("openvino")
+
+
+def _has_bf16() -> bool:
+    import openvino as ov
+
+    return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def test_openvino_fp32_gives_onnx_runtimes_detections(det_onnx) -> None:
+    img = scene_image(180, 240, 7)
+    ref = OnnxModel(str(det_onnx)).predict(img)
+    got = OnnxModel(str(det_onnx), backend="openvino").predict(img)
+    assert len(ref["scores"]) > 20
+    n = min(len(ref["scores"]), len(got["scores"]), 50)  # the tail may differ by a tied score
+    np.testing.assert_allclose(got["scores"][:n], ref["scores"][:n], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got["bboxes"][:n], ref["bboxes"][:n], rtol=1e-4, atol=1e-2)
+    np.testing.assert_array_equal(got["labels"][:n], ref["labels"][:n])
+
+
+def test_openvino_runs_the_segmentor_at_fp32_and_bf16(seg_export) -> None:
+    _, path = seg_export
+    batch, _ = preprocess_image(scene_image(96, 128, 3), read_metadata(path))
+    (ref,) = OnnxModel(str(path)).forward(batch)
+    (fp32,) = OnnxModel(str(path), backend="openvino", precision="fp32").forward(batch)
+    assert fp32.shape == ref.shape and rel_err(fp32, ref) < 1e-4
+    if not _has_bf16():
+        with pytest.raises(BackendError, match="no bfloat16 units"):
+            OnnxModel(str(path), backend="openvino", precision="bf16")
+        return
+    (bf16,) = OnnxModel(str(path), backend="openvino", precision="bf16").forward(batch)
+    assert rel_err(bf16, ref) < 0.1  # bf16 keeps 8 bits of mantissa
+    assert (bf16.argmax(1) == ref.argmax(1)).mean() > 0.9
+
+
+def test_precisions_a_file_or_backend_cannot_run_are_refused(det_onnx, tmp_path) -> None:
+    with pytest.raises(BackendError, match="no bfloat16 kernels.*--backend openvino"):
+        OnnxModel(str(det_onnx), precision="bf16")
+    with pytest.raises(BackendError, match="float32 export.*--int8"):
+        OnnxModel(str(det_onnx), precision="int8")
+    with pytest.raises(BackendError, match="unknown backend"):
+        OnnxModel(str(det_onnx), backend="tensorrt")
+
+
+def test_a_missing_openvino_says_what_to_install(det_onnx, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "openvino", None)  # import openvino -> ImportError
+    with pytest.raises(BackendError, match=r"pip install 'openvino==.*--backend onnxruntime"):
+        OnnxModel(str(det_onnx), backend="openvino")
+    # the runtime itself still imports and runs on ONNX Runtime
+    assert len(OnnxModel(str(det_onnx)).predict(scene_image(120, 160, 1))["scores"]) > 0
+
+
+def test_onnx_infer_takes_backend_and_precision(det_onnx, tmp_path, capsys) -> None:
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    import cv2
+
+    cv2.imwrite(str(folder / "a.png"), scene_image(120, 160, 2))
+    out = tmp_path / "out"
+    assert infer_main([str(folder), "--model", str(det_onnx), "--out-dir", str(out),
+                       "--backend", "openvino"]) == 0  # fmt: skip
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["detections"] and (out / "vis" / "a.png").is_file()
+    assert infer_main([str(folder), "--model", str(det_onnx), "--precision", "bf16"]) == 1
+    assert "no bfloat16 kernels" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- static int8 (NNCF)
+@pytest.fixture(scope="module")
+def shapes_coco(tmp_path_factory) -> Path:
+    from edgenext_dense.datasets.synthetic import make_coco_shapes
+
+    root = tmp_path_factory.mktemp("coco") / "shapes_coco"
+    make_coco_shapes(root, num_train=1, num_val=6, img_size=(120, 160), seed=5)
+    return root
+
+
+@pytest.mark.slow
+def test_static_int8_export_calibrates_on_the_val_set_and_runs_on_both_backends(
+    det_checkpoint, shapes_coco, tmp_path, capsys
+) -> None:
+    out = tmp_path / "det_int8.onnx"
+    options = [
+        f"val_dataloader.dataset.data_root={shapes_coco}/",
+        "val_dataloader.dataset.ann_file=annotations/instances_val2017.json",
+    ]
+    argv = [str(DET_CONFIG), str(det_checkpoint), "--out", str(out), "--int8", "static"]
+    assert export_main([*argv, "--calib-images", "4", "--cfg-options", *options]) == 0
+    meta = read_metadata(str(out))
+    assert meta["quantization"] == "static (4 images)"
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(str(out)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear", "NonMaxSuppression"} <= ops
+
+    img = scene_image(180, 240, 7)
+    on_openvino = OnnxModel(str(out), backend="openvino")
+    assert on_openvino.precision == "int8"  # the file's precision by default
+    got_ov = on_openvino.predict(img)
+    got_ort = OnnxModel(str(out)).predict(img)
+    assert len(got_ov["scores"]) > 10 and len(got_ort["scores"]) > 10
+    with pytest.raises(BackendError, match="int8-quantised"):
+        OnnxModel(str(out), precision="fp32")
+
+    # a classifier has no validation set to calibrate on
+    with pytest.raises(SystemExit):
+        export_main(["classifier", "x.pth", "--out", str(tmp_path / "c.onnx"), "--int8", "static"])
