@@ -27,12 +27,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from edgenext_dense.datasets.shapes_render import (
-    COCO_SCENE,
-    SHAPE_CLASSES,
-    render_scene,
-    scene_rng,
-)
+from edgenext_dense.datasets.synthetic import COCO_SCENE, SHAPE_CLASSES, render_scene, scene_rng
 from edgenext_dense.model_zoo import IMAGENET_MEAN, IMAGENET_STD
 from edgenext_dense.models.backbones import EdgeNeXt, resolve_arch
 from edgenext_dense.models.backbones.edgenext_checkpoint import (
@@ -113,12 +108,9 @@ def render_shape_crops(
         scene = render_scene(scene_rng(seed, "cls", split, i), scene_size, classes, COCO_SCENE)
         image = Image.fromarray(scene.image)
         for k, shape in enumerate(scene.instances):
-            rows, cols = np.nonzero(scene.instance_map == k + 1)
-            if rows.size < 16:  # (almost) hidden by later shapes
-                continue
-            x0, y0, x1, y1 = cols.min(), rows.min(), cols.max() + 1, rows.max() + 1
-            pad = margin * max(x1 - x0, y1 - y0)
-            box = (x0 - pad, y0 - pad, x1 + pad, y1 + pad)
+            x, y, w, h = scene.visible_box(k)
+            pad = margin * max(w, h)
+            box = (x - pad, y - pad, x + w + pad, y + h + pad)
             crop = image.transform((crop_size, crop_size), Image.EXTENT, box, Image.BILINEAR)
             crops.append(np.asarray(crop))
             labels.append(classes.index(shape.label))
