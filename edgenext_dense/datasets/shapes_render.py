@@ -1,9 +1,9 @@
 """Rendering of the synthetic shape scenes: backgrounds, shapes, occlusion and mask outlines.
 
 A scene is a background (flat colour, gradient, smooth colour noise or clutter lines) with a few
-coloured shapes of :data:`SHAPE_CLASSES` drawn over it with OpenCV, and a per-pixel instance
-map. The writers that turn scenes into COCO and VOC files are in
-:mod:`edgenext_dense.datasets.synthetic`.
+coloured shapes of :data:`SHAPE_CLASSES` over it and a per-pixel instance map. Shapes are filled
+by pycocotools, so a shape's polygon read back by COCO tools is its mask exactly. The writers of
+the COCO and VOC files are in :mod:`edgenext_dense.datasets.synthetic`.
 """
 
 from __future__ import annotations
@@ -108,13 +108,8 @@ class Scene:
         return cv2.boundingRect((self.instance_map == i + 1).astype(np.uint8))
 
 
-# ---------------------------------------------------------------------------------------------
-# Argument checks
-# ---------------------------------------------------------------------------------------------
-
-
 def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)  # True is no int
 
 
 def check_int(name: str, value: int, minimum: int) -> int:
@@ -152,11 +147,6 @@ def check_classes(classes: Sequence[str]) -> Tuple[str, ...]:
             + (f" (unknown: {unknown})" if unknown else "")
         )
     return names
-
-
-# ---------------------------------------------------------------------------------------------
-# Drawing
-# ---------------------------------------------------------------------------------------------
 
 
 def _polar(radii, angles) -> np.ndarray:
@@ -248,11 +238,6 @@ def _contrasting_color(rng: np.random.Generator, avoid: List[np.ndarray], min_di
     return best
 
 
-# ---------------------------------------------------------------------------------------------
-# Scenes
-# ---------------------------------------------------------------------------------------------
-
-
 def scene_rng(seed: int, kind: str, split: str, index: int) -> np.random.Generator:
     """Return the random stream of one image, so images do not depend on how many are made.
 
@@ -327,11 +312,10 @@ def render_scene(
         for _attempt in range(30):
             polygon = _place(rng, label, height, width, config)
             (x0, y0), (x1, y1) = polygon.min(0), polygon.max(0) + 1
-            # pycocotools rasterises as COCO readers do, so the polygon is the mask exactly.
             rle = mask_utils.frPyObjects([(polygon - [x0, y0] + 0.5).ravel()], y1 - y0, x1 - x0)
             local = mask_utils.decode(rle)[..., 0].astype(bool)
             under = instance_map[y0:y1, x0:x1][local]
-            if _occlusion_ok(instance_map, instances, under, config):
+            if local.any() and _occlusion_ok(instance_map, instances, under, config):
                 break
         else:
             continue  # no room for this shape; the scene keeps fewer

@@ -52,23 +52,10 @@ from edgenext_dense.datasets.shapes_render import (
 )
 
 __all__ = [
-    "COCO_SCENE",
-    "DEFAULT_SEG_CLASSES",
-    "MANIFEST_NAME",
-    "SHAPE_CLASSES",
-    "VOC_CLASSES",
-    "VOC_ID_OF_SHAPE",
-    "VOC_SCENE",
-    "Scene",
-    "SceneConfig",
-    "ShapeInstance",
-    "make_coco_shapes",
-    "make_voc_shapes",
-    "mask_to_polygons",
-    "render_scene",
-    "scene_rng",
-    "voc_palette",
-]
+    "COCO_SCENE", "DEFAULT_SEG_CLASSES", "MANIFEST_NAME", "SHAPE_CLASSES", "VOC_CLASSES",
+    "VOC_ID_OF_SHAPE", "VOC_SCENE", "Scene", "SceneConfig", "ShapeInstance", "make_coco_shapes",
+    "make_voc_shapes", "mask_to_polygons", "render_scene", "scene_rng", "voc_palette",
+]  # fmt: skip
 
 #: Bumped whenever a change alters the generated files, so that old manifests stop matching.
 GENERATOR_VERSION = 2
@@ -89,10 +76,6 @@ VOC_CLASSES: Tuple[str, ...] = (
 #: The VOC label each shape class is written as (a loose likeness: a triangle is a paper plane,
 #: a circle a wheel, a rectangle a screen, a cross a person).
 VOC_ID_OF_SHAPE: Dict[str, int] = dict(triangle=1, circle=2, star=3, cross=15, rectangle=20)
-
-_Writer = Callable[
-    [Path, Dict[str, int], Tuple[int, int], int, Tuple[str, ...], SceneConfig], tuple
-]
 
 
 def _save_jpeg(image: np.ndarray, path: Path) -> None:
@@ -132,32 +115,18 @@ def _make(
     scene: SceneConfig,
     force: bool,
     outputs: Sequence[str],
-    write: _Writer,
+    write: Callable[..., tuple],
 ) -> dict:
     """Check the arguments, then reuse the complete dataset in ``out_dir`` or write it anew.
 
-    Args:
-        kind (str): ``'coco'`` or ``'voc'``.
-        out_dir (str | os.PathLike): Dataset directory.
-        counts (tuple[int, int]): ``num_train`` and ``num_val``.
-        img_size (int | Sequence[int]): Square side, or ``(height, width)``.
-        seed (int): Dataset seed.
-        classes (Sequence[str]): Shape classes.
-        scene (SceneConfig): Scene settings.
-        force (bool): Regenerate even when a matching dataset exists.
-        outputs (Sequence[str]): Files and image folders the layout writes, relative to
-            ``out_dir``; data found there that the generator did not write is never replaced.
-        write (callable): ``write(out, counts, size, seed, classes, scene)`` writes the dataset
-            and returns every file written and the summary.
-
-    Returns:
-        dict: ``out_dir``, ``reused``, the summary and ``manifest``.
+    ``outputs`` are the paths (relative to ``out_dir``) the layout writes: data found there that
+    the generator did not write is never replaced. ``write(out, counts, size, seed, classes,
+    scene)`` writes the dataset and returns every file written and the summary.
     """
     counts = dict(
         train=check_int("num_train", counts[0], 1), val=check_int("num_val", counts[1], 1)
     )
-    size, seed = check_size(img_size), check_int("seed", seed, 0)
-    classes = check_classes(classes)
+    size, seed, classes = check_size(img_size), check_int("seed", seed, 0), check_classes(classes)
     if not isinstance(scene, SceneConfig):
         raise ValueError(f"scene must be a SceneConfig, got {scene!r}")
     out = Path(out_dir)
@@ -165,13 +134,13 @@ def _make(
     params.update(num_train=counts["train"], num_val=counts["val"], img_size=list(size))
     params.update(classes=list(classes), scene=dataclasses.asdict(scene))
     params = json.loads(json.dumps(params))  # as read back from a manifest: lists, not tuples
-    old = _read_manifest(out)
-    result = dict(out_dir=str(out), reused=not force and _is_complete(out, old, params))
-    if not result["reused"]:
+    manifest = _read_manifest(out)
+    reused = not force and _is_complete(out, manifest, params)
+    if not reused:
         out.mkdir(parents=True, exist_ok=True)
         # Earlier versions wrote from other modules of this package: their files are ours too.
-        if old and str(old.get("params", {}).get("generator")).startswith(__package__):
-            for rel in old.get("files", {}):
+        if manifest and str(manifest.get("params", {}).get("generator")).startswith(__package__):
+            for rel in manifest.get("files", {}):
                 if out.resolve() in (out / rel).resolve().parents:
                     (out / rel).unlink(missing_ok=True)
         else:
@@ -186,14 +155,10 @@ def _make(
         _write_manifest(out, dict(params=params, complete=False))
         files, summary = write(out, counts, size, seed, classes, scene)
         files = {p.relative_to(out).as_posix(): p.stat().st_size for p in files}
-        old = dict(params=params, complete=True, summary=summary, files=files)
-        _write_manifest(out, old)
-    return dict(result, **old["summary"], manifest=str(out / MANIFEST_NAME))
-
-
-# ---------------------------------------------------------------------------------------------
-# COCO detection
-# ---------------------------------------------------------------------------------------------
+        manifest = dict(params=params, complete=True, summary=summary, files=files)
+        _write_manifest(out, manifest)
+    summary = manifest["summary"]
+    return dict(out_dir=str(out), reused=reused, **summary, manifest=str(out / MANIFEST_NAME))
 
 
 def _coco_annotation(scene: Scene, k: int, inst: ShapeInstance) -> dict:
@@ -273,8 +238,8 @@ def make_coco_shapes(
         ``val_ann_file`` and ``manifest``.
 
     Raises:
-        ValueError: When a count, the image size, the seed or a class name is invalid.
-        FileExistsError: When ``out_dir`` holds other data at the paths the dataset writes.
+        ValueError: When a count, the image size, the seed, a class or the scene is invalid.
+        FileExistsError: When ``out_dir`` holds data, not written here, where the set goes.
     """
     anns = [f"annotations/instances_{s}2017.json" for s in ("train", "val")]
     outputs = ["train2017", "val2017", *anns]
@@ -283,11 +248,6 @@ def make_coco_shapes(
                    _write_coco)  # fmt: skip
     paths = ("train_img_dir", "val_img_dir", "train_ann_file", "val_ann_file")
     return dict(result, **{key: str(Path(out_dir) / p) for key, p in zip(paths, outputs)})
-
-
-# ---------------------------------------------------------------------------------------------
-# Pascal VOC segmentation
-# ---------------------------------------------------------------------------------------------
 
 
 def _voc_labels(scene: Scene) -> np.ndarray:
@@ -355,8 +315,8 @@ def make_voc_shapes(
         ``train_split``, ``val_split``, ``trainval_split`` and ``manifest``.
 
     Raises:
-        ValueError: When a count, the image size, the seed or a class name is invalid.
-        FileExistsError: When ``out_dir`` holds other data at the paths the dataset writes.
+        ValueError: When a count, the image size, the seed, a class or the scene is invalid.
+        FileExistsError: When ``out_dir`` holds data, not written here, where the set goes.
     """
     splits = [f"VOC2012/ImageSets/Segmentation/{s}.txt" for s in ("train", "val", "trainval")]
     outputs = ["VOC2012", "VOC2012/JPEGImages", "VOC2012/SegmentationClass", *splits]
