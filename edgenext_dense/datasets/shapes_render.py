@@ -226,16 +226,11 @@ def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray
 
 
 def _contrasting_color(rng: np.random.Generator, avoid: List[np.ndarray], min_dist: float):
-    """A random colour ``min_dist`` away from every colour of ``avoid``, else the best of 32."""
-    best, best_dist = None, -1.0
-    for _ in range(32):
-        color = _color(rng)
-        dist = min(float(np.linalg.norm(color - a)) for a in avoid)
-        if dist >= min_dist:
-            return color
-        if dist > best_dist:
-            best, best_dist = color, dist
-    return best
+    """The first of 32 random colours ``min_dist`` away from all of ``avoid``, else the farthest."""
+    colors = rng.integers(0, 256, (32, 3)).astype(np.float32)
+    dist = np.linalg.norm(colors[:, None] - np.stack(avoid)[None], axis=2).min(1)
+    far = np.flatnonzero(dist >= min_dist)
+    return colors[far[0] if len(far) else dist.argmax()]
 
 
 def scene_rng(seed: int, kind: str, split: str, index: int) -> np.random.Generator:

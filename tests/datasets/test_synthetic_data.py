@@ -336,6 +336,16 @@ def test_interrupted_generation_is_redone(tmp_path, monkeypatch):
     assert len(list(Path(summary["img_dir"]).glob("*.jpg"))) == 4
 
 
+def test_dataset_of_an_earlier_generator_version_is_regenerated_not_refused(tmp_path):
+    summary = make_coco_shapes(tmp_path, num_train=2, num_val=1, img_size=64)
+    manifest = _load_json(tmp_path / MANIFEST_NAME)
+    manifest["params"].update(generator="edgenext_dense.datasets.shapes_writer", version=1)
+    (tmp_path / MANIFEST_NAME).write_text(json.dumps(manifest))
+    again = make_coco_shapes(tmp_path, num_train=1, num_val=1, img_size=64)
+    assert not again["reused"]
+    assert not (Path(summary["train_img_dir"]) / "000000000002.jpg").exists(), "stale image kept"
+
+
 @pytest.mark.parametrize(
     "make, taken",
     [
