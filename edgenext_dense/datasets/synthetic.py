@@ -1,25 +1,17 @@
-"""Deterministic synthetic shape datasets for a no-download demo.
+"""Deterministic synthetic shape datasets, so the demos train on a CPU with nothing downloaded.
 
-Two generators write small datasets of coloured shapes in the layouts the OpenMMLab loaders
-read unchanged, so the detector and the segmenter train on a CPU with nothing downloaded:
+* :func:`make_coco_shapes` writes the COCO 2017 detection layout (mmdet ``CocoDataset``,
+  pycocotools); ``bbox`` and ``area`` describe the visible pixels, as in COCO.
+* :func:`make_voc_shapes` writes the Pascal VOC 2012 layout that
+  ``mmseg::_base_/datasets/pascal_voc12.py`` reads; each shape class is one VOC class
+  (:data:`VOC_ID_OF_SHAPE`) and a thin band of 255 (ignored) runs along object boundaries, as
+  in the real VOC masks.
 
-* :func:`make_coco_shapes`: the COCO 2017 detection layout (mmdet ``CocoDataset``,
-  pycocotools). ``bbox`` and ``area`` describe the visible pixels, as in COCO;
-  ``segmentation`` is the drawn polygon of an unoccluded object, else the outline of each
-  visible piece.
-* :func:`make_voc_shapes`: the Pascal VOC 2012 segmentation layout read with the settings of
-  ``mmseg::_base_/datasets/pascal_voc12.py``. Each shape class is written as one VOC class
-  (:data:`VOC_ID_OF_SHAPE`), 0 is background and a thin band of 255 (ignored by mmseg) runs
-  along every object boundary, as in the real VOC masks.
-
-Each image has its own random stream, seeded by ``(seed, kind, split, index)``, so the same
-arguments give the same files byte for byte and a larger dataset begins with the images of a
-smaller one. Shapes keep at least ``1 - max_occlusion`` of their pixels, occlusion never cuts
-a hole, and each colour contrasts with what lies under it (:mod:`.shapes_render`).
-
-A manifest (:data:`MANIFEST_NAME`) written last records the parameters and files, so asking
-again for the same dataset returns at once; an interrupted generation is redone, and a folder
-holding data the generator did not write is refused rather than overwritten.
+Each image has its own random stream (:func:`scene_rng`): the same arguments give the same
+files, and a larger dataset begins with the images of a smaller one. A manifest
+(:data:`MANIFEST_NAME`), complete only once every file is written, lets a second call with the
+same arguments return at once; an interrupted generation is redone, and data the generator did
+not write is refused rather than overwritten.
 """
 
 from __future__ import annotations
