@@ -1,14 +1,11 @@
 """Classification pretraining on rendered shapes: the no-download demos' stand-in for ImageNet.
 
-The paper's detector and segmenter start from an ImageNet-pretrained EdgeNeXt. With nothing
-downloaded the demos cannot, and trained from scratch on a few hundred generated images the
-dense models learn where shapes are long before they learn which shape is which. So the demos
-do what the paper does at toy scale: first train an EdgeNeXt classifier, here on crops of the
-shapes in rendered detection-style scenes (the classes of :data:`SHAPE_CLASSES`, random colours
-and backgrounds, from their own random streams, so never the demo datasets' images), then save
-its backbone in the published checkpoint layout (official names, no classifier head). The
-demo configs load that file through the same ``init_cfg=dict(type='Pretrained',
-checkpoint=...)`` path as the ImageNet weights.
+The paper's dense models start from an ImageNet-pretrained EdgeNeXt; trained from scratch on a
+few hundred generated images they learn where shapes are long before which shape is which. So
+the demos first train an EdgeNeXt classifier on crops of the shapes in rendered scenes (their
+own random streams, never the demo datasets' images) and save its backbone in the published
+checkpoint layout, which the demo configs load with ``init_cfg=dict(type='Pretrained', ...)``
+as they would ImageNet weights.
 
     python tools/pretrain_shapes.py --out checkpoints/edgenext_xx_small_shapes.pth
 """
@@ -27,12 +24,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from edgenext_dense.datasets.shapes_render import (
-    COCO_SCENE,
-    SHAPE_CLASSES,
-    render_scene,
-    scene_rng,
-)
+from edgenext_dense.datasets.synthetic import COCO_SCENE, SHAPE_CLASSES, render_scene, scene_rng
 from edgenext_dense.model_zoo import IMAGENET_MEAN, IMAGENET_STD
 from edgenext_dense.models.backbones import EdgeNeXt, resolve_arch
 from edgenext_dense.models.backbones.edgenext_checkpoint import (
@@ -49,10 +41,9 @@ __all__ = [
     "render_shape_crops",
 ]
 
-# NOTE: raise it whenever the training itself changes (not its arguments) in a way that changes
-# the weights written, so that files of the former recipe are retrained rather than kept.
-# 2: the linears run as 1x1 convolutions (other float rounding: docs/benchmarks.md).
-RECIPE_VERSION = 2
+# NOTE: raise it whenever the training or its rendered crops change (not its arguments) in a way
+# that changes the weights written, so that files of the former recipe are retrained, not kept.
+RECIPE_VERSION = 3
 
 
 @dataclass
@@ -113,12 +104,9 @@ def render_shape_crops(
         scene = render_scene(scene_rng(seed, "cls", split, i), scene_size, classes, COCO_SCENE)
         image = Image.fromarray(scene.image)
         for k, shape in enumerate(scene.instances):
-            rows, cols = np.nonzero(scene.instance_map == k + 1)
-            if rows.size < 16:  # (almost) hidden by later shapes
-                continue
-            x0, y0, x1, y1 = cols.min(), rows.min(), cols.max() + 1, rows.max() + 1
-            pad = margin * max(x1 - x0, y1 - y0)
-            box = (x0 - pad, y0 - pad, x1 + pad, y1 + pad)
+            x, y, w, h = scene.visible_box(k)
+            pad = margin * max(w, h)
+            box = (x - pad, y - pad, x + w + pad, y + h + pad)
             crop = image.transform((crop_size, crop_size), Image.EXTENT, box, Image.BILINEAR)
             crops.append(np.asarray(crop))
             labels.append(classes.index(shape.label))
@@ -138,7 +126,7 @@ class _PooledLinear(nn.Module):
     """Backbone, global average pool and a linear layer: the pretraining classifier.
 
     NOTE: no LayerNorm before the linear layer, unlike the published classifier: with it, the
-    features transferred badly (docs/benchmarks.md). Only the backbone is saved.
+    features transferred badly (docs/benchmarks.md).
     """
 
     def __init__(self, backbone: EdgeNeXt, num_classes: int) -> None:
@@ -245,18 +233,8 @@ def pretrain_shapes_classifier(
     say(f"val top-1 accuracy {accuracy:.3f} on {len(x_val)} crops")
 
     state: Dict[str, torch.Tensor] = dict(backbone.state_dict())
-    settings = dict(
-        arch=arch,
-        iters=iters,
-        batch_size=batch_size,
-        img_size=img_size,
-        lr=lr,
-        weight_decay=weight_decay,
-        num_train=num_train,
-        num_val=num_val,
-        seed=seed,
-        layer_scale_init_value=layer_scale_init_value,
-    )
+    local = locals()  # the arguments, arch resolved
+    settings = {name: local[name] for name in _DEFAULT_SETTINGS}
     meta = dict(
         settings,
         source_format="shapes-pretrain",

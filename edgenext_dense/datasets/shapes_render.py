@@ -1,13 +1,9 @@
-"""Scene description and rendering of the synthetic shape images.
+"""Rendering of the synthetic shape scenes: backgrounds, shapes, occlusion and mask outlines.
 
-A scene is a background (flat colour, gradient, smooth colour noise or clutter lines) with up to
-a few coloured geometric shapes of :data:`SHAPE_CLASSES` on it, drawn with a per-pixel instance
-map. Each image is drawn from its own random stream (:func:`scene_rng`), so that a dataset is
-the same for the same arguments. The pixel-level drawing (outlines, colours, backgrounds) is in
-:mod:`edgenext_dense.datasets.shapes_drawing`. Mask outlines as COCO polygons are in
-:mod:`edgenext_dense.datasets.mask_polygons`. The writers of the COCO and VOC layouts, which
-turn scenes into files, live in :mod:`edgenext_dense.datasets.synthetic`; its docstring lists
-the choices made about what the images hold.
+A scene is a background (flat colour, gradient, smooth colour noise or clutter lines) with a few
+coloured shapes of :data:`SHAPE_CLASSES` over it and a per-pixel instance map. Shapes are filled
+by pycocotools, so a shape's polygon read back by COCO tools is its mask exactly. The writers of
+the COCO and VOC files are in :mod:`edgenext_dense.datasets.synthetic`.
 """
 
 from __future__ import annotations
@@ -16,44 +12,20 @@ import math
 from dataclasses import dataclass
 from typing import List, Sequence, Tuple, Union
 
+import cv2
 import numpy as np
+from pycocotools import mask as mask_utils
 
-from edgenext_dense.datasets.mask_polygons import mask_to_polygons
-from edgenext_dense.datasets.shapes_drawing import (
-    SHAPE_CLASSES,
-    contrasting_color,
-    paint_background,
-    rasterize,
-    shape_outline,
-    uniform_noise,
-)
-
-__all__ = [
-    "COCO_SCENE",
-    "MIN_IMAGE_SIDE",
-    "SHAPE_CLASSES",
-    "VOC_SCENE",
-    "ImageSize",
-    "Scene",
-    "SceneConfig",
-    "ShapeInstance",
-    "mask_to_polygons",
-    "render_scene",
-    "scene_rng",
-]
-
+#: Shape classes, in the order of their COCO category ids (1, 2, ...) by default.
+SHAPE_CLASSES: Tuple[str, ...] = ("circle", "rectangle", "triangle", "star", "cross")
 
 #: Smallest image side accepted, in pixels.
 MIN_IMAGE_SIDE = 32
 
-_SPLIT_CODES = {"train": 0, "val": 1}
 _KIND_CODES = {"coco": 1, "voc": 2, "cls": 3}
+_SPLIT_CODES = {"train": 0, "val": 1}
 
 ImageSize = Union[int, Sequence[int]]
-
-# ---------------------------------------------------------------------------------------------
-# Scene description
-# ---------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -61,16 +33,16 @@ class SceneConfig:
     """How many shapes a scene holds, how large they are and how much they may overlap.
 
     Args:
-        num_objects (tuple[int, int]): Inclusive range of the number of shapes placed per image.
+        num_objects (tuple[int, int]): Inclusive range of shapes placed per image.
             Defaults to (1, 6).
-        size_range (tuple[float, float]): Range of the shape diameter as a fraction of the shorter
-            image side, sampled log-uniformly. Defaults to (0.15, 0.6).
-        max_occlusion (float): Largest fraction of an object's pixels that later shapes may hide.
+        size_range (tuple[float, float]): Shape diameter as a fraction of the shorter image
+            side, sampled log-uniformly. Defaults to (0.15, 0.6).
+        max_occlusion (float): Largest fraction of an object's pixels later shapes may hide.
             Defaults to 0.35.
-        min_contrast (float): Smallest RGB distance between a shape's colour and what lies under
-            it. Defaults to 90.0.
-        noise_std (tuple[float, float]): Range of the standard deviation of the (uniform) pixel
-            noise added to the whole image. Defaults to (0.0, 6.0).
+        min_contrast (float): Smallest RGB distance between a shape's colour and what lies
+            under it. Defaults to 90.0.
+        noise_std (tuple[float, float]): Range of the std of the pixel noise over the image.
+            Defaults to (0.0, 6.0).
     """
 
     num_objects: Tuple[int, int] = (1, 6)
@@ -80,17 +52,17 @@ class SceneConfig:
     noise_std: Tuple[float, float] = (0.0, 6.0)
 
     def __post_init__(self) -> None:
-        lo, hi = self.num_objects
-        if not 1 <= lo <= hi <= 254:
-            raise ValueError(f"num_objects={self.num_objects!r}: need 1 <= min <= max <= 254")
-        lo, hi = self.size_range
-        if not 0 < lo <= hi <= 1:
-            raise ValueError(f"size_range={self.size_range!r}: need 0 < min <= max <= 1")
-        if not 0 <= self.max_occlusion < 1:
-            raise ValueError(f"max_occlusion={self.max_occlusion!r}: need 0 <= value < 1")
-        lo, hi = self.noise_std
-        if not 0 <= lo <= hi:
-            raise ValueError(f"noise_std={self.noise_std!r}: need 0 <= min <= max")
+        checks = (
+            ("num_objects", 1 <= self.num_objects[0] <= self.num_objects[1] <= 254,
+             "1 <= min <= max <= 254"),
+            ("size_range", 0 < self.size_range[0] <= self.size_range[1] <= 1,
+             "0 < min <= max <= 1"),
+            ("max_occlusion", 0 <= self.max_occlusion < 1, "0 <= value < 1"),
+            ("noise_std", 0 <= self.noise_std[0] <= self.noise_std[1], "0 <= min <= max"),
+        )  # fmt: skip
+        for name, ok, need in checks:
+            if not ok:
+                raise ValueError(f"{name}={getattr(self, name)!r}: need {need}")
 
 
 #: Detection scenes: 1-6 medium to large shapes.
@@ -105,8 +77,7 @@ class ShapeInstance:
 
     Args:
         label (str): Shape class, one of :data:`SHAPE_CLASSES`.
-        polygon (np.ndarray): (N, 2) integer vertices (x, y) in pixel-index coordinates, exactly
-            as rasterised (pixel ``(r, c)`` is filled when ``(c, r)`` lies in the polygon).
+        polygon (np.ndarray): (N, 2) int32 vertices (x, y) in pixel indices, as filled.
         color (tuple[int, int, int]): RGB fill colour.
         full_area (int): Number of pixels the shape covered when it was drawn.
     """
@@ -132,33 +103,30 @@ class Scene:
     instance_map: np.ndarray
     instances: List[ShapeInstance]
 
+    def visible_box(self, i: int) -> Tuple[int, int, int, int]:
+        """``(x, y, w, h)`` of the pixels ``instances[i]`` shows (all 0 when it is hidden)."""
+        return cv2.boundingRect((self.instance_map == i + 1).astype(np.uint8))
 
-# ---------------------------------------------------------------------------------------------
-# Argument checks
-# ---------------------------------------------------------------------------------------------
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)  # True is no int
 
 
-def _normalize_size(img_size: ImageSize) -> Tuple[int, int]:
-    """Return ``(height, width)`` from an int or a pair, checking both are large enough.
+def check_int(name: str, value: int, minimum: int) -> int:
+    """Return ``value`` as an int, or raise ValueError naming it when it is below ``minimum``."""
+    if not _is_int(value) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
 
-    Args:
-        img_size (int | Sequence[int]): Square side, or ``(height, width)``.
 
-    Returns:
-        tuple[int, int]: Height and width in pixels.
-    """
-    if isinstance(img_size, (int, np.integer)) and not isinstance(img_size, bool):
-        size = (int(img_size), int(img_size))
-    elif (
-        isinstance(img_size, Sequence)
-        and len(img_size) == 2
-        and all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in img_size)
-    ):
-        size = (int(img_size[0]), int(img_size[1]))
-    else:
+def check_size(img_size: ImageSize) -> Tuple[int, int]:
+    """Return ``(height, width)`` from a square side or a pair, both at least MIN_IMAGE_SIDE."""
+    pair = isinstance(img_size, Sequence) and len(img_size) == 2
+    if not (_is_int(img_size) or (pair and all(map(_is_int, img_size)))):
         raise ValueError(
             f"img_size must be an int or a (height, width) pair of ints, got {img_size!r}"
         )
+    size = (int(img_size[0]), int(img_size[1])) if pair else (int(img_size), int(img_size))
     if min(size) < MIN_IMAGE_SIDE:
         raise ValueError(
             f"img_size={img_size!r} is too small: both sides must be at least "
@@ -167,44 +135,8 @@ def _normalize_size(img_size: ImageSize) -> Tuple[int, int]:
     return size
 
 
-def _check_count(name: str, value: int) -> int:
-    """Check that an image count is a positive int.
-
-    Args:
-        name (str): Argument name, for the error message.
-        value (int): The count.
-
-    Returns:
-        int: The count.
-    """
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return int(value)
-
-
-def _check_seed(seed: int) -> int:
-    """Check that a seed is a non-negative int.
-
-    Args:
-        seed (int): The seed.
-
-    Returns:
-        int: The seed.
-    """
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
-    return int(seed)
-
-
-def _check_classes(classes: Sequence[str]) -> Tuple[str, ...]:
-    """Check that ``classes`` names distinct known shapes.
-
-    Args:
-        classes (Sequence[str]): Shape class names.
-
-    Returns:
-        tuple[str, ...]: The names, as a tuple.
-    """
+def check_classes(classes: Sequence[str]) -> Tuple[str, ...]:
+    """Return ``classes`` as a tuple of distinct names of :data:`SHAPE_CLASSES`."""
     if isinstance(classes, str):
         raise ValueError(f"classes must be a sequence of shape names, got the string {classes!r}")
     names = tuple(classes)
@@ -217,22 +149,98 @@ def _check_classes(classes: Sequence[str]) -> Tuple[str, ...]:
     return names
 
 
-# ---------------------------------------------------------------------------------------------
-# Rendering
-# ---------------------------------------------------------------------------------------------
+def _polar(radii, angles) -> np.ndarray:
+    return np.stack([radii * np.cos(angles), radii * np.sin(angles)], axis=1)
+
+
+def _rotate(points: np.ndarray, angle: float) -> np.ndarray:
+    c, s = math.cos(angle), math.sin(angle)
+    return points @ np.array([[c, s], [-s, c]])
+
+
+def _outline(label: str, radius: float, rng: np.random.Generator) -> np.ndarray:
+    """A random (N, 2) polygon of class ``label``, centred on the origin, within ``radius``."""
+    if label == "circle":
+        n = int(np.clip(round(radius / 2), 16, 64))
+        return _polar(np.full(n, radius), np.linspace(0, 2 * math.pi, n, endpoint=False))
+    if label == "rectangle":
+        aspect = rng.uniform(0.45, 1.0)  # short side / long side
+        hx = radius / math.hypot(1.0, aspect)
+        hx, hy = (hx, hx * aspect) if rng.random() >= 0.5 else (hx * aspect, hx)
+        corners = np.array([[-hx, -hy], [hx, -hy], [hx, hy], [-hx, hy]])
+        return _rotate(corners, rng.uniform(-0.3, 0.3))
+    if label == "triangle":
+        angles = np.array([0.0, 2.0, 4.0]) * math.pi / 3 + rng.uniform(-0.2, 0.2, 3)
+        radii = radius * rng.uniform(0.85, 1.0, 3)
+        return _polar(radii, angles + rng.uniform(0, 2 * math.pi))
+    if label == "star":
+        radii = radius * np.tile([1.0, rng.uniform(0.38, 0.5)], 5)
+        return _polar(radii, np.arange(10) * math.pi / 5 + rng.uniform(0, 2 * math.pi))
+    t = radius * rng.uniform(0.2, 0.3)  # cross: half the arm width, then half its length
+    h = math.sqrt(radius**2 - t**2)
+    quarter = np.array([[-t, -h], [t, -h], [t, -t]])  # one arm's end and inner corner
+    pts = np.concatenate([_rotate(quarter, k * math.pi / 2) for k in range(4)])
+    return _rotate(pts, rng.uniform(-0.35, 0.35))
+
+
+def _color(rng: np.random.Generator) -> np.ndarray:
+    return rng.integers(0, 256, 3).astype(np.float32)
+
+
+def _noise(rng: np.random.Generator, shape: Tuple[int, ...], std: float) -> np.ndarray:
+    """Zero-mean uniform noise of the given std (cheaper to draw than Gaussian noise)."""
+    return (rng.random(shape, dtype=np.float32) - np.float32(0.5)) * np.float32(std * 12**0.5)
+
+
+def _gradient(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    c0, c1 = _color(rng), _color(rng)
+    angle = rng.uniform(0, 2 * math.pi)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    t = xx * math.cos(angle) + yy * math.sin(angle)
+    t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
+    return c0 + t[..., None] * (c1 - c0)
+
+
+def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """Flat, gradient, smooth colour noise or clutter lines, equally likely; float32 (H, W, 3)."""
+    kind = int(rng.integers(0, 4))
+    if kind == 2:  # smooth colour blotches (a small random grid upsampled) plus fine grain
+        cells = int(rng.integers(3, 9))
+        grid = rng.integers(0, 256, (cells, cells, 3), dtype=np.uint8)
+        smooth = cv2.resize(grid, (width, height), interpolation=cv2.INTER_CUBIC)
+        bg = smooth.astype(np.float32) + _noise(rng, (height, width, 3), rng.uniform(5.0, 20.0))
+    elif kind == 1 or (kind == 3 and rng.random() >= 0.5):
+        bg = _gradient(rng, height, width)
+    else:
+        bg = np.broadcast_to(_color(rng), (height, width, 3))
+    bg = np.clip(bg, 0, 255)
+    if kind == 3:  # clutter: random thin lines over the flat colour or gradient
+        bg = np.ascontiguousarray(bg.astype(np.uint8))
+        max_width = max(1, min(height, width) // 100)
+        for _ in range(int(rng.integers(4, 15))):
+            ends = np.rint(rng.uniform(0, [width, height, width, height])).astype(int).tolist()
+            color = rng.integers(0, 256, 3).tolist()
+            thickness = int(rng.integers(1, max_width + 1))
+            cv2.line(bg, ends[:2], ends[2:], color, thickness)
+    return bg.astype(np.float32)
+
+
+def _contrasting_color(rng: np.random.Generator, avoid: List[np.ndarray], min_dist: float):
+    """The first of 32 random colours ``min_dist`` away from all of ``avoid``, else the farthest."""
+    colors = rng.integers(0, 256, (32, 3)).astype(np.float32)
+    dist = np.linalg.norm(colors[:, None] - np.stack(avoid)[None], axis=2).min(1)
+    far = np.flatnonzero(dist >= min_dist)
+    return colors[far[0] if len(far) else dist.argmax()]
 
 
 def scene_rng(seed: int, kind: str, split: str, index: int) -> np.random.Generator:
-    """Return the random stream of one image.
-
-    Each image has its own stream, so images do not depend on how many others are generated.
+    """Return the random stream of one image, so images do not depend on how many are made.
 
     Args:
         seed (int): Dataset seed.
-        kind (str): ``'coco'``, ``'voc'`` or ``'cls'`` (the single-shape classification
-            images of :mod:`edgenext_dense.apis.shapes_pretrain`).
+        kind (str): ``'coco'``, ``'voc'`` or ``'cls'`` (the pretraining crops).
         split (str): ``'train'`` or ``'val'``.
-        index (int): Index of the image within its split (0-based).
+        index (int): Index of the image within its split.
 
     Returns:
         np.random.Generator: A PCG64 generator.
@@ -245,35 +253,30 @@ def scene_rng(seed: int, kind: str, split: str, index: int) -> np.random.Generat
     return np.random.default_rng([seed, _KIND_CODES[kind], _SPLIT_CODES[split], index])
 
 
-def _place(
-    rng: np.random.Generator,
-    label: str,
-    height: int,
-    width: int,
-    config: SceneConfig,
-) -> np.ndarray:
-    """Draw a random shape of class ``label`` at a random place wholly inside the image.
-
-    Args:
-        rng (np.random.Generator): Random stream.
-        label (str): Shape class.
-        height (int): Image height.
-        width (int): Image width.
-        config (SceneConfig): Size range.
-
-    Returns:
-        np.ndarray: (N, 2) integer polygon in pixel-index coordinates.
-    """
+def _place(rng: np.random.Generator, label: str, height: int, width: int, config: SceneConfig):
+    """A random int32 polygon of class ``label`` wholly inside the image."""
     lo, hi = config.size_range
     diameter = min(height, width) * math.exp(rng.uniform(math.log(lo), math.log(hi)))
-    outline = shape_outline(label, max(diameter / 2, 3.0), rng)
+    outline = _outline(label, max(diameter / 2, 3.0), rng)
     span = outline.max(0) - outline.min(0)
     limit = np.array([width - 1, height - 1], dtype=np.float64)
     outline = outline * min(1.0, float(np.min(limit / np.maximum(span, 1e-6))))
-    low = -outline.min(0)
-    high = limit - outline.max(0)
+    low, high = -outline.min(0), limit - outline.max(0)
     offset = rng.uniform(low, np.maximum(high, low))
-    return np.clip(np.floor(outline + offset + 0.5), 0, limit).astype(np.int64)
+    return np.clip(np.floor(outline + offset + 0.5), 0, limit).astype(np.int32)
+
+
+def _occlusion_ok(instance_map, instances, under: np.ndarray, config: SceneConfig) -> bool:
+    """Whether covering ``under`` leaves each shape ``1 - max_occlusion`` of itself, no hole."""
+    ids, hidden = np.unique(under[under > 0], return_counts=True)
+    if len(ids) == 1 and len(under) == hidden[0]:
+        # NOTE: a connected shape cuts a hole only when it lies wholly on another one.
+        return False
+    for i, n_hidden in zip(ids.tolist(), hidden.tolist()):
+        visible = int(np.count_nonzero(instance_map == i))
+        if visible - n_hidden < (1 - config.max_occlusion) * instances[i - 1].full_area:
+            return False
+    return True
 
 
 def render_scene(
@@ -288,24 +291,24 @@ def render_scene(
         rng (np.random.Generator): Random stream (see :func:`scene_rng`).
         img_size (int | Sequence[int]): Square side, or ``(height, width)``.
         classes (Sequence[str]): Shape classes to draw from. Defaults to :data:`SHAPE_CLASSES`.
-        config (SceneConfig): Counts, sizes and overlap. Defaults to the detection settings.
+        config (SceneConfig): Counts, sizes and overlap. Defaults to :data:`COCO_SCENE`.
 
     Returns:
         Scene: The image, its instance map and the shapes, at least one of them.
     """
-    height, width = _normalize_size(img_size)
-    classes = _check_classes(classes)
-    canvas = paint_background(rng, height, width).copy()
-    background = canvas.copy()
+    height, width = check_size(img_size)
+    classes = check_classes(classes)
+    background = _background(rng, height, width)
+    canvas = background.copy()
     instance_map = np.zeros((height, width), dtype=np.uint8)
     instances: List[ShapeInstance] = []
-    wanted = int(rng.integers(config.num_objects[0], config.num_objects[1] + 1))
-    for _ in range(wanted):
+    for _ in range(int(rng.integers(config.num_objects[0], config.num_objects[1] + 1))):
         label = classes[int(rng.integers(len(classes)))]
         for _attempt in range(30):
             polygon = _place(rng, label, height, width, config)
             (x0, y0), (x1, y1) = polygon.min(0), polygon.max(0) + 1
-            local = rasterize(polygon - [x0, y0], y1 - y0, x1 - x0)
+            rle = mask_utils.frPyObjects([(polygon - [x0, y0] + 0.5).ravel()], y1 - y0, x1 - x0)
+            local = mask_utils.decode(rle)[..., 0].astype(bool)
             under = instance_map[y0:y1, x0:x1][local]
             if local.any() and _occlusion_ok(instance_map, instances, under, config):
                 break
@@ -313,43 +316,28 @@ def render_scene(
             continue  # no room for this shape; the scene keeps fewer
         region = (slice(y0, y1), slice(x0, x1))
         avoid = [background[region][local].mean(0)]
-        avoid += [np.asarray(instances[i - 1].color, np.float32) for i in np.unique(under) if i]
-        color = contrasting_color(rng, avoid, config.min_contrast)
+        avoid += [np.float32(instances[i - 1].color) for i in np.unique(under) if i]
+        color = _contrasting_color(rng, avoid, config.min_contrast)
         canvas[region][local] = color
         instance_map[region][local] = len(instances) + 1
-        instances.append(
-            ShapeInstance(label, polygon, tuple(int(v) for v in color), int(local.sum()))
-        )
-    canvas += uniform_noise(rng, canvas.shape, rng.uniform(*config.noise_std))
-    image = np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
-    return Scene(image, instance_map, instances)
+        instances.append(ShapeInstance(label, polygon, tuple(map(int, color)), int(local.sum())))
+    canvas += _noise(rng, canvas.shape, rng.uniform(*config.noise_std))
+    return Scene(np.clip(np.rint(canvas), 0, 255).astype(np.uint8), instance_map, instances)
 
 
-def _occlusion_ok(
-    instance_map: np.ndarray,
-    instances: List[ShapeInstance],
-    under: np.ndarray,
-    config: SceneConfig,
-) -> bool:
-    """Whether a new shape drawn over ``under`` leaves every earlier shape visible enough.
+def mask_to_polygons(mask: np.ndarray, tolerance: float = 0.75) -> List[List[float]]:
+    """Outline each piece of a boolean mask as a COCO polygon (holes are not represented).
 
     Args:
-        instance_map (np.ndarray): Current instance map.
-        instances (list[ShapeInstance]): Shapes drawn so far.
-        under (np.ndarray): Instance ids under the new shape's pixels (0 for background).
-        config (SceneConfig): Occlusion limit.
+        mask (np.ndarray): (H, W) boolean mask.
+        tolerance (float): Simplification tolerance in pixels. Defaults to 0.75.
 
     Returns:
-        bool: True when each covered shape keeps ``1 - max_occlusion`` of its pixels, and none
-        is left with a hole.
+        list[list[float]]: One flat ``[x1, y1, ...]`` list per piece, in COCO coordinates.
     """
-    ids, hidden = np.unique(under[under > 0], return_counts=True)
-    if len(ids) == 1 and len(under) == hidden[0]:
-        # NOTE: the new shape is connected, so it cuts a hole into a shape only when it lies
-        # wholly on it; otherwise what it uncovers joins the background around.
-        return False
-    for i, n_hidden in zip(ids.tolist(), hidden.tolist()):
-        visible = int(np.count_nonzero(instance_map == i))
-        if visible - n_hidden < (1 - config.max_occlusion) * instances[i - 1].full_area:
-            return False
-    return True
+    # NOTE: contours run through the centres of the boundary pixels; traced at twice the
+    # resolution they lie a quarter pixel inside the mask's edge, so the boundary pixels are kept.
+    big = cv2.resize(mask.astype(np.uint8), None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
+    contours, _ = cv2.findContours(big, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    simple = [cv2.approxPolyDP(c, 2 * tolerance, True).reshape(-1, 2) for c in contours]
+    return [((p + 0.5) / 2).reshape(-1).tolist() for p in simple if len(p) >= 3]

@@ -1,85 +1,319 @@
-"""Deterministic synthetic shape datasets for a no-download demo.
+"""Deterministic synthetic shape datasets, so the demos train on a CPU with nothing downloaded.
 
-Two generators write small datasets of coloured geometric shapes in the on-disk layouts that
-the OpenMMLab loaders read unchanged, so the detector and the segmenter can be trained and
-evaluated on a CPU with nothing downloaded:
+* :func:`make_coco_shapes` writes the COCO 2017 detection layout (mmdet ``CocoDataset``,
+  pycocotools); ``bbox`` and ``area`` describe the visible pixels, as in COCO.
+* :func:`make_voc_shapes` writes the Pascal VOC 2012 layout that
+  ``mmseg::_base_/datasets/pascal_voc12.py`` reads; each shape class is one VOC class
+  (:data:`VOC_ID_OF_SHAPE`) and a thin band of 255 (ignored) runs along object boundaries, as
+  in the real VOC masks.
 
-* :func:`make_coco_shapes` writes the COCO 2017 detection layout read by mmdet's
-  ``CocoDataset`` and by pycocotools (``train2017/``, ``val2017/``,
-  ``annotations/instances_{train,val}2017.json``).
-* :func:`make_voc_shapes` writes the Pascal VOC 2012 segmentation layout read by mmseg's
-  ``PascalVOCDataset`` with the settings of ``mmseg::_base_/datasets/pascal_voc12.py``
-  (``VOC2012/JPEGImages``, ``VOC2012/SegmentationClass``, ``VOC2012/ImageSets/Segmentation``).
-
-Each image is drawn from its own random stream, seeded by ``(seed, split, index)``, so a dataset
-is the same byte for byte for the same arguments (JPEG quality is fixed; other Pillow/libjpeg
-builds may encode the same pixels into other bytes), and a larger dataset begins with the images
-of a smaller one. Only numpy, Pillow and json are used.
-
-What the images hold, and the choices made:
-
-* Shapes of up to five classes (:data:`SHAPE_CLASSES`) with random colours, so that a model has
-  to learn the shape; the colour of each shape keeps a minimum distance from what lies under it,
-  so that every annotated object is visible.
-* Sizes are mostly medium to large (log-uniform between fractions of the shorter image side),
-  objects lie wholly inside the image, and later shapes may partly hide earlier ones. An object
-  keeps at least ``1 - max_occlusion`` of its pixels, and occlusion never cuts a hole in it.
-* Boxes and areas describe the *visible* pixels, as in COCO: ``bbox`` is the tight box around
-  the pixels an object shows in the image, ``area`` counts them. ``segmentation`` is the drawn
-  polygon for an object nothing hides, and the traced outline of the visible pixels otherwise
-  (one polygon per visible piece).
-* Backgrounds are flat colours, linear gradients, smooth colour noise, or clutter lines over a
-  flat colour or gradient; mild pixel noise covers the whole image.
-* VOC masks are palettised PNGs with the standard VOC palette. Each shape class stands for one
-  VOC class (:data:`VOC_ID_OF_SHAPE`), 0 is background, and a thin band of 255 (ignored by
-  mmseg) runs along every object boundary, as in the real VOC masks.
-
-A small manifest (:data:`MANIFEST_NAME`) written last records the parameters and the files, so
-that asking again for the same dataset returns at once instead of regenerating it.
-
-This module is the public face: the COCO writer is in :mod:`.coco_shapes`, the VOC writer in
-:mod:`.voc_shapes`, what they share (checks, manifest, generation) in :mod:`.shapes_writer`,
-the drawing in :mod:`.shapes_render` and the mask outlines in :mod:`.mask_polygons`.
+Each image has its own random stream (:func:`scene_rng`): the same arguments give the same
+files, and a larger dataset begins with the images of a smaller one. A manifest
+(:data:`MANIFEST_NAME`), complete only once every file is written, lets a second call with the
+same arguments return at once; an interrupted generation is redone, and data the generator did
+not write is refused rather than overwritten.
 """
 
 from __future__ import annotations
 
-from edgenext_dense.datasets.coco_shapes import make_coco_shapes
-from edgenext_dense.datasets.seg_converters import voc_palette
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Callable, Dict, List, Sequence, Tuple, Union
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from edgenext_dense.datasets.seg_converters import save_voc_mask, voc_palette
 from edgenext_dense.datasets.shapes_render import (
     COCO_SCENE,
     SHAPE_CLASSES,
     VOC_SCENE,
+    ImageSize,
     Scene,
     SceneConfig,
     ShapeInstance,
+    check_classes,
+    check_int,
+    check_size,
     mask_to_polygons,
     render_scene,
     scene_rng,
 )
-from edgenext_dense.datasets.shapes_writer import MANIFEST_NAME
-from edgenext_dense.datasets.voc_shapes import (
-    DEFAULT_SEG_CLASSES,
-    VOC_CLASSES,
-    VOC_ID_OF_SHAPE,
-    make_voc_shapes,
-)
 
 __all__ = [
-    "COCO_SCENE",
-    "DEFAULT_SEG_CLASSES",
-    "MANIFEST_NAME",
-    "SHAPE_CLASSES",
-    "VOC_CLASSES",
-    "VOC_ID_OF_SHAPE",
-    "VOC_SCENE",
-    "Scene",
-    "SceneConfig",
-    "ShapeInstance",
-    "make_coco_shapes",
-    "make_voc_shapes",
-    "mask_to_polygons",
-    "render_scene",
-    "scene_rng",
-    "voc_palette",
-]
+    "COCO_SCENE", "DEFAULT_SEG_CLASSES", "MANIFEST_NAME", "SHAPE_CLASSES", "VOC_CLASSES",
+    "VOC_ID_OF_SHAPE", "VOC_SCENE", "Scene", "SceneConfig", "ShapeInstance", "make_coco_shapes",
+    "make_voc_shapes", "mask_to_polygons", "render_scene", "scene_rng", "voc_palette",
+]  # fmt: skip
+
+#: Bumped whenever a change alters the generated files, so that old manifests stop matching.
+GENERATOR_VERSION = 2
+
+#: Name of the manifest written into the output directory once a dataset is complete.
+MANIFEST_NAME = "shapes_manifest.json"
+
+#: Shape classes of the default segmentation set: few and very different, to learn quickly.
+DEFAULT_SEG_CLASSES: Tuple[str, ...] = ("circle", "rectangle", "triangle")
+
+#: The 21 Pascal VOC classes, in label order (as mmseg's ``PascalVOCDataset``).
+VOC_CLASSES: Tuple[str, ...] = (
+    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
+    "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
+    "train", "tvmonitor",
+)  # fmt: skip
+
+#: The VOC label each shape class is written as (a loose likeness: a triangle is a paper plane,
+#: a circle a wheel, a rectangle a screen, a cross a person).
+VOC_ID_OF_SHAPE: Dict[str, int] = dict(triangle=1, circle=2, star=3, cross=15, rectangle=20)
+
+
+def _save_jpeg(image: np.ndarray, path: Path) -> None:
+    """Fixed quality and no chroma subsampling: the same pixels give the same bytes."""
+    Image.fromarray(image).save(path, format="JPEG", quality=90, subsampling=0)
+
+
+def _read_manifest(out: Path) -> dict | None:
+    try:
+        manifest = json.loads((out / MANIFEST_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def _write_manifest(out: Path, manifest: dict) -> None:
+    """Write atomically: a crash leaves the old manifest or the new one, never half of one."""
+    tmp = out / (MANIFEST_NAME + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    os.replace(tmp, out / MANIFEST_NAME)
+
+
+def _is_complete(out: Path, manifest: dict | None, params: dict) -> bool:
+    if not manifest or manifest.get("params") != params or manifest.get("complete") is not True:
+        return False
+    files = manifest.get("files", {}).items()
+    return all((out / r).is_file() and (out / r).stat().st_size == n for r, n in files)
+
+
+def _make(
+    kind: str,
+    out_dir: Union[str, os.PathLike],
+    counts: Tuple[int, int],
+    img_size: ImageSize,
+    seed: int,
+    classes: Sequence[str],
+    scene: SceneConfig,
+    force: bool,
+    outputs: Sequence[str],
+    write: Callable[..., tuple],
+) -> dict:
+    """Check the arguments, then reuse the complete dataset in ``out_dir`` or write it anew.
+
+    ``outputs`` are the paths (relative to ``out_dir``) the layout writes: data found there that
+    the generator did not write is never replaced. ``write(out, counts, size, seed, classes,
+    scene)`` writes the dataset and returns every file written and the summary.
+    """
+    counts = dict(
+        train=check_int("num_train", counts[0], 1), val=check_int("num_val", counts[1], 1)
+    )
+    size, seed, classes = check_size(img_size), check_int("seed", seed, 0), check_classes(classes)
+    if not isinstance(scene, SceneConfig):
+        raise ValueError(f"scene must be a SceneConfig, got {scene!r}")
+    out = Path(out_dir)
+    params = dict(generator=__name__, version=GENERATOR_VERSION, kind=kind, seed=seed)
+    params.update(num_train=counts["train"], num_val=counts["val"], img_size=list(size))
+    params.update(classes=list(classes), scene=dataclasses.asdict(scene))
+    params = json.loads(json.dumps(params))  # as read back from a manifest: lists, not tuples
+    manifest = _read_manifest(out)
+    reused = not force and _is_complete(out, manifest, params)
+    if not reused:
+        out.mkdir(parents=True, exist_ok=True)
+        # Earlier versions wrote from other modules of this package: their files are ours too.
+        if manifest and str(manifest.get("params", {}).get("generator")).startswith(__package__):
+            for rel in manifest.get("files", {}):
+                if out.resolve() in (out / rel).resolve().parents:
+                    (out / rel).unlink(missing_ok=True)
+        else:
+            taken = [out / p for p in outputs]
+            taken = [p for p in taken if p.is_file() or (p.is_dir() and any(p.iterdir()))]
+            if taken:
+                raise FileExistsError(
+                    f"{out} already holds data that {__name__} did not write "
+                    f"({', '.join(map(str, taken[:3]))}); the synthetic dataset would overwrite "
+                    "or mix with it. Choose a new or empty directory, or delete that data first."
+                )
+        _write_manifest(out, dict(params=params, complete=False))
+        files, summary = write(out, counts, size, seed, classes, scene)
+        files = {p.relative_to(out).as_posix(): p.stat().st_size for p in files}
+        manifest = dict(params=params, complete=True, summary=summary, files=files)
+        _write_manifest(out, manifest)
+    summary = manifest["summary"]
+    return dict(out_dir=str(out), reused=reused, **summary, manifest=str(out / MANIFEST_NAME))
+
+
+def _coco_annotation(scene: Scene, k: int, inst: ShapeInstance) -> dict:
+    """``bbox`` and ``area`` of the visible pixels, and their outline as ``segmentation``."""
+    mask = scene.instance_map == k + 1
+    area = int(mask.sum())
+    if area == inst.full_area:  # unoccluded: the drawn polygon, moved to COCO's pixel centres
+        segmentation = [(inst.polygon + 0.5).reshape(-1).tolist()]
+    else:
+        segmentation = mask_to_polygons(mask)
+    bbox = [float(v) for v in scene.visible_box(k)]
+    return dict(bbox=bbox, area=float(area), iscrowd=0, segmentation=segmentation)
+
+
+def _write_coco(out: Path, counts, size, seed, classes, scene) -> tuple:
+    category_ids = {name: i + 1 for i, name in enumerate(classes)}
+    files, num_annotations = [], {}
+    for split, n in counts.items():
+        (out / f"{split}2017").mkdir(exist_ok=True)
+        images, annotations = [], []
+        for image_id in range(1, n + 1):
+            rendered = render_scene(scene_rng(seed, "coco", split, image_id - 1), size, classes,
+                                    scene)  # fmt: skip
+            file_name = f"{image_id:012d}.jpg"
+            files.append(out / f"{split}2017" / file_name)
+            _save_jpeg(rendered.image, files[-1])
+            images.append(dict(id=image_id, file_name=file_name, height=size[0], width=size[1]))
+            for k, inst in enumerate(rendered.instances):
+                ann = _coco_annotation(rendered, k, inst)
+                ids = dict(id=len(annotations) + 1, image_id=image_id)
+                annotations.append(dict(ids, category_id=category_ids[inst.label], **ann))
+        info = dict(description=f"Synthetic shapes ({split}), made by {__name__}",
+                    version=str(GENERATOR_VERSION), year=2017, contributor="edgenext_dense",
+                    date_created="2017-01-01")  # fmt: skip
+        categories = [dict(id=i, name=c, supercategory="shape") for c, i in category_ids.items()]
+        coco = dict(info=info, licenses=[], images=images, annotations=annotations,
+                    categories=categories)  # fmt: skip
+        files.append(out / "annotations" / f"instances_{split}2017.json")
+        files[-1].parent.mkdir(exist_ok=True)
+        files[-1].write_text(json.dumps(coco, separators=(",", ":")), encoding="utf-8")
+        num_annotations[split] = len(annotations)
+    return files, dict(num_images=counts, num_annotations=num_annotations, classes=list(classes))
+
+
+def make_coco_shapes(
+    out_dir: Union[str, os.PathLike],
+    num_train: int = 800,
+    num_val: int = 100,
+    img_size: ImageSize = 320,
+    seed: int = 0,
+    classes: Sequence[str] = SHAPE_CLASSES,
+    scene: SceneConfig = COCO_SCENE,
+    force: bool = False,
+) -> dict:
+    """Write a synthetic shape-detection dataset in the COCO 2017 layout.
+
+    ``out_dir/{train,val}2017/000000000001.jpg ...``, ``out_dir/annotations/
+    instances_{train,val}2017.json`` and the manifest, as mmdet's ``CocoDataset`` reads them
+    (``data_root=out_dir``, ``data_prefix=dict(img='train2017/')``). A complete dataset made
+    with the same arguments is reused (``reused=True``), nothing written.
+
+    Args:
+        out_dir (str | os.PathLike): Output directory (created if missing).
+        num_train (int): Number of training images. Defaults to 800.
+        num_val (int): Number of validation images. Defaults to 100.
+        img_size (int | Sequence[int]): Square side, or ``(height, width)``, at least 32.
+            Defaults to 320.
+        seed (int): Seed; the same seed gives the same files. Defaults to 0.
+        classes (Sequence[str]): Shape classes, category ids 1, 2, ... in this order.
+            Defaults to :data:`SHAPE_CLASSES`.
+        scene (SceneConfig): Number, size and overlap of the shapes. Defaults to COCO_SCENE.
+        force (bool): Regenerate even when a matching dataset exists. Defaults to False.
+
+    Returns:
+        dict: ``out_dir``, ``reused``, ``classes``, ``num_images`` and ``num_annotations`` per
+        split, the paths ``train_img_dir``, ``val_img_dir``, ``train_ann_file``,
+        ``val_ann_file`` and ``manifest``.
+
+    Raises:
+        ValueError: When a count, the image size, the seed, a class or the scene is invalid.
+        FileExistsError: When ``out_dir`` holds data, not written here, where the set goes.
+    """
+    anns = [f"annotations/instances_{s}2017.json" for s in ("train", "val")]
+    outputs = ["train2017", "val2017", *anns]
+    counts = (num_train, num_val)
+    result = _make("coco", out_dir, counts, img_size, seed, classes, scene, force, outputs,
+                   _write_coco)  # fmt: skip
+    paths = ("train_img_dir", "val_img_dir", "train_ann_file", "val_ann_file")
+    return dict(result, **{key: str(Path(out_dir) / p) for key, p in zip(paths, outputs)})
+
+
+def _voc_labels(scene: Scene) -> np.ndarray:
+    """VOC label map: 0 background, each shape's VOC id, 255 in a band along boundaries."""
+    lut = np.array([0] + [VOC_ID_OF_SHAPE[i.label] for i in scene.instances], dtype=np.uint8)
+    labels = lut[scene.instance_map]
+    radius = max(1, round(min(labels.shape) / 200))  # about 1 % of the side, as in real VOC
+    kernel = np.ones((2 * radius + 1,) * 2, np.uint8)
+    labels[cv2.dilate(labels, kernel) != cv2.erode(labels, kernel)] = 255
+    return labels
+
+
+def _write_voc(out: Path, counts, size, seed, classes, scene) -> tuple:
+    root = out / "VOC2012"
+    for sub in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    files: List[Path] = []
+    names = {split: [f"{split}_{i:06d}" for i in range(n)] for split, n in counts.items()}
+    for split, split_names in names.items():
+        for index, name in enumerate(split_names):
+            rendered = render_scene(scene_rng(seed, "voc", split, index), size, classes, scene)
+            files += [root / f"JPEGImages/{name}.jpg", root / f"SegmentationClass/{name}.png"]
+            _save_jpeg(rendered.image, files[-2])
+            save_voc_mask(_voc_labels(rendered), files[-1])
+    names["trainval"] = names["train"] + names["val"]
+    for split, split_names in names.items():
+        files.append(root / f"ImageSets/Segmentation/{split}.txt")
+        files[-1].write_text("".join(f"{n}\n" for n in split_names), encoding="utf-8")
+    class_ids = {c: VOC_ID_OF_SHAPE[c] for c in classes}
+    return files, dict(num_images=counts, classes=list(classes), class_ids=class_ids)
+
+
+def make_voc_shapes(
+    out_dir: Union[str, os.PathLike],
+    num_train: int = 500,
+    num_val: int = 100,
+    img_size: ImageSize = 256,
+    seed: int = 0,
+    classes: Sequence[str] = DEFAULT_SEG_CLASSES,
+    scene: SceneConfig = VOC_SCENE,
+    force: bool = False,
+) -> dict:
+    """Write a synthetic shape-segmentation dataset in the Pascal VOC 2012 layout.
+
+    ``out_dir/VOC2012/JPEGImages/train_000000.jpg ...``, ``SegmentationClass/*.png``
+    (palettised, VOC colours), ``ImageSets/Segmentation/{train,val,trainval}.txt`` and the
+    manifest: ``mmseg::_base_/datasets/pascal_voc12.py`` reads it with
+    ``data_root=out_dir/VOC2012``. A complete dataset made with the same arguments is reused
+    (``reused=True``), nothing written.
+
+    Args:
+        out_dir (str | os.PathLike): Output directory (created if missing).
+        num_train (int): Number of training images. Defaults to 500.
+        num_val (int): Number of validation images. Defaults to 100.
+        img_size (int | Sequence[int]): Square side, or ``(height, width)``, at least 32.
+            Defaults to 256.
+        seed (int): Seed; the same seed gives the same files. Defaults to 0.
+        classes (Sequence[str]): Shape classes drawn. Defaults to :data:`DEFAULT_SEG_CLASSES`.
+        scene (SceneConfig): Number, size and overlap of the shapes. Defaults to VOC_SCENE.
+        force (bool): Regenerate even when a matching dataset exists. Defaults to False.
+
+    Returns:
+        dict: ``out_dir``, ``reused``, ``classes``, ``class_ids`` (VOC label of each class),
+        ``num_images`` per split, the paths ``data_root``, ``img_dir``, ``seg_map_dir``,
+        ``train_split``, ``val_split``, ``trainval_split`` and ``manifest``.
+
+    Raises:
+        ValueError: When a count, the image size, the seed, a class or the scene is invalid.
+        FileExistsError: When ``out_dir`` holds data, not written here, where the set goes.
+    """
+    splits = [f"VOC2012/ImageSets/Segmentation/{s}.txt" for s in ("train", "val", "trainval")]
+    outputs = ["VOC2012", "VOC2012/JPEGImages", "VOC2012/SegmentationClass", *splits]
+    counts = (num_train, num_val)
+    result = _make("voc", out_dir, counts, img_size, seed, classes, scene, force, outputs[1:],
+                   _write_voc)  # fmt: skip
+    keys = ("data_root", "img_dir", "seg_map_dir", "train_split", "val_split", "trainval_split")
+    return dict(result, **{key: str(Path(out_dir) / p) for key, p in zip(keys, outputs)})

@@ -22,7 +22,7 @@ from edgenext_dense.apis.shapes_pretrain import (
     recipe_mismatch,
     render_shape_crops,
 )
-from edgenext_dense.datasets.shapes_render import SHAPE_CLASSES, scene_rng
+from edgenext_dense.datasets.synthetic import SHAPE_CLASSES, scene_rng
 from edgenext_dense.models.backbones import EdgeNeXt
 from edgenext_dense.models.backbones.edgenext_checkpoint import (
     read_edgenext_checkpoint,

@@ -317,18 +317,16 @@ def test_incomplete_dataset_is_regenerated(tmp_path):
 
 
 def test_interrupted_generation_is_redone(tmp_path, monkeypatch):
-    import edgenext_dense.datasets.voc_shapes as voc_shapes
+    saved = []
+    save = Image.Image.save
 
-    calls = []
-
-    def crash_after_two(image, path):
-        if len(calls) == 2:
+    def crash_after_two(image, path, *args, **kwargs):
+        if len(saved) == 2:
             raise KeyboardInterrupt
-        calls.append(path)
-        return save_jpeg(image, path)
+        saved.append(path)
+        return save(image, path, *args, **kwargs)
 
-    save_jpeg = voc_shapes._save_jpeg
-    monkeypatch.setattr(voc_shapes, "_save_jpeg", crash_after_two)
+    monkeypatch.setattr(Image.Image, "save", crash_after_two)
     with pytest.raises(KeyboardInterrupt):
         make_voc_shapes(tmp_path, num_train=3, num_val=1, img_size=64)
     monkeypatch.undo()
@@ -336,6 +334,16 @@ def test_interrupted_generation_is_redone(tmp_path, monkeypatch):
     summary = make_voc_shapes(tmp_path, num_train=3, num_val=1, img_size=64)
     assert not summary["reused"]
     assert len(list(Path(summary["img_dir"]).glob("*.jpg"))) == 4
+
+
+def test_dataset_of_an_earlier_generator_version_is_regenerated_not_refused(tmp_path):
+    summary = make_coco_shapes(tmp_path, num_train=2, num_val=1, img_size=64)
+    manifest = _load_json(tmp_path / MANIFEST_NAME)
+    manifest["params"].update(generator="edgenext_dense.datasets.shapes_writer", version=1)
+    (tmp_path / MANIFEST_NAME).write_text(json.dumps(manifest))
+    again = make_coco_shapes(tmp_path, num_train=1, num_val=1, img_size=64)
+    assert not again["reused"]
+    assert not (Path(summary["train_img_dir"]) / "000000000002.jpg").exists(), "stale image kept"
 
 
 @pytest.mark.parametrize(
