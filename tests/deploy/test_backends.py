@@ -73,8 +73,8 @@ def test_onnx_infer_takes_backend_and_precision(det_onnx, tmp_path, capsys) -> N
 
     cv2.imwrite(str(folder / "a.png"), scene_image(120, 160, 2))
     out = tmp_path / "out"
-    assert infer_main([str(folder), "--model", str(det_onnx), "--out-dir", str(out),
-                       "--backend", "openvino"]) == 0  # fmt: skip
+    argv = [str(folder), "--model", str(det_onnx), "--out-dir", str(out), "--score-thr", "0"]
+    assert infer_main([*argv, "--backend", "openvino"]) == 0
     record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert record["detections"] and (out / "vis" / "a.png").is_file()
     assert infer_main([str(folder), "--model", str(det_onnx), "--precision", "bf16"]) == 1
