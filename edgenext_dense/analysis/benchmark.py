@@ -341,21 +341,12 @@ class Measurement:
         """Median latency over all timed calls."""
         return statistics.median(self.times_ms)
 
-    @property
-    def images_per_s(self) -> float:
-        """Throughput at the median latency."""
-        return 1e3 * self.batch_size / self.median_ms
-
-    @property
-    def spread(self) -> Optional[float]:
-        """(max - min) of the round medians over the median; None with one round."""
-        if len(self.round_medians_ms) < 2:
-            return None
-        return (max(self.round_medians_ms) - min(self.round_medians_ms)) / self.median_ms
-
     def row(self) -> Dict[str, Any]:
-        """A flat JSON-ready record."""
+        """A flat JSON-ready record; ``spread`` is the range of the round medians over the
+        median (None with one round), ``images_per_s`` at the median."""
         h, w = self.target.input_size
+        rounds = self.round_medians_ms
+        spread = (max(rounds) - min(rounds)) / self.median_ms if len(rounds) > 1 else None
         rounded = lambda v, n: None if v is None else round(v, n)  # noqa: E731
         return dict(
             model=self.target.name,
@@ -369,13 +360,13 @@ class Measurement:
             median_ms=round(self.median_ms, 3),
             min_ms=round(min(self.times_ms), 3),
             max_ms=round(max(self.times_ms), 3),
-            images_per_s=round(self.images_per_s, 2),
+            images_per_s=round(1e3 * self.batch_size / self.median_ms, 2),
             peak_memory_mb=rounded(self.peak_memory_mb, 1),
             rss_before_mb=rounded(self.rss_before_mb, 1),
             runs=len(self.times_ms),
-            rounds=len(self.round_medians_ms),
-            round_medians_ms=[round(t, 3) for t in self.round_medians_ms],
-            spread=rounded(self.spread, 4),
+            rounds=len(rounds),
+            round_medians_ms=[round(t, 3) for t in rounds],
+            spread=rounded(spread, 4),
         )
 
 
@@ -502,19 +493,22 @@ def format_table(
         str: The text.
     """
     all_ratios = ratios(measurements)
-    speedups = {(r["model"], r["runtime"]): r for r in all_ratios if r["kind"].endswith("_speedup")}
+    speedups = {
+        (r["model"], r["runtime"]): (r["ratio"], r["ratio_min"])
+        for r in all_ratios
+        if r["kind"].endswith("_speedup")
+    }
+    cell = lambda v, fmt: "-" if v is None else format(v, fmt)  # noqa: E731
     table = PrettyTable(COLUMNS, align="l")
     for m in measurements:
         row = m.row()
-        eager = dict(ratio=1.0, ratio_min=1.0) if m.runtime == "pytorch" else None
-        speedup = speedups.get((m.target.name, m.runtime), eager)
-        times = (m.median_ms, min(m.times_ms), max(m.times_ms))
+        speedup = (1.0, 1.0) if m.runtime == "pytorch" else speedups.get((row["model"], m.runtime))
         table.add_row(
-            [row["model"], m.runtime, row["input"], m.threads, *(f"{t:.2f}" for t in times)]
-            + [f"{m.images_per_s:.1f}"]
-            + ["-" if m.peak_memory_mb is None else f"{m.peak_memory_mb:.0f}"]
-            + ["-" if m.spread is None else f"{100 * m.spread:.0f}%"]
-            + ["-" if speedup is None else f"{speedup[k]:.2f}x" for k in ("ratio", "ratio_min")]
+            [row[k] for k in ("model", "runtime", "input", "threads")]
+            + [cell(row[k], ".2f") for k in ("median_ms", "min_ms", "max_ms")]
+            + [cell(row["images_per_s"], ".1f"), cell(row["peak_memory_mb"], ".0f")]
+            + [cell(row["spread"], ".0%")]
+            + (["-", "-"] if speedup is None else [f"{v:.2f}x" for v in speedup])
         )
     table.set_style(TableStyle.DEFAULT if machine is None else TableStyle.MARKDOWN)
     lines = [
@@ -524,15 +518,15 @@ def format_table(
         for r in all_ratios
         if r["kind"] == "ours_vs_reference"
     ]
+    text = "\n".join([table.get_string(), "", *lines]).rstrip() + "\n"
     if machine is None:
-        return "\n".join([table.get_string(), "", *lines]).rstrip() + "\n"
-    footer = (
-        f"Measured on {machine['cpu']} ({machine['logical_cpus']} logical CPUs), torch "
+        return text
+    return text + (
+        f"\nMeasured on {machine['cpu']} ({machine['logical_cpus']} logical CPUs), torch "
         f"{machine['torch']}, onnxruntime {machine['onnxruntime']}; load average "
         f"{machine['load_before']} before, {machine['load_after']} after. Peak memory: the "
-        "measuring process's peak RSS (VmHWM) in a fresh process per model and runtime."
+        "measuring process's peak RSS (VmHWM) in a fresh process per model and runtime.\n"
     )
-    return "\n".join([table.get_string(), "", *lines, *([""] if lines else []), footer]) + "\n"
 
 
 def machine_info() -> Dict[str, Any]:

@@ -24,12 +24,8 @@ from edgenext_dense.engine import PreflightError
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="Latency (median/min/max), images/s and peak memory of detection and "
-        "segmentation configs and EdgeNeXt backbones, in eager PyTorch and ONNX Runtime; "
-        "--compare adds mmpretrain's EdgeNeXt, mmdet's SSDLite-MobileNetV2 and mmseg's "
-        "DeepLabv3-MobileNetV2."
-    )
+    """Parse the command line (``sys.argv[1:]`` when ``argv`` is None)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("configs", nargs="*", help="configs/det/*.py or configs/seg/*.py")
     parser.add_argument(
         "--backbone",
@@ -46,8 +42,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help="input size for every model (default: backbones 256x256, detectors their test "
         "resize, segmentors their training crop)",
     )
-    parser.add_argument("--batch-size", type=int, default=1, help="images per call (default 1)")
-    parser.add_argument("--threads", type=int, default=2, help="threads per runtime (default 2)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="default cpu")
     parser.add_argument(
         "--runtimes",
@@ -57,26 +51,23 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help="default: pytorch onnxruntime; pytorch-amp runs eager under torch.autocast "
         "(float16 on CUDA, bfloat16 on CPU)",
     )
-    parser.add_argument("--warmup", type=int, default=5, help="untimed calls (default 5)")
-    parser.add_argument("--runs", type=int, default=20, help="timed calls per round (default 20)")
-    parser.add_argument(
-        "--rounds",
-        type=int,
-        default=1,
-        help="measure every model/runtime this many times, interleaved (default 1)",
-    )
+    for flag, default, text in (
+        ("--batch-size", 1, "images per call"),
+        ("--threads", 2, "threads per runtime"),
+        ("--warmup", 5, "untimed calls"),
+        ("--runs", 20, "timed calls per round"),
+        ("--rounds", 1, "measure every model/runtime this many times, interleaved"),
+    ):
+        parser.add_argument(flag, type=int, default=default, help=f"{text} (default {default})")
     parser.add_argument(
         "--compare",
         action="store_true",
-        help="also measure what a user would pick instead, at the same input size, and print "
-        "the latency ratios: mmpretrain's EdgeNeXt beside each backbone, mmdet's "
-        "SSDLite-MobileNetV2 beside a detector, mmseg's DeepLabv3-MobileNetV2-D8 beside a "
-        "segmentor",
+        help="also measure, at the same input size, mmpretrain's EdgeNeXt beside each backbone, "
+        "mmdet's SSDLite-MobileNetV2 beside a detector, mmseg's DeepLabv3-MobileNetV2-D8 beside "
+        "a segmentor, and print the latency ratios",
     )
     parser.add_argument(
-        "--no-isolate",
-        action="store_true",
-        help="measure in this process (faster to run; no peak-memory figure)",
+        "--no-isolate", action="store_true", help="measure in this process (no peak memory)"
     )
     parser.add_argument("--json", help="write the results as JSON here")
     parser.add_argument("--markdown", help="write the table as Markdown here")
@@ -92,6 +83,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Measure, print the table, write the JSON and Markdown; 1 on a bad target."""
     args = parse_args(argv)
     try:
         targets = [benchmark.backbone_target(a, args.shape) for a in args.backbone]
