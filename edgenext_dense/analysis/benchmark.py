@@ -6,8 +6,8 @@ Behind ``tools/analysis/benchmark.py``. For each model (a :class:`Target`) and r
   runtimes (:mod:`edgenext_dense.deploy.graphs`): a backbone's last map, a detector's final
   detections (NMS is in the graph), a segmentor's logits. Weights are random (seeded).
 - **runtimes**: ``pytorch`` (eager), ``pytorch-fused`` (after ``EdgeNeXt.fuse()``),
-  ``pytorch-amp`` (under ``torch.autocast``, :func:`amp_dtype`), ``onnxruntime`` (the exported
-  float32 graph) and ``onnxruntime-int8`` (its dynamic int8 quantisation).
+  ``pytorch-amp`` (``torch.autocast``: float16 on CUDA, bfloat16 on CPU), ``onnxruntime`` (the
+  exported float32 graph) and ``onnxruntime-int8`` (its dynamic int8 quantisation).
 - **latency**: ``warmup`` untimed calls, then ``runs`` single timed calls; median, min and max in
   ms, images/s at the median. With ``rounds > 1`` every model/runtime pair is measured once per
   round, in a rotated order, so that load from other jobs on a shared machine falls on all of
@@ -25,6 +25,7 @@ Behind ``tools/analysis/benchmark.py``. For each model (a :class:`Target`) and r
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import os.path as osp
@@ -197,11 +198,6 @@ def build_deploy(target: Target) -> DeployModel:
 
 
 # --------------------------------------------------------------------------- measuring
-def amp_dtype(device: str) -> torch.dtype:
-    """The ``pytorch-amp`` autocast dtype: float16 on CUDA, bfloat16 (the only one) on CPU."""
-    return torch.float16 if device.startswith("cuda") else torch.bfloat16
-
-
 def time_pytorch(
     deploy: DeployModel,
     batch_size: int,
@@ -222,21 +218,22 @@ def time_pytorch(
         runs (int): Timed calls.
         device (str): ``'cpu'`` or ``'cuda'``. Defaults to ``'cpu'``.
         fuse (bool): Fold EdgeNeXt's inference constants first. Defaults to False.
-        amp (bool): Run under ``torch.autocast`` with :func:`amp_dtype`; weights and input stay
-            float32, as in mixed-precision serving. Defaults to False.
+        amp (bool): Run under ``torch.autocast``, float16 on CUDA, bfloat16 (the only one) on
+            CPU; weights and input stay float32, as in mixed-precision serving. Defaults to False.
 
     Returns:
         dict: ``times_ms`` and, on CUDA, ``peak_memory_mb`` (``max_memory_allocated``).
     """
     torch.set_num_threads(threads)
     graph = deploy.graph.eval().to(device)
-    if fuse:
-        fuse_for_inference(graph)
+    if fuse:  # on a copy: the eager runtime may time the same graph next
+        graph = fuse_for_inference(copy.deepcopy(graph))
     x = torch.randn(batch_size, 3, *deploy.input_size, device=device)
     cuda = device.startswith("cuda")
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-    autocast = torch.autocast(torch.device(device).type, dtype=amp_dtype(device), enabled=amp)
+    dtype = torch.float16 if cuda else torch.bfloat16
+    autocast = torch.autocast(torch.device(device).type, dtype=dtype, enabled=amp)
     with torch.inference_mode(), autocast:
         # torch.utils.benchmark.timer synchronises CUDA before reading the clock
         times = timing.time_calls(lambda: graph(x), warmup, runs, torch.utils.benchmark.timer)
