@@ -296,7 +296,7 @@ def _measure_once(
             from edgenext_dense.deploy.ort import create_session
 
             return dict(times_ms=timing.time_session(create_session, **request))
-        command = [sys.executable, "-P", timing.__file__, json.dumps(request)]
+        command = [sys.executable, "-I", timing.__file__, json.dumps(request)]
     else:
         flags = dict(common, device=settings["device"])
         flags.update(fuse=runtime == "pytorch-fused", amp=runtime == "pytorch-amp")

@@ -1,6 +1,6 @@
 """The benchmark's clock and memory readings, without torch, and its ONNX Runtime worker.
 
-``python -P timing.py REQUEST_JSON`` times one exported model in a fresh process that loads
+``python -I timing.py REQUEST_JSON`` times one exported model in a fresh process that loads
 ``edgenext_dense/deploy/ort`` as a stand-alone package and never imports torch, so the peak
 resident size it reports is what a process serving the model with onnxruntime needs; it prints
 the result as its last line, JSON. :mod:`edgenext_dense.analysis.benchmark` starts it.
