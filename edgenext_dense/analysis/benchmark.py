@@ -45,10 +45,16 @@ from prettytable import PrettyTable, TableStyle
 from edgenext_dense.analysis import timing
 from edgenext_dense.deploy.export import export_onnx, fuse_for_inference
 from edgenext_dense.deploy.graph_modules import BackboneGraph
-from edgenext_dense.deploy.graphs import DeployModel, config_task, deploy_from_config
+from edgenext_dense.deploy.graphs import (
+    DeployModel,
+    _config_input_size,
+    config_task,
+    deploy_from_config,
+    pipeline_resize,
+)
 from edgenext_dense.deploy.quantize import quantize_dynamic_int8
 from edgenext_dense.engine.config import load_config
-from edgenext_dense.models.backbones import resolve_arch
+from edgenext_dense.models.backbones import EdgeNeXt, resolve_arch
 
 RUNTIMES = ("pytorch", "pytorch-fused", "pytorch-amp", "onnxruntime", "onnxruntime-int8")
 MMDET_SSDLITE = "mmdet::ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py"
@@ -83,10 +89,6 @@ class Target:
     cfg_options: Tuple[Tuple[str, Any], ...] = ()
 
 
-def _size(input_size: Optional[Sequence[int]], default: Tuple[int, int]) -> Tuple[int, int]:
-    return default if input_size is None else (int(input_size[0]), int(input_size[1]))
-
-
 def backbone_target(arch: str, input_size: Optional[Sequence[int]] = None) -> Target:
     """An EdgeNeXt backbone (its last stage's map), in the group ``'backbone:ARCH'``.
 
@@ -99,7 +101,7 @@ def backbone_target(arch: str, input_size: Optional[Sequence[int]] = None) -> Ta
     """
     arch = resolve_arch(arch)
     short = {"xx_small": "XXS", "x_small": "XS", "small": "S", "base": "B"}[arch]
-    size = _size(input_size, (256, 256))
+    size = (256, 256) if input_size is None else (int(input_size[0]), int(input_size[1]))
     return Target(f"EdgeNeXt-{short} backbone", "backbone", arch, size, f"backbone:{arch}")
 
 
@@ -123,11 +125,12 @@ def config_target(
     Returns:
         Target: The target.
     """
-    from edgenext_dense.deploy.graphs import _config_input_size, pipeline_resize
-
     cfg = load_config(config, cfg_options)
     task = config_task(cfg)
-    size = _size(input_size, None) or _config_input_size(cfg, task, pipeline_resize(cfg, task))
+    if input_size is None:
+        size = _config_input_size(cfg, task, pipeline_resize(cfg, task))
+    else:
+        size = (int(input_size[0]), int(input_size[1]))
     label = name or osp.splitext(osp.basename(config.split("::")[-1]))[0]
     options = tuple(sorted((cfg_options or {}).items()))
     return Target(label, "config", config, size, task, role, options)
@@ -190,8 +193,6 @@ def build_deploy(target: Target) -> DeployModel:
 
         backbone = build_mmpretrain_edgenext(target.source, out_indices=(3,))
     else:
-        from edgenext_dense.models.backbones import EdgeNeXt
-
         backbone = EdgeNeXt(arch=target.source, out_indices=(3,)).eval()
     graph = BackboneGraph(backbone).eval()
     return DeployModel(graph, "backbone", target.input_size, ("feat3",), False)
@@ -261,11 +262,13 @@ def _run_worker(command: List[str], threads: int) -> Dict[str, Any]:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     proc = subprocess.run(command, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
-        raise RuntimeError(f"the benchmark worker failed (exit {proc.returncode}): {proc.stderr}")
+        raise RuntimeError(
+            f"the benchmark worker failed ({proc.returncode}): {proc.stderr[-3000:]}"
+        )
     return json.loads(proc.stdout.splitlines()[-1])
 
 
-def _providers(device: str) -> List[str]:
+def _onnx_providers(device: str) -> List[str]:
     import onnxruntime as ort
 
     if not device.startswith("cuda"):
@@ -277,34 +280,6 @@ def _providers(device: str) -> List[str]:
             "Runtime on CUDA"
         )
     return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-
-
-def _measure_once(
-    target: Target,
-    runtime: str,
-    onnx_path: Optional[str],
-    settings: Dict[str, Any],
-    isolate: bool,
-    cache: Dict[Target, DeployModel],
-) -> Dict[str, Any]:
-    """One round of one model in one runtime: ``times_ms`` and the memory fields."""
-    common = {k: settings[k] for k in ("batch_size", "threads", "warmup", "runs")}
-    if runtime.startswith("onnxruntime"):
-        request = dict(common, path=onnx_path, input_size=list(target.input_size))
-        request["providers"] = _providers(settings["device"])
-        if not isolate:
-            from edgenext_dense.deploy.ort import create_session
-
-            return dict(times_ms=timing.time_session(create_session, **request))
-        command = [sys.executable, "-I", timing.__file__, json.dumps(request)]
-    else:
-        flags = dict(common, device=settings["device"])
-        flags.update(fuse=runtime == "pytorch-fused", amp=runtime == "pytorch-amp")
-        if not isolate:
-            return time_pytorch(cache[target], **flags)
-        request = json.dumps(dict(flags, target=asdict(target)))
-        command = [sys.executable, "-m", "edgenext_dense.analysis.benchmark", request]
-    return _run_worker(command, settings["threads"])
 
 
 @dataclass
@@ -413,12 +388,33 @@ def run_benchmark(
             f"got {batch_size}, {threads}, {runs}, {rounds}, {warmup}"
         )
     log = log or (lambda msg: None)
-    settings = dict(batch_size=batch_size, threads=threads, warmup=warmup, runs=runs, device=device)
+    common = dict(batch_size=batch_size, threads=threads, warmup=warmup, runs=runs)
     pairs = [(t, r) for t in targets for r in runtimes]
     results = {p: Measurement(p[0], p[1], batch_size, threads, device) for p in pairs}
     onnx = any(r.startswith("onnxruntime") for r in runtimes)
+    providers = _onnx_providers(device) if onnx else []
     cache = {t: build_deploy(t) for t in targets} if onnx or not isolate else {}
     onnx_paths: Dict[Tuple[Target, str], str] = {}
+
+    def measure(target: Target, runtime: str) -> Dict[str, Any]:
+        """One round of one pair: ``times_ms`` and the memory fields."""
+        if runtime.startswith("onnxruntime"):
+            path = onnx_paths[(target, runtime)]
+            request = dict(common, path=path, input_size=target.input_size, providers=providers)
+            if not isolate:
+                from edgenext_dense.deploy.ort import create_session
+
+                return dict(times_ms=timing.time_session(create_session, **request))
+            command = [sys.executable, "-I", timing.__file__, json.dumps(request)]
+        else:
+            flags = dict(common, device=device)
+            flags.update(fuse=runtime == "pytorch-fused", amp=runtime == "pytorch-amp")
+            if not isolate:
+                return time_pytorch(cache[target], **flags)
+            request = json.dumps(dict(flags, target=asdict(target)))
+            command = [sys.executable, "-m", "edgenext_dense.analysis.benchmark", request]
+        return _run_worker(command, threads)
+
     with contextlib.ExitStack() as stack:
         folder = work_dir or stack.enter_context(tempfile.TemporaryDirectory(prefix="bench_"))
         for i, target in enumerate(targets if onnx else []):
@@ -433,8 +429,7 @@ def run_benchmark(
             shift = r % len(pairs)
             for target, runtime in pairs[shift:] + pairs[:shift]:
                 log(f"round {r + 1}/{rounds}: {target.name} / {runtime}")
-                path = onnx_paths.get((target, runtime))
-                out = _measure_once(target, runtime, path, settings, isolate, cache)
+                out = measure(target, runtime)
                 m = results[(target, runtime)]
                 m.times_ms += out["times_ms"]
                 m.round_medians_ms.append(statistics.median(out["times_ms"]))
