@@ -70,12 +70,10 @@ class Target:
 
     Args:
         name (str): Display name.
-        kind (str): ``'backbone'`` (``source`` is an EdgeNeXt arch), ``'mmpretrain'``
-            (mmpretrain's EdgeNeXt of the arch ``source``) or ``'config'`` (a det/seg config).
-        source (str): The arch or config.
+        kind (str): ``'backbone'``, ``'mmpretrain'`` (mmpretrain's EdgeNeXt) or ``'config'``.
+        source (str): The EdgeNeXt arch, or the det/seg config.
         input_size (tuple[int, int]): ``(H, W)``.
-        group (str): ``'backbone:ARCH'``, ``'det'`` or ``'seg'``: a reference is compared with
-            our model of its group.
+        group (str): ``'backbone:ARCH'``, ``'det'`` or ``'seg'``: what a reference is set beside.
         role (str): ``'ours'`` or ``'reference'``. Defaults to ``'ours'``.
         cfg_options (tuple[tuple[str, Any], ...]): Config overrides. Defaults to ``()``.
     """
@@ -116,8 +114,8 @@ def config_target(
 
     Args:
         config (str): Config path (``mmdet::``/``mmseg::`` prefixes allowed).
-        input_size (Sequence[int], optional): ``(H, W)``; None takes the detector's test
-            resize or the segmentor's training crop. Defaults to None.
+        input_size (Sequence[int], optional): ``(H, W)``. Defaults to None: the detector's test
+            resize, the segmentor's training crop.
         role (str): ``'ours'`` or ``'reference'``. Defaults to ``'ours'``.
         name (str, optional): Display name; None uses the file name. Defaults to None.
         cfg_options (dict, optional): Config overrides. Defaults to None.
@@ -150,8 +148,7 @@ def reference_targets(targets: Sequence[Target]) -> List[Target]:
         list[Target]: One reference per backbone arch and size, and per det or seg group.
 
     Raises:
-        ValueError: When ``targets`` holds nothing to compare, or a backbone while mmpretrain
-            is not installed.
+        ValueError: When nothing can be compared, or mmpretrain is missing for a backbone.
     """
     from edgenext_dense.analysis import mmpretrain_reference as mmpretrain
 
@@ -219,8 +216,8 @@ def time_pytorch(
         runs (int): Timed calls.
         device (str): ``'cpu'`` or ``'cuda'``. Defaults to ``'cpu'``.
         fuse (bool): Fold EdgeNeXt's inference constants first. Defaults to False.
-        amp (bool): Run under ``torch.autocast``, float16 on CUDA, bfloat16 (the only one) on
-            CPU; weights and input stay float32, as in mixed-precision serving. Defaults to False.
+        amp (bool): Run under ``torch.autocast`` (float16 on CUDA, bfloat16 on CPU; weights and
+            input stay float32, as in mixed-precision serving). Defaults to False.
 
     Returns:
         dict: ``times_ms`` and, on CUDA, ``peak_memory_mb`` (``max_memory_allocated``).
@@ -359,18 +356,15 @@ def run_benchmark(
 
     Args:
         targets (Sequence[Target]): The models.
-        runtimes (Sequence[str]): Among :data:`RUNTIMES`. Defaults to
-            ``('pytorch', 'onnxruntime')``.
+        runtimes (Sequence[str]): Among :data:`RUNTIMES`. Defaults to pytorch, onnxruntime.
         batch_size (int): Images per call. Defaults to 1.
         threads (int): Threads per runtime. Defaults to 2.
         device (str): ``'cpu'`` or ``'cuda'``. Defaults to ``'cpu'``.
         warmup (int): Untimed calls per round. Defaults to 5.
         runs (int): Timed calls per round. Defaults to 20.
         rounds (int): Rounds (each measures every pair once, order rotated). Defaults to 1.
-        isolate (bool): A fresh process per measurement (peak memory, no thread pools shared
-            between runtimes). Defaults to True.
-        work_dir (str, optional): Where the ONNX files go; None: a temporary folder.
-            Defaults to None.
+        isolate (bool): A fresh process per measurement (peak memory). Defaults to True.
+        work_dir (str, optional): For the ONNX files. Defaults to None (a temporary folder).
         log (Callable[[str], None], optional): Progress messages. Defaults to None.
 
     Returns:
@@ -478,8 +472,7 @@ def format_table(
 
     Args:
         measurements (Sequence[Measurement]): From :func:`run_benchmark`.
-        machine (dict, optional): From :func:`machine_info`: write Markdown (for the README)
-            and say where it was measured. Defaults to None (plain text).
+        machine (dict, optional): :func:`machine_info`, for Markdown. Defaults to None (text).
 
     Returns:
         str: The text.
