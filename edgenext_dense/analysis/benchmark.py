@@ -1,102 +1,201 @@
-"""Latency, throughput and peak memory of our models and the references, PyTorch and ONNX Runtime.
+"""Latency, images/s and peak memory of our models and the references, PyTorch and ONNX Runtime.
 
-Behind ``tools/analysis/benchmark.py`` (its command line is
-:mod:`edgenext_dense.analysis.benchmark_cli`). What is measured, for each model and runtime:
+Behind ``tools/analysis/benchmark.py``. For each model (a :class:`Target`) and runtime:
 
-- **what runs**: the network from the normalised input batch to its outputs, the same graph in
-  both runtimes (:mod:`edgenext_dense.deploy.graphs`): a backbone's maps; a detector's final
-  detections (its NMS is in the graph); a segmentor's logits at the input size. Weights are
-  random (speed depends on them only through the number of boxes that reach NMS).
-- **latency**: ``warmup`` untimed calls, then ``runs`` timed calls (``time.perf_counter``;
-  ``torch.cuda.synchronize`` on CUDA); median, min and max in ms; images/s is
-  ``batch_size / median``. With ``rounds > 1`` every model/runtime pair is measured once per
-  round, the pairs in a rotated order, so that load from other jobs on a shared machine falls
-  on all of them alike; ``spread`` is the range of the per-round medians over their median.
-- **runtimes**: ``pytorch`` (eager, as trained), ``pytorch-fused`` (after
-  ``EdgeNeXt.fuse()``), ``pytorch-amp`` (eager under ``torch.autocast``: float16 on CUDA,
-  bfloat16 on CPU; :func:`amp_dtype`), ``onnxruntime`` (the exported float32 graph) and
-  ``onnxruntime-int8`` (its dynamic int8 quantisation, :mod:`edgenext_dense.deploy.quantize`).
-- **threads**: ``torch.set_num_threads(threads)`` (and ``OMP_NUM_THREADS``) for PyTorch,
-  ``intra_op_num_threads=threads`` (one inter-op thread, sequential execution) for ONNX
-  Runtime.
-- **peak memory** (CPU): each measurement runs in a fresh Python process (unless
-  ``isolate=False``) and reports its peak resident set size (Linux ``VmHWM``, the kernel's
-  high-water mark; ``ru_maxrss`` would include the parent's, see
-  :func:`edgenext_dense.deploy.ort.timing.peak_rss_mb`): interpreter, libraries, weights and
-  activations together, what a process serving the model needs. The PyTorch process imports
-  torch and the OpenMMLab stack; the ONNX Runtime process only numpy, OpenCV and onnxruntime.
-  ``rss_before_mb`` is the resident size after the imports, before the model is built. On
-  CUDA, PyTorch reports ``torch.cuda.max_memory_allocated`` instead.
-
-What is measured (the targets, and the references ``--compare`` adds) is defined in
-:mod:`edgenext_dense.analysis.bench_targets`; the ratios and tables are made in
-:mod:`edgenext_dense.analysis.report`.
+- **what runs**: the network from the normalised batch to its outputs, the same graph in both
+  runtimes (:mod:`edgenext_dense.deploy.graphs`): a backbone's last map, a detector's final
+  detections (NMS is in the graph), a segmentor's logits. Weights are random (seeded).
+- **runtimes**: ``pytorch`` (eager), ``pytorch-fused`` (after ``EdgeNeXt.fuse()``),
+  ``pytorch-amp`` (``torch.autocast``: float16 on CUDA, bfloat16 on CPU), ``onnxruntime`` (the
+  exported float32 graph) and ``onnxruntime-int8`` (its dynamic int8 quantisation).
+- **latency**: ``warmup`` untimed calls, then ``runs`` single timed calls; median, min and max in
+  ms, images/s at the median. With ``rounds > 1`` every model/runtime pair is measured once per
+  round, in a rotated order, so that load from other jobs on a shared machine falls on all of
+  them alike; ``spread`` is the range of the round medians over the median. The ratios (medians
+  and minimums) set each runtime beside eager PyTorch and each reference beside our model.
+- **threads**: ``torch.set_num_threads`` (and ``OMP_NUM_THREADS``) for PyTorch, intra-op threads
+  (one inter-op thread, sequential execution) for ONNX Runtime.
+- **peak memory** (CPU, ``isolate=True``): each measurement runs in a fresh process and reports
+  its peak resident size (:func:`~edgenext_dense.analysis.timing.rss_mb`): interpreter,
+  libraries, weights and activations, what a serving process needs; the ONNX Runtime process
+  never imports torch. ``rss_before_mb`` is the size after the imports. On CUDA, PyTorch reports
+  ``torch.cuda.max_memory_allocated``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import os.path as osp
+import platform
 import statistics
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict
-from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
+import torch.utils.benchmark
+from prettytable import PrettyTable, TableStyle
 
-from edgenext_dense.analysis.bench_targets import (
-    Target,
-    build_deploy,
-)
-from edgenext_dense.analysis.report import (
-    Measurement,
-)
-from edgenext_dense.deploy import ort
+from edgenext_dense.analysis import timing
 from edgenext_dense.deploy.export import export_onnx, fuse_for_inference
-from edgenext_dense.deploy.graphs import DeployModel
-from edgenext_dense.deploy.ort import timing
+from edgenext_dense.deploy.graph_modules import BackboneGraph
+from edgenext_dense.deploy.graphs import (
+    DeployModel,
+    _config_input_size,
+    config_task,
+    deploy_from_config,
+    pipeline_resize,
+)
 from edgenext_dense.deploy.quantize import quantize_dynamic_int8
+from edgenext_dense.engine.config import load_config
+from edgenext_dense.models.backbones import EdgeNeXt, resolve_arch
 
 RUNTIMES = ("pytorch", "pytorch-fused", "pytorch-amp", "onnxruntime", "onnxruntime-int8")
-ORT_DIR = Path(ort.__file__).resolve().parent
-# The fresh-process measurements print their result as one JSON line after this prefix (the
-# libraries may print too).
-RESULT_PREFIX = "EDGENEXT_BENCHMARK_RESULT "
-# The ONNX Runtime measurement, ``python -c _ORT_WORKER ORT_DIR REQUEST_JSON``: loads
-# edgenext_dense/deploy/ort as a stand-alone package, so that the measured process never
-# imports torch (edgenext_dense/__init__.py does).
-_ORT_WORKER = f"""
-import importlib.util, json, sys
-spec = importlib.util.spec_from_file_location(
-    "edgenext_dense_ort", sys.argv[1] + "/__init__.py", submodule_search_locations=[sys.argv[1]]
-)
-sys.modules["edgenext_dense_ort"] = module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
-from edgenext_dense_ort.timing import time_session
-print({RESULT_PREFIX!r} + json.dumps(time_session(**json.loads(sys.argv[2]))), flush=True)
-"""
-
-__all__ = ["RUNTIMES", "amp_dtype", "run_benchmark", "time_pytorch"]
+MMDET_SSDLITE = "mmdet::ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py"
+MMSEG_DEEPLABV3 = "mmseg::mobilenet_v2/mobilenet-v2-d8_deeplabv3_4xb4-160k_ade20k-512x512.py"
+COLUMNS = ("model", "runtime", "input", "threads", "median ms", "min ms", "max ms", "img/s")
+COLUMNS += ("peak mem MB", "spread", "vs eager", "vs eager (min)")
 
 
-def amp_dtype(device: str) -> torch.dtype:
-    """The autocast dtype of the ``pytorch-amp`` runtime on ``device``.
+# --------------------------------------------------------------------------- what is measured
+@dataclass(frozen=True)
+class Target:
+    """One model to measure.
 
     Args:
-        device (str): ``'cpu'`` or ``'cuda'`` (``'cuda:N'``).
+        name (str): Display name.
+        kind (str): ``'backbone'``, ``'mmpretrain'`` (mmpretrain's EdgeNeXt) or ``'config'``.
+        source (str): The EdgeNeXt arch, or the det/seg config.
+        input_size (tuple[int, int]): ``(H, W)``.
+        group (str): ``'backbone:ARCH'``, ``'det'`` or ``'seg'``: what a reference is set beside.
+        role (str): ``'ours'`` or ``'reference'``. Defaults to ``'ours'``.
+        cfg_options (tuple[tuple[str, Any], ...]): Config overrides. Defaults to ``()``.
+    """
+
+    name: str
+    kind: str
+    source: str
+    input_size: Tuple[int, int]
+    group: str
+    role: str = "ours"
+    cfg_options: Tuple[Tuple[str, Any], ...] = ()
+
+
+def backbone_target(arch: str, input_size: Optional[Sequence[int]] = None) -> Target:
+    """An EdgeNeXt backbone (its last stage's map), in the group ``'backbone:ARCH'``.
+
+    Args:
+        arch (str): EdgeNeXt arch (``'small'``, ``'xx_small'``, ``'s'``...).
+        input_size (Sequence[int], optional): ``(H, W)``. Defaults to None (256x256).
 
     Returns:
-        torch.dtype: ``torch.float16`` on CUDA (what mixed-precision inference there uses),
-        ``torch.bfloat16`` on CPU (the only reduced precision CPU autocast runs).
+        Target: The target.
     """
-    return torch.float16 if device.startswith("cuda") else torch.bfloat16
+    arch = resolve_arch(arch)
+    short = {"xx_small": "XXS", "x_small": "XS", "small": "S", "base": "B"}[arch]
+    size = (256, 256) if input_size is None else (int(input_size[0]), int(input_size[1]))
+    return Target(f"EdgeNeXt-{short} backbone", "backbone", arch, size, f"backbone:{arch}")
 
 
+def config_target(
+    config: str,
+    input_size: Optional[Sequence[int]] = None,
+    role: str = "ours",
+    name: Optional[str] = None,
+    cfg_options: Optional[Dict[str, Any]] = None,
+) -> Target:
+    """A detector or segmentor config.
+
+    Args:
+        config (str): Config path (``mmdet::``/``mmseg::`` prefixes allowed).
+        input_size (Sequence[int], optional): ``(H, W)``. Defaults to None: the detector's test
+            resize, the segmentor's training crop.
+        role (str): ``'ours'`` or ``'reference'``. Defaults to ``'ours'``.
+        name (str, optional): Display name; None uses the file name. Defaults to None.
+        cfg_options (dict, optional): Config overrides. Defaults to None.
+
+    Returns:
+        Target: The target.
+    """
+    cfg = load_config(config, cfg_options)
+    task = config_task(cfg)
+    if input_size is None:
+        size = _config_input_size(cfg, task, pipeline_resize(cfg, task))
+    else:
+        size = (int(input_size[0]), int(input_size[1]))
+    label = name or osp.splitext(osp.basename(config.split("::")[-1]))[0]
+    options = tuple(sorted((cfg_options or {}).items()))
+    return Target(label, "config", config, size, task, role, options)
+
+
+def reference_targets(targets: Sequence[Target]) -> List[Target]:
+    """What a user would pick instead, at the input size of each of our models.
+
+    mmpretrain's EdgeNeXt of the same arch beside a backbone
+    (:mod:`edgenext_dense.analysis.mmpretrain_reference`), mmdet's SSDLite-MobileNetV2 beside a
+    detector, mmseg's DeepLabv3-MobileNetV2 (21 classes) beside a segmentor.
+
+    Args:
+        targets (Sequence[Target]): Our backbones and det/seg configs.
+
+    Returns:
+        list[Target]: One reference per backbone arch and size, and per det or seg group.
+
+    Raises:
+        ValueError: When nothing can be compared, or mmpretrain is missing for a backbone.
+    """
+    from edgenext_dense.analysis import mmpretrain_reference as mmpretrain
+
+    refs = []
+    for ours in (t for t in targets if t.kind == "backbone" and t.role == "ours"):
+        if not mmpretrain.mmpretrain_available():
+            raise ValueError(
+                f"--compare sets {ours.name} beside mmpretrain's EdgeNeXt, which is not "
+                f"installed: {mmpretrain.INSTALL_HINT}"
+            )
+        name = ours.name.replace(" backbone", " (mmpretrain)")
+        ref = Target(name, "mmpretrain", ours.source, ours.input_size, ours.group, "reference")
+        refs += [ref] if ref not in refs else []
+    seg_classes = {"model.decode_head.num_classes": 21, "model.auxiliary_head.num_classes": 21}
+    for group, config, name, options in (
+        ("det", MMDET_SSDLITE, "SSDLite MobileNetV2 (mmdet)", None),
+        ("seg", MMSEG_DEEPLABV3, "DeepLabv3 MobileNetV2-D8 (mmseg)", seg_classes),
+    ):
+        ours = next((t for t in targets if t.group == group and t.role == "ours"), None)
+        if ours is not None:
+            refs.append(config_target(config, ours.input_size, "reference", name, options))
+    if not refs:
+        raise ValueError(
+            "--compare needs a backbone or a detection/segmentation config to set beside "
+            "mmpretrain's EdgeNeXt, mmdet's SSDLite-MobileNetV2 or mmseg's DeepLabv3-MobileNetV2"
+        )
+    return refs
+
+
+def build_deploy(target: Target) -> DeployModel:
+    """``target``'s graph with random weights (seeded), in eval mode: what both runtimes run."""
+    torch.manual_seed(0)
+    if target.kind == "config":
+        with contextlib.redirect_stdout(sys.stderr):
+            options = dict(target.cfg_options) or None
+            return deploy_from_config(target.source, None, target.input_size, options)
+    if target.kind == "mmpretrain":
+        from edgenext_dense.analysis.mmpretrain_reference import build_mmpretrain_edgenext
+
+        backbone = build_mmpretrain_edgenext(target.source, out_indices=(3,))
+    else:
+        backbone = EdgeNeXt(arch=target.source, out_indices=(3,)).eval()
+    graph = BackboneGraph(backbone).eval()
+    return DeployModel(graph, "backbone", target.input_size, ("feat3",), False)
+
+
+# --------------------------------------------------------------------------- measuring
 def time_pytorch(
     deploy: DeployModel,
     batch_size: int,
@@ -107,7 +206,7 @@ def time_pytorch(
     fuse: bool = False,
     amp: bool = False,
 ) -> Dict[str, Any]:
-    """Time the eager graph on a random batch (in this process).
+    """Time the eager graph on a random batch, in this process.
 
     Args:
         deploy (DeployModel): The graph.
@@ -116,88 +215,128 @@ def time_pytorch(
         warmup (int): Untimed calls.
         runs (int): Timed calls.
         device (str): ``'cpu'`` or ``'cuda'``. Defaults to ``'cpu'``.
-        fuse (bool): Fold EdgeNeXt's inference constants first (``EdgeNeXt.fuse``).
-            Defaults to False.
-        amp (bool): Run under ``torch.autocast`` with :func:`amp_dtype` (weights and input
-            stay float32, as in mixed-precision training and serving). Defaults to False.
+        fuse (bool): Fold EdgeNeXt's inference constants first. Defaults to False.
+        amp (bool): Run under ``torch.autocast`` (float16 on CUDA, bfloat16 on CPU; weights and
+            input stay float32, as in mixed-precision serving). Defaults to False.
 
     Returns:
         dict: ``times_ms`` and, on CUDA, ``peak_memory_mb`` (``max_memory_allocated``).
     """
     torch.set_num_threads(threads)
     graph = deploy.graph.eval().to(device)
-    if fuse:
-        fuse_for_inference(graph)
+    if fuse:  # on a copy: the eager runtime may time the same graph next
+        graph = fuse_for_inference(copy.deepcopy(graph))
     x = torch.randn(batch_size, 3, *deploy.input_size, device=device)
-    sync = torch.cuda.synchronize if device.startswith("cuda") else None
-    if sync is not None:
+    cuda = device.startswith("cuda")
+    if cuda:
         torch.cuda.reset_peak_memory_stats()
-    device_type = torch.device(device).type
-    autocast = torch.autocast(device_type, dtype=amp_dtype(device), enabled=amp)
-    # NOTE: not torch.utils.benchmark.Timer: it returns means over blocks of calls (we keep every
-    # call for median/min/max) and its timeit() adds warm-up calls of its own; and the same loop
-    # times ONNX Runtime in a process without torch.
+    dtype = torch.float16 if cuda else torch.bfloat16
+    autocast = torch.autocast(torch.device(device).type, dtype=dtype, enabled=amp)
     with torch.inference_mode(), autocast:
-        times = timing.time_callable(lambda: graph(x), warmup, runs, sync)
+        # torch.utils.benchmark.timer synchronises CUDA before reading the clock
+        times = timing.time_calls(lambda: graph(x), warmup, runs, torch.utils.benchmark.timer)
     result: Dict[str, Any] = dict(times_ms=times)
-    if sync is not None:
+    if cuda:
         result["peak_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20
     return result
 
 
+def _pytorch_worker(request: Dict[str, Any]) -> Dict[str, Any]:
+    """The fresh-process PyTorch measurement (``python -m edgenext_dense.analysis.benchmark``)."""
+    fields = request.pop("target")  # JSON made its tuples lists
+    fields.update(input_size=tuple(fields["input_size"]))
+    fields.update(cfg_options=tuple(map(tuple, fields["cfg_options"])))
+    rss_before = timing.rss_mb(peak=False)
+    torch.set_num_interop_threads(1)
+    result = time_pytorch(build_deploy(Target(**fields)), **request)
+    if not request["device"].startswith("cuda"):
+        result.update(peak_memory_mb=timing.rss_mb(), rss_before_mb=rss_before)
+    return result
+
+
 def _run_worker(command: List[str], threads: int) -> Dict[str, Any]:
-    """Run a measurement process and parse its result line."""
+    """Run a measurement process; its last line of output is the result, JSON."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     proc = subprocess.run(command, capture_output=True, text=True, env=env)
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith(RESULT_PREFIX):
-            return json.loads(line[len(RESULT_PREFIX) :])
-    raise RuntimeError(
-        f"the benchmark worker failed (exit {proc.returncode}): {proc.stderr[-3000:]}"
-    )
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"the benchmark worker failed ({proc.returncode}): {proc.stderr[-3000:]}"
+        )
+    return json.loads(proc.stdout.splitlines()[-1])
 
 
-def _measure_once(
-    target: Target,
-    runtime: str,
-    onnx_path: Optional[str],
-    settings: Dict[str, Any],
-    isolate: bool,
-    cache: Dict[Target, DeployModel],
-) -> Dict[str, Any]:
-    """One round of one model in one runtime: ``times_ms`` and the memory fields."""
-    common = {k: settings[k] for k in ("batch_size", "threads", "warmup", "runs", "device")}
-    if runtime.startswith("onnxruntime"):
-        request = dict(path=onnx_path, input_size=list(target.input_size), **common)
-        if not isolate:
-            result = timing.time_session(**request)
-            return dict(times_ms=result["times_ms"])
-        command = [sys.executable, "-c", _ORT_WORKER, str(ORT_DIR), json.dumps(request)]
-        return _run_worker(command, settings["threads"])
-    flags = dict(fuse=runtime == "pytorch-fused", amp=runtime == "pytorch-amp")
-    if not isolate:
-        if target not in cache:
-            cache[target] = build_deploy(target)
-        return time_pytorch(cache[target], **flags, **common)
-    request = json.dumps(dict(target=asdict(target), **flags, **common))
-    command = [sys.executable, "-m", "edgenext_dense.analysis.benchmark", "--worker", request]
-    return _run_worker(command, settings["threads"])
+def _onnx_providers(device: str) -> List[str]:
+    import onnxruntime as ort
+
+    if not device.startswith("cuda"):
+        return ["CPUExecutionProvider"]
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        raise RuntimeError(
+            "onnxruntime has no CUDAExecutionProvider here (available: "
+            f"{ort.get_available_providers()}): install onnxruntime-gpu to benchmark ONNX "
+            "Runtime on CUDA"
+        )
+    return ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
-def _pytorch_worker(request_json: str) -> int:
-    """Entry point of the fresh-process PyTorch measurement (``--worker JSON``)."""
-    request = json.loads(request_json)
-    fields = request.pop("target")  # JSON made its tuples lists
-    fields["input_size"] = tuple(fields["input_size"])
-    fields["cfg_options"] = tuple(tuple(kv) for kv in fields["cfg_options"])
-    target = Target(**fields)
-    rss_before = timing.current_rss_mb()
-    torch.set_num_interop_threads(1)
-    result = time_pytorch(build_deploy(target), **request)
-    if not request["device"].startswith("cuda"):
-        result.update(peak_memory_mb=timing.peak_rss_mb(), rss_before_mb=rss_before)
-    print(RESULT_PREFIX + json.dumps(result), flush=True)
-    return 0
+@dataclass
+class Measurement:
+    """The timings of one model in one runtime, all rounds together.
+
+    Args:
+        target (Target): What was measured.
+        runtime (str): One of :data:`RUNTIMES`.
+        batch_size (int): Images per call.
+        threads (int): Threads given to the runtime.
+        device (str): ``'cpu'`` or ``'cuda'``.
+        times_ms (list[float]): Every timed call.
+        round_medians_ms (list[float]): Median of each round.
+        peak_memory_mb (float, optional): Peak RSS (CPU, isolated) or peak CUDA allocation.
+        rss_before_mb (float, optional): Resident size after the imports (CPU, isolated).
+    """
+
+    target: Target
+    runtime: str
+    batch_size: int
+    threads: int
+    device: str
+    times_ms: List[float] = field(default_factory=list)
+    round_medians_ms: List[float] = field(default_factory=list)
+    peak_memory_mb: Optional[float] = None
+    rss_before_mb: Optional[float] = None
+
+    @property
+    def median_ms(self) -> float:
+        """Median latency over all timed calls."""
+        return statistics.median(self.times_ms)
+
+    def row(self) -> Dict[str, Any]:
+        """A flat JSON-ready record; ``spread`` is the range of the round medians over the
+        median (None with one round), ``images_per_s`` at the median."""
+        h, w = self.target.input_size
+        rounds = self.round_medians_ms
+        spread = (max(rounds) - min(rounds)) / self.median_ms if len(rounds) > 1 else None
+        rounded = lambda v, n: None if v is None else round(v, n)  # noqa: E731
+        return dict(
+            model=self.target.name,
+            source=self.target.source,
+            group=self.target.group,
+            role=self.target.role,
+            runtime=self.runtime,
+            input=f"{self.batch_size}x3x{h}x{w}",
+            threads=self.threads,
+            device=self.device,
+            median_ms=round(self.median_ms, 3),
+            min_ms=round(min(self.times_ms), 3),
+            max_ms=round(max(self.times_ms), 3),
+            images_per_s=round(1e3 * self.batch_size / self.median_ms, 2),
+            peak_memory_mb=rounded(self.peak_memory_mb, 1),
+            rss_before_mb=rounded(self.rss_before_mb, 1),
+            runs=len(self.times_ms),
+            rounds=len(rounds),
+            round_medians_ms=[round(t, 3) for t in rounds],
+            spread=rounded(spread, 4),
+        )
 
 
 def run_benchmark(
@@ -211,24 +350,21 @@ def run_benchmark(
     rounds: int = 1,
     isolate: bool = True,
     work_dir: Optional[str] = None,
-    log: Any = None,
+    log: Optional[Callable[[str], None]] = None,
 ) -> List[Measurement]:
     """Measure every target in every runtime, round after round.
 
     Args:
         targets (Sequence[Target]): The models.
-        runtimes (Sequence[str]): Among :data:`RUNTIMES`. Defaults to
-            ``('pytorch', 'onnxruntime')``.
+        runtimes (Sequence[str]): Among :data:`RUNTIMES`. Defaults to pytorch, onnxruntime.
         batch_size (int): Images per call. Defaults to 1.
         threads (int): Threads per runtime. Defaults to 2.
         device (str): ``'cpu'`` or ``'cuda'``. Defaults to ``'cpu'``.
         warmup (int): Untimed calls per round. Defaults to 5.
         runs (int): Timed calls per round. Defaults to 20.
         rounds (int): Rounds (each measures every pair once, order rotated). Defaults to 1.
-        isolate (bool): A fresh process per measurement (honest peak memory, no thread pools
-            shared between runtimes). Defaults to True.
-        work_dir (str, optional): Where the ONNX files are written; None uses a temporary
-            folder. Defaults to None.
+        isolate (bool): A fresh process per measurement (peak memory). Defaults to True.
+        work_dir (str, optional): For the ONNX files. Defaults to None (a temporary folder).
         log (Callable[[str], None], optional): Progress messages. Defaults to None.
 
     Returns:
@@ -246,44 +382,158 @@ def run_benchmark(
             f"got {batch_size}, {threads}, {runs}, {rounds}, {warmup}"
         )
     log = log or (lambda msg: None)
-    settings = dict(batch_size=batch_size, threads=threads, warmup=warmup, runs=runs, device=device)
+    common = dict(batch_size=batch_size, threads=threads, warmup=warmup, runs=runs)
     pairs = [(t, r) for t in targets for r in runtimes]
     results = {p: Measurement(p[0], p[1], batch_size, threads, device) for p in pairs}
-    cache: Dict[Target, DeployModel] = {}
+    onnx = any(r.startswith("onnxruntime") for r in runtimes)
+    providers = _onnx_providers(device) if onnx else []
+    cache = {t: build_deploy(t) for t in targets} if onnx or not isolate else {}
+    onnx_paths: Dict[Tuple[Target, str], str] = {}
+
+    def measure(target: Target, runtime: str) -> Dict[str, Any]:
+        """One round of one pair: ``times_ms`` and the memory fields."""
+        if runtime.startswith("onnxruntime"):
+            path = onnx_paths[(target, runtime)]
+            request = dict(common, path=path, input_size=target.input_size, providers=providers)
+            if not isolate:
+                from edgenext_dense.deploy.ort import create_session
+
+                return dict(times_ms=timing.time_session(create_session, **request))
+            command = [sys.executable, "-I", timing.__file__, json.dumps(request)]
+        else:
+            flags = dict(common, device=device)
+            flags.update(fuse=runtime == "pytorch-fused", amp=runtime == "pytorch-amp")
+            if not isolate:
+                return time_pytorch(cache[target], **flags)
+            request = json.dumps(dict(flags, target=asdict(target)))
+            command = [sys.executable, "-m", "edgenext_dense.analysis.benchmark", request]
+        return _run_worker(command, threads)
+
     with contextlib.ExitStack() as stack:
         folder = work_dir or stack.enter_context(tempfile.TemporaryDirectory(prefix="bench_"))
-        onnx_paths: Dict[Tuple[Target, str], str] = {}
-        if any(r.startswith("onnxruntime") for r in runtimes):
-            for i, target in enumerate(targets):
-                if target not in cache:
-                    cache[target] = build_deploy(target)
-                log(f"exporting {target.name} ({target.input_size[0]}x{target.input_size[1]})")
-                path = export_onnx(
-                    cache[target], osp.join(folder, f"model_{i}.onnx"), batch_size=batch_size
-                )
-                onnx_paths[(target, "onnxruntime")] = path
-                if "onnxruntime-int8" in runtimes:
-                    onnx_paths[(target, "onnxruntime-int8")] = quantize_dynamic_int8(
-                        path, osp.join(folder, f"model_{i}_int8.onnx")
-                    )
+        for i, target in enumerate(targets if onnx else []):
+            log(f"exporting {target.name} ({target.input_size[0]}x{target.input_size[1]})")
+            path = osp.join(folder, f"model_{i}.onnx")
+            path = export_onnx(cache[target], path, batch_size=batch_size)
+            onnx_paths[(target, "onnxruntime")] = path
+            if "onnxruntime-int8" in runtimes:
+                int8_path = osp.join(folder, f"model_{i}_int8.onnx")
+                onnx_paths[(target, "onnxruntime-int8")] = quantize_dynamic_int8(path, int8_path)
         for r in range(rounds):
             shift = r % len(pairs)
             for target, runtime in pairs[shift:] + pairs[:shift]:
                 log(f"round {r + 1}/{rounds}: {target.name} / {runtime}")
-                out = _measure_once(
-                    target, runtime, onnx_paths.get((target, runtime)), settings, isolate, cache
-                )
+                out = measure(target, runtime)
                 m = results[(target, runtime)]
-                m.times_ms.extend(out["times_ms"])
+                m.times_ms += out["times_ms"]
                 m.round_medians_ms.append(statistics.median(out["times_ms"]))
                 if out.get("peak_memory_mb") is not None:
                     m.peak_memory_mb = max(m.peak_memory_mb or 0.0, out["peak_memory_mb"])
-                if out.get("rss_before_mb") is not None:
-                    m.rss_before_mb = out["rss_before_mb"]
+                m.rss_before_mb = out.get("rss_before_mb", m.rss_before_mb)
     return [results[p] for p in pairs]
 
 
-if __name__ == "__main__":  # the fresh-process PyTorch measurement: ``-m ... --worker JSON``
-    if len(sys.argv) != 3 or sys.argv[1] != "--worker":
-        sys.exit("usage: python -m edgenext_dense.analysis.benchmark --worker JSON (internal)")
-    sys.exit(_pytorch_worker(sys.argv[2]))
+# --------------------------------------------------------------------------- reporting
+def ratios(measurements: Sequence[Measurement]) -> List[Dict[str, Any]]:
+    """Speed-ups over eager PyTorch, and reference / ours latency ratios.
+
+    Args:
+        measurements (Sequence[Measurement]): From :func:`run_benchmark`.
+
+    Returns:
+        list[dict]: ``kind`` (``'RUNTIME_speedup'`` or ``'ours_vs_reference'``),
+        ``model``/``reference``, ``runtime``, ``ratio`` of the median latencies and
+        ``ratio_min`` of the minimums (> 1: the first is faster). On a machine shared with
+        other jobs the minimum estimates the unloaded ratio better: contention only adds time.
+    """
+
+    def ratio(slow: Measurement, fast: Measurement, **fields: Any) -> Dict[str, Any]:
+        fields.update(ratio=round(slow.median_ms / fast.median_ms, 3))
+        return dict(fields, ratio_min=round(min(slow.times_ms) / min(fast.times_ms), 3))
+
+    by_key = {(m.target, m.runtime): m for m in measurements}
+    out = [
+        ratio(eager, m, kind=f"{m.runtime}_speedup", model=m.target.name, runtime=m.runtime)
+        for m in measurements
+        if m.runtime != "pytorch" and (eager := by_key.get((m.target, "pytorch")))
+    ]
+    for ref in (m for m in measurements if m.target.role == "reference"):
+        for ours in (m for m in measurements if m.target.role == "ours"):
+            if (ours.target.group, ours.runtime) == (ref.target.group, ref.runtime):
+                names = dict(model=ours.target.name, reference=ref.target.name)
+                out.append(ratio(ref, ours, kind="ours_vs_reference", **names, runtime=ref.runtime))
+    return out
+
+
+def format_table(
+    measurements: Sequence[Measurement], machine: Optional[Dict[str, Any]] = None
+) -> str:
+    """The table, then the ours-vs-reference ratios; Markdown with a machine line if given one.
+
+    Args:
+        measurements (Sequence[Measurement]): From :func:`run_benchmark`.
+        machine (dict, optional): :func:`machine_info`, for Markdown. Defaults to None (text).
+
+    Returns:
+        str: The text.
+    """
+    all_ratios = ratios(measurements)
+    speedups = {
+        (r["model"], r["runtime"]): (r["ratio"], r["ratio_min"])
+        for r in all_ratios
+        if r["kind"].endswith("_speedup")
+    }
+    cell = lambda v, fmt: "-" if v is None else format(v, fmt)  # noqa: E731
+    table = PrettyTable(COLUMNS, align="l")
+    for m in measurements:
+        row = m.row()
+        speedup = (1.0, 1.0) if m.runtime == "pytorch" else speedups.get((row["model"], m.runtime))
+        table.add_row(
+            [row[k] for k in ("model", "runtime", "input", "threads")]
+            + [cell(row[k], ".2f") for k in ("median_ms", "min_ms", "max_ms")]
+            + [cell(row["images_per_s"], ".1f"), cell(row["peak_memory_mb"], ".0f")]
+            + [cell(row["spread"], ".0%")]
+            + (["-", "-"] if speedup is None else [f"{v:.2f}x" for v in speedup])
+        )
+    table.set_style(TableStyle.DEFAULT if machine is None else TableStyle.MARKDOWN)
+    lines = [
+        f"{'- ' if machine else ''}{r['model']} vs {r['reference']} ({r['runtime']}): reference "
+        f"latency / ours = {r['ratio']:.2f} median, {r['ratio_min']:.2f} min "
+        f"({'ours faster' if r['ratio_min'] > 1 else 'reference faster'})"
+        for r in all_ratios
+        if r["kind"] == "ours_vs_reference"
+    ]
+    text = "\n".join([table.get_string(), "", *lines]).rstrip() + "\n"
+    if machine is None:
+        return text
+    return text + (
+        f"\nMeasured on {machine['cpu']} ({machine['logical_cpus']} logical CPUs), torch "
+        f"{machine['torch']}, onnxruntime {machine['onnxruntime']}; load average "
+        f"{machine['load_before']} before, {machine['load_after']} after. Peak memory: the "
+        "measuring process's peak RSS (VmHWM) in a fresh process per model and runtime.\n"
+    )
+
+
+def machine_info() -> Dict[str, Any]:
+    """CPU model, CPU count, library versions and the 1-minute load average."""
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo") as f:
+            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
+        cpu = names[0] if names else cpu
+    try:
+        onnxruntime = metadata.version("onnxruntime")
+    except metadata.PackageNotFoundError:  # the deploy extra is not installed
+        onnxruntime = None
+    return dict(
+        cpu=cpu,
+        logical_cpus=os.cpu_count(),
+        python=platform.python_version(),
+        torch=torch.__version__,
+        onnxruntime=onnxruntime,
+        load_before=round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+    )
+
+
+if __name__ == "__main__":
+    print(json.dumps(_pytorch_worker(json.loads(sys.argv[1]))), flush=True)

@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Tuple
 import torch
 from mmengine.analysis import FlopAnalyzer, parameter_count
 from mmengine.config import Config
+from prettytable import PrettyTable
 from torch import nn
 
 from edgenext_dense.engine.config import build_model_without_init, config_test_pipeline
@@ -81,13 +82,10 @@ def default_input_shape(cfg: Config, task: str) -> Tuple[Tuple[int, int], str]:
         if scale is None:
             continue
         width, height = (scale, scale) if isinstance(scale, int) else tuple(scale)
+        source = f"test pipeline Resize scale={tuple(scale)}"
         if transform.get("keep_ratio", False):
-            side = min(width, height)
-            return (
-                side,
-                side,
-            ), f"test pipeline Resize scale={tuple(scale)}, keep_ratio: short side"
-        return (height, width), f"test pipeline Resize scale={tuple(scale)} (w, h)"
+            return (min(width, height),) * 2, f"{source}, keep_ratio: short side"
+        return (height, width), f"{source} (w, h)"
     return DEFAULT_SHAPES[task], f"default for {task}"
 
 
@@ -149,10 +147,11 @@ def format_complexity(result: Complexity, task: str) -> str:
         f"Params:   {result.params:,} ({result.params / 1e6:.3f} M)",
         f"FLOPs (multiply-adds): {result.flops:,} ({result.flops / 1e9:.3f} G); mmengine counts "
         "one multiply-add as one FLOP",
-        "By component:",
     ]
+    table = PrettyTable(["component", "params (M)", "FLOPs (G)"], align="l")
     for name, (params, flops) in result.by_component.items():
-        lines.append(f"  {name:<16s} params {params / 1e6:8.3f} M   FLOPs {flops / 1e9:8.3f} G")
+        table.add_row([name, f"{params / 1e6:.3f}", f"{flops / 1e9:.3f}"])
+    lines.append(table.get_string())
     if result.uncounted_ops:
         ops = ", ".join(f"{op} x{n}" for op, n in sorted(result.uncounted_ops.items()))
         lines.append(f"Not counted (no multiply-adds, or unknown to the counter): {ops}")

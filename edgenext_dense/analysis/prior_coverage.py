@@ -20,6 +20,7 @@ from mmdet.registry import MODELS
 from mmdet.structures.bbox import bbox_overlaps
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
+from prettytable import PrettyTable, TableStyle
 
 SIZE_CLASSES = (("small", 0.0), ("medium", 32.0**2), ("large", 96.0**2))
 
@@ -101,20 +102,16 @@ def prior_coverage(cfg: Config, ann_file: str) -> Dict[str, object]:
 
 def format_coverage(report: Dict[str, object]) -> str:
     """A Markdown table of :func:`prior_coverage`'s report."""
-    sizes = report["map_sizes"]
-    head = " / ".join(f"L{i} {s}x{s}" for i, s in enumerate(sizes))
-    lines = [
-        f"{report['num_priors']} priors; positive at IoU >= {report['pos_iou_thr']}",
-        "",
-        f"| size | boxes | with a positive | positives per box | best IoU median / p10 | "
-        f"positives on {head} |",
-        "|---|---|---|---|---|---|",
-    ]
+    levels = " / ".join(f"L{i} {s}x{s}" for i, s in enumerate(report["map_sizes"]))
+    headers = ["size", "boxes", "with a positive", "positives per box", "best IoU median / p10"]
+    table = PrettyTable([*headers, f"positives on {levels}"], align="l")
     for row in report["rows"]:
         best = np.asarray(row.best_iou)
-        lines.append(
-            f"| {row.size} | {row.boxes} | {row.covered / row.boxes:.1%} | "
-            f"{np.mean(row.positives):.1f} | {np.median(best):.2f} / "
-            f"{np.percentile(best, 10):.2f} | {' / '.join(map(str, row.per_level))} |"
+        table.add_row(
+            [row.size, row.boxes, f"{row.covered / row.boxes:.1%}", f"{np.mean(row.positives):.1f}"]
+            + [f"{np.median(best):.2f} / {np.percentile(best, 10):.2f}"]
+            + [" / ".join(map(str, row.per_level))]
         )
-    return "\n".join(lines)
+    table.set_style(TableStyle.MARKDOWN)
+    header = f"{report['num_priors']} priors; positive at IoU >= {report['pos_iou_thr']}"
+    return f"{header}\n\n{table.get_string()}"

@@ -2,88 +2,196 @@
 
 Behind ``tools/analysis/train_benchmark.py``. The config trains exactly as ``tools/train.py``
 trains it (:func:`edgenext_dense.engine.runner.train`), optionally validating more often; then
-everything is read from the Runner's message hub, no log parsing (the rows, tables and JSON are
-:mod:`.train_report`):
+everything is read from the Runner's message hub, no log parsing:
 
-- **validation history**: what :class:`~edgenext_dense.engine.hooks.TrainingCurvesHook` keeps
-  under ``VAL_HISTORY_KEY``, one row per validation with the iteration, the epoch (epoch-based
-  loops), the images seen (iteration x batch size x world size; a short last batch of an epoch
-  counts as full) and the training seconds up to that iteration;
-- **training seconds**: the sum of mmengine's ``IterTimerHook`` ``train/time`` values, each the
-  time from the end of one iteration to the end of the next: data loading, the train step and
-  the hooks, not validation. NOTE: in an ``IterBasedTrainLoop`` the iteration after a
-  validation also carries the evaluation's final step (metric computation, curves) because
-  the timer restarts at the last validation batch;
-- **throughput**: batch size x world size / the median iteration time, after skipping the
-  first iterations (dataloader workers starting, allocator and cuDNN warm-up);
-- **compare** (optional): the throughput of the model a user would pick instead, mmdet's
-  SSDLite-MobileNetV2 or mmseg's DeepLabv3-MobileNetV2, beside a fresh copy of ours, in this
-  process, on the same batches of our training set, alternating the two models step by step so
-  that load from other jobs on a shared machine falls on both alike. A step is
-  ``model.train_step(batch, optim_wrapper)``: data preprocessing, forward, loss, backward and
-  the optimizer step (each model with its own config's optimizer, no LR schedule).
+- **validation history**: what :class:`~edgenext_dense.engine.hooks.TrainingCurvesHook` keeps,
+  one row per validation: iteration, epoch (epoch-based loops), images seen (iteration x batch
+  size x world size) and the training seconds up to that iteration;
+- **training seconds**: the sum of mmengine's ``IterTimerHook`` ``train/time`` values (data
+  loading, train step, hooks; not validation). NOTE: in an ``IterBasedTrainLoop`` the iteration
+  after a validation also carries the evaluation's last step, as the timer restarts there;
+- **throughput**: images per iteration / the median iteration time, the first iterations
+  (workers starting, allocator warm-up) left out;
+- **compare** (optional): the train-step throughput of the model a user would pick instead,
+  mmdet's SSDLite-MobileNetV2 or mmseg's DeepLabv3-MobileNetV2, beside a fresh copy of ours, in
+  this process, on the same batches of our training set, alternating the two step by step so
+  that load from other jobs falls on both alike. A step is ``model.train_step(batch,
+  optim_wrapper)``: preprocessing, forward, loss, backward and the optimizer step (each model
+  with its own config's optimizer, no LR schedule).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+import itertools
+import json
 import os
 import os.path as osp
+import statistics
 import time
+from functools import partial
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
-import torch
+import torch.utils.benchmark
 from mmengine.config import Config
 from mmengine.device import get_device
 from mmengine.model import revert_sync_batchnorm
 from mmengine.optim import OptimWrapper, build_optim_wrapper
 from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import EpochBasedTrainLoop, Runner
+from prettytable import PrettyTable
 from torch import nn
 
-from edgenext_dense.analysis.bench_targets import MMDET_SSDLITE, MMSEG_DEEPLABV3
-from edgenext_dense.analysis.train_report import (
-    COMPARE_WARMUP_STEPS,
-    DEFAULT_WARMUP_ITERS,
-    TrainBenchmarkReport,
-    compare_row,
-    evaluation_rows,
-    throughput,
-)
-from edgenext_dense.engine.config import load_config as load_package_config
+from edgenext_dense.analysis.benchmark import MMDET_SSDLITE, MMSEG_DEEPLABV3, machine_info
+from edgenext_dense.deploy.ort.images import write_json
+from edgenext_dense.engine.config import load_config
 from edgenext_dense.engine.hooks import VAL_HISTORY_KEY
 from edgenext_dense.engine.preflight import PreflightError
 from edgenext_dense.engine.runner import task_of, train
 
 DEFAULT_COMPARE_ITERS = 10
-TIME_KEY = "train/time"  # IterTimerHook's per-iteration time in the message hub
+DEFAULT_WARMUP_ITERS = 5
+COMPARE_WARMUP_STEPS = 2  # untimed train steps per model before the timed comparison
+# The table's metrics, in this order, and what they mean; every scalar metric goes to the JSON.
+KEY_METRICS: Dict[str, Dict[str, str]] = {
+    "det": {
+        "coco/bbox_mAP_50": "IoU 0.5",
+        "coco/bbox_mAP": "IoU .5:.95",
+        "coco/bbox_mAP_75": "IoU 0.75",
+    },
+    "seg": {"mIoU": "mean IoU, %", "mAcc": "mean class accuracy, %", "aAcc": "pixel accuracy, %"},
+}
+METRIC_DECIMALS = {"det": 4, "seg": 2}  # COCO mAPs are fractions, mmseg's metrics percentages
 
 
-# --------------------------------------------------------------------------- comparison
+@dataclasses.dataclass
+class TrainBenchmarkReport:
+    """Everything one run measured; JSON-ready (:func:`save_report`).
+
+    ``val_interval`` counts epochs (epoch-based loops) or iterations; ``wall_seconds`` is the
+    training run's (building, training, validating, checkpoints), not the comparison's;
+    ``load_before``/``load_after`` are ``os.getloadavg()``; ``evaluations`` come from
+    :func:`evaluation_rows`, ``compare`` and ``compare_ratio`` (our images/s over the
+    reference's) from :func:`compare_throughput`, the throughput fields from
+    :func:`throughput`.
+    """
+
+    config: str
+    task: str
+    work_dir: str
+    batch_size: int
+    world_size: int
+    iterations: int
+    val_interval: Optional[int]
+    wall_seconds: float
+    images_per_s: Optional[float]
+    median_iter_s: Optional[float]
+    warmup_skipped: int
+    timed_iters: int
+    load_before: List[float]
+    load_after: List[float]
+    evaluations: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
+    compare: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
+    compare_ratio: Optional[float] = None
+    machine: Dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- measuring
+def evaluation_rows(
+    history: Sequence[Mapping[str, Any]],
+    iter_times: Sequence[float],
+    images_per_iter: int,
+    by_epoch: bool = True,
+    first_iter: int = 1,
+) -> List[Dict[str, Any]]:
+    """One row per validation: where training was, what it had cost, what it scored.
+
+    Args:
+        history (Sequence[Mapping]): ``TrainingCurvesHook``'s records,
+            ``dict(iter=..., epoch=..., metrics={name: float})``.
+        iter_times (Sequence[float]): Seconds of each training iteration (``train/time``).
+        images_per_iter (int): Batch size x world size.
+        by_epoch (bool): Whether the loop counts epochs (else the rows' epoch is None).
+            Defaults to True.
+        first_iter (int): The iteration ``iter_times[0]`` belongs to; above 1 (the buffer lost
+            its beginning) the cumulative seconds are unknown. Defaults to 1.
+
+    Returns:
+        list[dict]: ``iter``, ``epoch``, ``images_seen``, ``train_seconds`` (None when not all
+        of it was timed) and ``metrics`` (all of them), in iteration order.
+    """
+    cumulative = np.cumsum(np.asarray(iter_times, dtype=float))
+    rows = []
+    for record in sorted(history, key=lambda r: int(r["iter"])):
+        iteration, epoch = int(record["iter"]), record.get("epoch")
+        timed = first_iter == 1 and 1 <= iteration <= len(cumulative)
+        rows.append(
+            dict(
+                iter=iteration,
+                epoch=int(epoch) if by_epoch and epoch is not None else None,
+                images_seen=iteration * images_per_iter,
+                train_seconds=round(float(cumulative[iteration - 1]), 3) if timed else None,
+                metrics={k: float(v) for k, v in record["metrics"].items()},
+            )
+        )
+    return rows
+
+
+def throughput(
+    iter_times: Sequence[float], images_per_iter: int, warmup: int = DEFAULT_WARMUP_ITERS
+) -> Dict[str, Any]:
+    """Training images/second at the median iteration time, the first ``warmup`` left out.
+
+    At least the last iteration is always kept.
+
+    Args:
+        iter_times (Sequence[float]): Seconds of each training iteration, in order.
+        images_per_iter (int): Batch size x world size.
+        warmup (int): Iterations to skip. Defaults to :data:`DEFAULT_WARMUP_ITERS`.
+
+    Returns:
+        dict: ``images_per_s`` and ``median_iter_s`` (None without timed iterations),
+        ``warmup_skipped`` and ``timed_iters``.
+
+    Raises:
+        ValueError: When ``warmup`` is negative.
+    """
+    if warmup < 0:
+        raise ValueError(f"warmup must be 0 or more iterations, got {warmup}")
+    skipped = min(warmup, max(len(iter_times) - 1, 0))
+    timed = [float(t) for t in iter_times[skipped:]]
+    median = statistics.median(timed) if timed else None
+    return dict(
+        images_per_s=images_per_iter / median if median else None,
+        median_iter_s=median,
+        warmup_skipped=skipped,
+        timed_iters=len(timed),
+    )
+
+
 def reference_config(cfg: Config, task: str) -> Config:
-    """The reference model's config, set up to train on our data.
+    """The reference model's config (its own optimizer), set up to train on our data.
 
-    mmdet's SSDLite-MobileNetV2 (detection) or mmseg's DeepLabv3-MobileNetV2 (segmentation),
-    with our number of classes and, for segmentation, our crop size in the data preprocessor
-    (:func:`build_train_model` turns its pretrained initialisation off). The detector keeps
-    the anchors of its 320 px recipe: their sizes do not change the work a step does.
+    mmdet's SSDLite-MobileNetV2 or mmseg's DeepLabv3-MobileNetV2 with our number of classes and,
+    for segmentation, our crop size. The detector keeps its anchors: their sizes do not change
+    the work a step does.
 
     Args:
         cfg (Config): Our config.
         task (str): ``'det'`` or ``'seg'``.
 
     Returns:
-        Config: The reference config (its own optimizer in ``optim_wrapper``); its
-        ``filename`` is the installed file.
+        Config: The reference config; its ``filename`` is the installed file.
 
     Raises:
         PreflightError: When the installed mmdet/mmseg lacks the reference config.
     """
     name = MMDET_SSDLITE if task == "det" else MMSEG_DEEPLABV3
     try:
-        ref = load_package_config(name)
-    except FileNotFoundError as exc:
+        ref = load_config(name)
+    except PreflightError as exc:
         raise PreflightError(
             f"--compare needs the reference config {name}, which the installed "
             f"{name.split('::')[0]} lacks ({exc}); reinstall it with its configs (pip install "
@@ -91,28 +199,19 @@ def reference_config(cfg: Config, task: str) -> Config:
         ) from exc
     if task == "det":
         ref.model.bbox_head.num_classes = cfg.model.bbox_head.num_classes
-    else:
-        ref.model.decode_head.num_classes = cfg.model.decode_head.num_classes
-        if ref.model.get("auxiliary_head"):
-            ref.model.auxiliary_head.num_classes = cfg.model.decode_head.num_classes
-        size = cfg.model.get("data_preprocessor", {}).get("size")
-        if size is not None:
-            ref.model.data_preprocessor.size = tuple(size)
+        return ref
+    for head in ("decode_head", "auxiliary_head"):
+        if ref.model.get(head):
+            ref.model[head].num_classes = cfg.model.decode_head.num_classes
+    size = cfg.model.get("data_preprocessor", {}).get("size")
+    if size is not None:
+        ref.model.data_preprocessor.size = tuple(size)
     return ref
 
 
 def build_train_model(cfg: Config) -> Tuple[nn.Module, OptimWrapper]:
-    """Build a config's model from scratch, ready to train, with its config's optimizer.
-
-    Pretrained initialisation is off (``model.pretrained`` and ``backbone.init_cfg``), SyncBN
-    layers are BN, the model is in train mode on mmengine's default device.
-
-    Args:
-        cfg (Config): A detection or segmentation config; not modified.
-
-    Returns:
-        tuple: ``(model, optim_wrapper)``.
-    """
+    """A config's model from scratch (no pretrained init, SyncBN as BN), in train mode on
+    mmengine's default device, with its config's optimizer: ``(model, optim_wrapper)``."""
     model_cfg = copy.deepcopy(cfg.model)
     if "pretrained" in model_cfg:
         model_cfg.pretrained = None
@@ -126,14 +225,8 @@ def build_train_model(cfg: Config) -> Tuple[nn.Module, OptimWrapper]:
 
 
 def sample_batches(cfg: Config, count: int) -> List[Any]:
-    """Take ``count`` batches from a config's training dataloader, in this process.
-
-    Args:
-        cfg (Config): The config (its ``train_dataloader``; workers are not started).
-        count (int): Batches to take; a short dataset is run through again.
-
-    Returns:
-        list: The collated batches, as ``model.train_step`` takes them.
+    """``count`` collated batches of a config's training dataloader (no workers), repeating a
+    short dataset.
 
     Raises:
         PreflightError: When the dataloader yields nothing.
@@ -141,19 +234,14 @@ def sample_batches(cfg: Config, count: int) -> List[Any]:
     loader_cfg = copy.deepcopy(cfg.train_dataloader)
     loader_cfg.update(num_workers=0, persistent_workers=False)
     init_default_scope(cfg.default_scope)
-    loader = Runner.build_dataloader(loader_cfg, seed=0)
-    batches: List[Any] = []
-    while len(batches) < count:
-        before = len(batches)
-        for batch in loader:
-            batches.append(batch)
-            if len(batches) == count:
-                break
-        if len(batches) == before:
-            raise PreflightError(
-                "the training dataloader yielded no batch (empty dataset, or drop_last with "
-                "fewer images than the batch size); check train_dataloader in the config"
-            )
+    batches = list(
+        itertools.islice(itertools.cycle(Runner.build_dataloader(loader_cfg, seed=0)), count)
+    )
+    if not batches:
+        raise PreflightError(
+            "the training dataloader yielded no batch (empty dataset, or drop_last with fewer "
+            "images than the batch size); check train_dataloader in the config"
+        )
     return batches
 
 
@@ -162,16 +250,14 @@ def time_interleaved(
     batches: Sequence[Any],
     warmup: int = COMPARE_WARMUP_STEPS,
 ) -> List[List[float]]:
-    """Time several train-step functions on the same batches, alternating between them.
+    """Time train-step functions on the same batches, alternating between them.
 
-    Each function first runs ``warmup`` untimed steps; then every batch goes to function 0,
-    1, ..., so that a burst of load from other processes falls on all of them. Each call gets
-    its own deep copy of the batch, made outside the timed region (data preprocessors write
-    into the data samples).
+    Each function first runs ``warmup`` untimed steps; then every batch goes to function 0, 1,
+    ..., so that a burst of load from other processes falls on all. Each call gets its own deep
+    copy of the batch, made outside the timing (data preprocessors write into data samples).
 
     Args:
-        steps (Sequence[Callable]): ``step(batch)`` per model; finishes its device work before
-            returning.
+        steps (Sequence[Callable]): ``step(batch)`` per model.
         batches (Sequence): The timed batches (the warm-up reuses them from the first).
         warmup (int): Untimed steps per function. Defaults to :data:`COMPARE_WARMUP_STEPS`.
 
@@ -181,28 +267,17 @@ def time_interleaved(
     for step in steps:
         for i in range(warmup):
             step(copy.deepcopy(batches[i % len(batches)]))
-    # NOTE: not torch.utils.benchmark.Timer: its timeit() runs untimed calls of its own (here
-    # optimizer steps) and it cannot make a fresh copy of the batch outside each timed call.
+    # NOTE: not torch.utils.benchmark.Timer: it adds untimed calls (here optimizer steps) and
+    # cannot copy the batch outside each timed call; its clock synchronises CUDA.
+    clock = torch.utils.benchmark.timer
     times: List[List[float]] = [[] for _ in steps]
     for batch in batches:
         for index, step in enumerate(steps):
             data = copy.deepcopy(batch)
-            start = time.perf_counter()
+            start = clock()
             step(data)
-            times[index].append(time.perf_counter() - start)
+            times[index].append(clock() - start)
     return times
-
-
-def _train_step_fn(model: nn.Module, optim_wrapper: OptimWrapper) -> Callable[[Any], Any]:
-    cuda = next(model.parameters()).is_cuda
-
-    def step(batch: Any) -> Any:
-        out = model.train_step(batch, optim_wrapper)
-        if cuda:
-            torch.cuda.synchronize()
-        return out
-
-    return step
 
 
 def compare_throughput(
@@ -216,8 +291,9 @@ def compare_throughput(
         iters (int): Timed steps per model. Defaults to :data:`DEFAULT_COMPARE_ITERS`.
 
     Returns:
-        tuple: ``(rows, ratio)``: :func:`compare_row` of ours and of the reference, and our
-        images/s over the reference's.
+        tuple: ``(rows, ratio)``: per model (ours first) ``model``, ``config``, ``params``,
+        ``steps``, ``median_s``, ``min_s``, ``images_per_s`` (at the median) and the raw
+        ``step_times``; and our images/s over the reference's.
 
     Raises:
         ValueError: When ``iters`` is below 1.
@@ -226,94 +302,34 @@ def compare_throughput(
     """
     if iters < 1:
         raise ValueError(f"iters must be at least 1, got {iters}")
-    ref_cfg = reference_config(cfg, task)
-    batches = sample_batches(cfg, iters)
-    images = int(cfg.train_dataloader.batch_size)
     reference = MMDET_SSDLITE if task == "det" else MMSEG_DEEPLABV3
-    models = [("ours", str(cfg.filename), cfg), ("reference", reference, ref_cfg)]
-    built = [build_train_model(c) for _, _, c in models]
-    times = time_interleaved([_train_step_fn(m, o) for m, o in built], batches)
-    rows = [
-        compare_row(
-            f"{str(c.model.backbone.type).split('.')[-1]} ({who})",
-            source,
-            sum(p.numel() for p in model.parameters()),
-            t,
-            images,
-        )
-        for (who, source, c), (model, _), t in zip(models, built, times)
+    models = [
+        ("ours", str(cfg.filename), cfg),
+        ("reference", reference, reference_config(cfg, task)),
     ]
+    batches = sample_batches(cfg, iters)
+    built = [build_train_model(c) for _, _, c in models]
+    times = time_interleaved([partial(m.train_step, optim_wrapper=o) for m, o in built], batches)
+    rows = []
+    for (who, source, c), (model, _), step_times in zip(models, built, times):
+        median = statistics.median(step_times)
+        rows.append(
+            dict(
+                model=f"{str(c.model.backbone.type).split('.')[-1]} ({who})",
+                config=source,
+                params=sum(p.numel() for p in model.parameters()),
+                steps=len(step_times),
+                median_s=median,
+                min_s=min(step_times),
+                images_per_s=int(cfg.train_dataloader.batch_size) / median,
+                step_times=step_times,
+            )
+        )
     return rows, rows[0]["images_per_s"] / rows[1]["images_per_s"]
-
-
-# --------------------------------------------------------------------------- the run
-def default_work_dir(cfg_path: str) -> str:
-    """``work_dirs/train_benchmark/<config name>``."""
-    return osp.join("work_dirs", "train_benchmark", osp.splitext(osp.basename(cfg_path))[0])
-
-
-def _iter_times(runner: Runner) -> List[float]:
-    buffer = runner.message_hub.log_scalars.get(TIME_KEY)
-    if buffer is None:
-        return []
-    return [float(v) for v in np.asarray(buffer.data[0]).reshape(-1)]
-
-
-def _machine() -> Dict[str, Any]:
-    try:
-        from edgenext_dense.analysis.report import machine_info
-
-        info = machine_info()
-    except ImportError:  # onnxruntime (the deploy extra) not installed
-        info = dict(logical_cpus=os.cpu_count(), torch=torch.__version__)
-    info.pop("load_before", None)  # the report has all three load averages
-    return info
 
 
 def _load_average() -> List[float]:
     return [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else []
-
-
-def report_from_runner(
-    runner: Runner, cfg_path: str, wall_seconds: float, warmup: int = DEFAULT_WARMUP_ITERS
-) -> TrainBenchmarkReport:
-    """Read the validation history and iteration times of a finished run.
-
-    Args:
-        runner (Runner): The runner after ``train()``.
-        cfg_path (str): The config file, for the report.
-        wall_seconds (float): Wall clock of the run.
-        warmup (int): Iterations left out of the throughput. Defaults to
-            :data:`DEFAULT_WARMUP_ITERS`.
-
-    Returns:
-        TrainBenchmarkReport: Without the load averages, machine and comparison.
-    """
-    cfg = runner.cfg
-    task = task_of(cfg)
-    images_per_iter = int(cfg.train_dataloader.batch_size) * runner.world_size
-    times = _iter_times(runner)
-    rows = evaluation_rows(
-        runner.message_hub.get_info(VAL_HISTORY_KEY) or [],
-        times,
-        images_per_iter,
-        by_epoch=isinstance(runner.train_loop, EpochBasedTrainLoop),
-        first_iter=runner.iter - len(times) + 1,
-    )
-    return TrainBenchmarkReport(
-        config=cfg_path,
-        task=task,
-        work_dir=runner.work_dir,
-        batch_size=int(cfg.train_dataloader.batch_size),
-        world_size=runner.world_size,
-        iterations=runner.iter,
-        val_interval=cfg.train_cfg.get("val_interval"),
-        wall_seconds=round(wall_seconds, 2),
-        **throughput(times, images_per_iter, warmup),
-        load_before=[],
-        load_after=[],
-        evaluations=rows,
-    )
 
 
 def run_train_benchmark(
@@ -332,11 +348,10 @@ def run_train_benchmark(
         work_dir (str, optional): Output folder. Defaults to None:
             ``work_dirs/train_benchmark/<config name>``.
         val_interval (int, optional): Validate every this many epochs (epoch-based loops) or
-            iterations (iteration-based loops) instead of the config's ``train_cfg``.
-            Defaults to None.
+            iterations instead of the config's. Defaults to None.
         cfg_options (dict, optional): ``--cfg-options`` overrides. Defaults to None.
-        compare (bool): Also time the train steps of the reference model (see
-            :func:`compare_throughput`). Defaults to False.
+        compare (bool): Also time the reference's train steps (:func:`compare_throughput`).
+            Defaults to False.
         compare_iters (int): Timed steps per model for ``compare``. Defaults to 10.
         warmup (int): Training iterations left out of the throughput. Defaults to 5.
 
@@ -354,14 +369,127 @@ def run_train_benchmark(
     options = dict(cfg_options or {})
     if val_interval is not None:
         options["train_cfg.val_interval"] = val_interval
-    load_before = _load_average()
-    start = time.perf_counter()
-    runner = train(cfg_path, work_dir=work_dir or default_work_dir(cfg_path), cfg_options=options)
-    report = report_from_runner(runner, cfg_path, time.perf_counter() - start, warmup)
+    name = osp.splitext(osp.basename(cfg_path))[0]
+    load_before, start = _load_average(), time.perf_counter()
+    work_dir = work_dir or osp.join("work_dirs", "train_benchmark", name)
+    runner = train(cfg_path, work_dir=work_dir, cfg_options=options)
+    wall_seconds = time.perf_counter() - start
+    cfg, batch_size = runner.cfg, int(runner.cfg.train_dataloader.batch_size)
+    buffer = runner.message_hub.log_scalars.get("train/time")  # IterTimerHook's
+    times = [] if buffer is None else np.asarray(buffer.data[0], dtype=float).ravel().tolist()
+    history = runner.message_hub.get_info(VAL_HISTORY_KEY) or []
+    by_epoch = isinstance(runner.train_loop, EpochBasedTrainLoop)
+    images_per_iter = batch_size * runner.world_size
+    report = TrainBenchmarkReport(
+        config=cfg_path,
+        task=task_of(cfg),
+        work_dir=runner.work_dir,
+        batch_size=batch_size,
+        world_size=runner.world_size,
+        iterations=runner.iter,
+        val_interval=cfg.train_cfg.get("val_interval"),
+        wall_seconds=round(wall_seconds, 2),
+        **throughput(times, images_per_iter, warmup),
+        load_before=load_before,
+        load_after=[],
+        evaluations=evaluation_rows(
+            history, times, images_per_iter, by_epoch, runner.iter - len(times) + 1
+        ),
+    )
     if compare:
-        report.compare, report.compare_ratio = compare_throughput(
-            runner.cfg, report.task, compare_iters
-        )
-    report.load_before, report.load_after = load_before, _load_average()
-    report.machine = _machine()
+        report.compare, report.compare_ratio = compare_throughput(cfg, report.task, compare_iters)
+    report.load_after = _load_average()
+    report.machine = {k: v for k, v in machine_info().items() if k != "load_before"}
     return report
+
+
+# --------------------------------------------------------------------------- reporting
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    table = PrettyTable(headers, align="l")
+    table.add_rows(rows)
+    return table.get_string()
+
+
+def format_report(report: TrainBenchmarkReport) -> str:
+    """The plain-text report: validation table, throughput, wall clock, load, comparison.
+
+    Args:
+        report (TrainBenchmarkReport): What was measured.
+
+    Returns:
+        str: The text to print.
+    """
+    r = report
+    processes = f"{r.world_size} process" + ("es" if r.world_size != 1 else "")
+    lines = [
+        f"Training benchmark: {r.config} ({r.task}, batch {r.batch_size} x {processes}, "
+        f"{r.iterations} iterations, val_interval {r.val_interval})"
+    ]
+    rows = r.evaluations
+    if not rows:
+        lines.append("No validation ran (no val_dataloader/val_cfg, or val_interval > the run).")
+    else:
+        notes = KEY_METRICS.get(r.task, {})
+        names = [m for m in notes if any(m in row["metrics"] for row in rows)]
+        with_epoch = any(row.get("epoch") is not None for row in rows)
+        decimals = METRIC_DECIMALS.get(r.task, 4)
+        cell = lambda v, fmt: "-" if v is None else format(v, fmt)  # noqa: E731
+        cells = [
+            [row["iter"]]
+            + ([cell(row.get("epoch"), "")] if with_epoch else [])
+            + [row["images_seen"], cell(row.get("train_seconds"), ".1f")]
+            + [cell(row["metrics"].get(m), f".{decimals}f") for m in names]
+            for row in rows
+        ]
+        headers = ["iter", *(["epoch"] if with_epoch else []), "images", "train s", *names]
+        lines += [
+            _table(headers, cells),
+            "train s: training seconds up to that iteration (data + step, no validation)",
+        ]
+        if names:
+            lines.append("(" + "; ".join(f"{m}: {notes[m]}" for m in names) + ")")
+    if r.images_per_s is None:
+        lines.append("Throughput: n/a (no train/time values in the message hub)")
+    else:
+        lines.append(
+            f"Throughput: {r.images_per_s:.2f} images/s (median {r.median_iter_s:.3f} s/iter "
+            f"over {r.timed_iters} iterations; first {r.warmup_skipped} skipped as warm-up)"
+        )
+    load = [" ".join(f"{v:.2f}" for v in x) if x else "n/a" for x in (r.load_before, r.load_after)]
+    lines += [
+        f"Wall clock: {r.wall_seconds:.1f} s for the training run (building, training, "
+        "validating, checkpoints)",
+        f"Load average (1/5/15 min): {load[0]} before, {load[1]} after, on "
+        f"{r.machine.get('logical_cpus') or os.cpu_count()} logical CPUs (other jobs on the "
+        "machine slow every figure above)",
+    ]
+    if r.compare:
+        lines += [
+            "",
+            f"Train-step throughput, same process and batches ({r.compare[0]['steps']} steps "
+            f"each, alternating the models after {COMPARE_WARMUP_STEPS} warm-up steps each; a "
+            "step: preprocess + forward + loss + backward + optimizer, no data loading):",
+            _table(
+                ["model", "params (M)", "median s/iter", "min s/iter", "images/s", "config"],
+                [
+                    [c["model"], f"{c['params'] / 1e6:.2f}", f"{c['median_s']:.3f}"]
+                    + [f"{c['min_s']:.3f}", f"{c['images_per_s']:.1f}", c["config"]]
+                    for c in r.compare
+                ],
+            ),
+        ]
+        if r.compare_ratio is not None:
+            verdict = "ours faster" if r.compare_ratio > 1 else "reference faster"
+            lines.append(f"images/s ours / reference: {r.compare_ratio:.2f}x ({verdict})")
+    return "\n".join(lines) + "\n"
+
+
+def save_report(report: TrainBenchmarkReport, path: str) -> None:
+    """Write a report as JSON, creating its folder."""
+    write_json(path, dataclasses.asdict(report))
+
+
+def load_report(path: str) -> TrainBenchmarkReport:
+    """Read a report written by :func:`save_report`."""
+    with open(path) as f:
+        return TrainBenchmarkReport(**json.load(f))

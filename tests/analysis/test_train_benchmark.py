@@ -20,18 +20,16 @@ from mmengine.config import Config
 from text_tables import table_cells
 
 from edgenext_dense.analysis.train_benchmark import (
-    build_train_model,
-    reference_config,
-    run_train_benchmark,
-    time_interleaved,
-)
-from edgenext_dense.analysis.train_report import (
     TrainBenchmarkReport,
+    build_train_model,
     evaluation_rows,
     format_report,
     load_report,
+    reference_config,
+    run_train_benchmark,
     save_report,
     throughput,
+    time_interleaved,
 )
 from edgenext_dense.datasets.synthetic import make_coco_shapes, make_voc_shapes
 

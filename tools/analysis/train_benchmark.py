@@ -22,11 +22,9 @@ from typing import Callable
 import edgenext_dense  # noqa: F401  (registers modules, applies the compat fixes)
 from edgenext_dense.analysis.train_benchmark import (
     DEFAULT_COMPARE_ITERS,
-    run_train_benchmark,
-)
-from edgenext_dense.analysis.train_report import (
     DEFAULT_WARMUP_ITERS,
     format_report,
+    run_train_benchmark,
     save_report,
 )
 from edgenext_dense.engine import PreflightError

@@ -8,8 +8,7 @@ PyTorch and the OpenMMLab stack are absent (``edgenext_dense/__init__`` imports 
 :mod:`.postprocess` and :mod:`.visualize` reproduce the test pipelines, the post-processing and
 the demos' drawings in numpy/OpenCV; :mod:`.images` reads, skips and names as the demos do;
 :mod:`.backends` creates the sessions (ONNX Runtime or OpenVINO, at a precision);
-:mod:`.infer` holds :class:`OnnxModel` and ``onnx_infer.py``'s loop; :mod:`.timing` measures
-latency and peak memory.
+:mod:`.infer` holds :class:`OnnxModel` and ``onnx_infer.py``'s loop.
 """
 
 from .backends import BackendError, create_session, open_model
