@@ -1,4 +1,4 @@
-"""Latency, images/s and peak memory of our models and the references, PyTorch and ONNX Runtime.
+"""Latency, images/s and peak memory of our models and the references, PyTorch and exported.
 
 Behind ``tools/analysis/benchmark.py``. For each model (a :class:`Target`) and runtime:
 
@@ -7,7 +7,9 @@ Behind ``tools/analysis/benchmark.py``. For each model (a :class:`Target`) and r
   detections (NMS is in the graph), a segmentor's logits. Weights are random (seeded).
 - **runtimes**: ``pytorch`` (eager), ``pytorch-fused`` (after ``EdgeNeXt.fuse()``),
   ``pytorch-amp`` (``torch.autocast``: float16 on CUDA, bfloat16 on CPU), ``onnxruntime`` (the
-  exported float32 graph) and ``onnxruntime-int8`` (its dynamic int8 quantisation).
+  exported float32 graph), ``onnxruntime-int8`` (its dynamic int8 quantisation),
+  ``onnxruntime-int8-static`` and ``openvino-int8`` (its static NNCF quantisation, calibrated on
+  random inputs: the speed does not depend on the ranges), ``openvino`` and ``openvino-bf16``.
 - **latency**: ``warmup`` untimed calls, then ``runs`` single timed calls; median, min and max in
   ms, images/s at the median. With ``rounds > 1`` every model/runtime pair is measured once per
   round, in a rotated order, so that load from other jobs on a shared machine falls on all of
@@ -38,6 +40,7 @@ from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 import torch.utils.benchmark
 from prettytable import PrettyTable, TableStyle
@@ -52,11 +55,21 @@ from edgenext_dense.deploy.graphs import (
     deploy_from_config,
     pipeline_resize,
 )
-from edgenext_dense.deploy.quantize import quantize_dynamic_int8
+from edgenext_dense.deploy.quantize import quantize_dynamic_int8, quantize_static_int8
 from edgenext_dense.engine.config import load_config
 from edgenext_dense.models.backbones import EdgeNeXt, resolve_arch
 
-RUNTIMES = ("pytorch", "pytorch-fused", "pytorch-amp", "onnxruntime", "onnxruntime-int8")
+# exported runtimes: (backend, precision, file: the float32 export or its int8 quantisation)
+EXPORTED = {
+    "onnxruntime": ("onnxruntime", "fp32", "fp32"),
+    "onnxruntime-int8": ("onnxruntime", "int8", "dynamic"),
+    "onnxruntime-int8-static": ("onnxruntime", "int8", "static"),
+    "openvino": ("openvino", "fp32", "fp32"),
+    "openvino-bf16": ("openvino", "bf16", "fp32"),
+    "openvino-int8": ("openvino", "int8", "static"),
+}
+RUNTIMES = ("pytorch", "pytorch-fused", "pytorch-amp", *EXPORTED)
+CALIBRATION_BATCHES = 8  # random inputs: int8 speed does not depend on the calibrated ranges
 MMDET_SSDLITE = "mmdet::ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py"
 MMSEG_DEEPLABV3 = "mmseg::mobilenet_v2/mobilenet-v2-d8_deeplabv3_4xb4-160k_ade20k-512x512.py"
 COLUMNS = ("model", "runtime", "input", "threads", "median ms", "min ms", "max ms", "img/s")
@@ -381,24 +394,28 @@ def run_benchmark(
             "batch_size, threads, runs and rounds must be at least 1 and warmup at least 0, "
             f"got {batch_size}, {threads}, {runs}, {rounds}, {warmup}"
         )
+    if device.startswith("cuda") and any(r.startswith("openvino") for r in runtimes):
+        raise ValueError("OpenVINO runs on the CPU here: leave the openvino runtimes out with cuda")
     log = log or (lambda msg: None)
     common = dict(batch_size=batch_size, threads=threads, warmup=warmup, runs=runs)
     pairs = [(t, r) for t in targets for r in runtimes]
     results = {p: Measurement(p[0], p[1], batch_size, threads, device) for p in pairs}
-    onnx = any(r.startswith("onnxruntime") for r in runtimes)
+    onnx = any(r in EXPORTED for r in runtimes)
     providers = _onnx_providers(device) if onnx else []
     cache = {t: build_deploy(t) for t in targets} if onnx or not isolate else {}
     onnx_paths: Dict[Tuple[Target, str], str] = {}
 
     def measure(target: Target, runtime: str) -> Dict[str, Any]:
         """One round of one pair: ``times_ms`` and the memory fields."""
-        if runtime.startswith("onnxruntime"):
-            path = onnx_paths[(target, runtime)]
+        if runtime in EXPORTED:
+            backend, precision, kind = EXPORTED[runtime]
+            path = onnx_paths[(target, kind)]
             request = dict(common, path=path, input_size=target.input_size, providers=providers)
+            request.update(backend=backend, precision=precision)
             if not isolate:
-                from edgenext_dense.deploy.ort import create_session
+                from edgenext_dense.deploy.ort import open_model
 
-                return dict(times_ms=timing.time_session(create_session, **request))
+                return dict(times_ms=timing.time_session(open_model, **request))
             command = [sys.executable, "-I", timing.__file__, json.dumps(request)]
         else:
             flags = dict(common, device=device)
@@ -415,10 +432,18 @@ def run_benchmark(
             log(f"exporting {target.name} ({target.input_size[0]}x{target.input_size[1]})")
             path = osp.join(folder, f"model_{i}.onnx")
             path = export_onnx(cache[target], path, batch_size=batch_size)
-            onnx_paths[(target, "onnxruntime")] = path
-            if "onnxruntime-int8" in runtimes:
+            onnx_paths[(target, "fp32")] = path
+            kinds = {EXPORTED[r][2] for r in runtimes if r in EXPORTED}
+            if "dynamic" in kinds:
                 int8_path = osp.join(folder, f"model_{i}_int8.onnx")
-                onnx_paths[(target, "onnxruntime-int8")] = quantize_dynamic_int8(path, int8_path)
+                onnx_paths[(target, "dynamic")] = quantize_dynamic_int8(path, int8_path)
+            if "static" in kinds:
+                rng, shape = np.random.default_rng(0), (batch_size, 3, *target.input_size)
+                batches = [rng.standard_normal(shape, np.float32)] * CALIBRATION_BATCHES
+                static = osp.join(folder, f"model_{i}_int8_static.onnx")
+                onnx_paths[(target, "static")] = quantize_static_int8(
+                    path, static, batches, CALIBRATION_BATCHES
+                )
         for r in range(rounds):
             shift = r % len(pairs)
             for target, runtime in pairs[shift:] + pairs[:shift]:
@@ -441,7 +466,8 @@ def ratios(measurements: Sequence[Measurement]) -> List[Dict[str, Any]]:
         measurements (Sequence[Measurement]): From :func:`run_benchmark`.
 
     Returns:
-        list[dict]: ``kind`` (``'RUNTIME_speedup'`` or ``'ours_vs_reference'``),
+        list[dict]: ``kind`` (``'RUNTIME_speedup'``, ``'vs_onnxruntime'``: an exported runtime
+        beside ONNX Runtime float32, or ``'ours_vs_reference'``),
         ``model``/``reference``, ``runtime``, ``ratio`` of the median latencies and
         ``ratio_min`` of the minimums (> 1: the first is faster). On a machine shared with
         other jobs the minimum estimates the unloaded ratio better: contention only adds time.
@@ -457,6 +483,12 @@ def ratios(measurements: Sequence[Measurement]) -> List[Dict[str, Any]]:
         for m in measurements
         if m.runtime != "pytorch" and (eager := by_key.get((m.target, "pytorch")))
     ]
+    out += [
+        ratio(ort, m, kind="vs_onnxruntime", model=m.target.name, runtime=m.runtime)
+        for m in measurements
+        if m.runtime in EXPORTED and m.runtime != "onnxruntime"
+        if (ort := by_key.get((m.target, "onnxruntime")))
+    ]
     for ref in (m for m in measurements if m.target.role == "reference"):
         for ours in (m for m in measurements if m.target.role == "ours"):
             if (ours.target.group, ours.runtime) == (ref.target.group, ref.runtime):
@@ -468,7 +500,8 @@ def ratios(measurements: Sequence[Measurement]) -> List[Dict[str, Any]]:
 def format_table(
     measurements: Sequence[Measurement], machine: Optional[Dict[str, Any]] = None
 ) -> str:
-    """The table, then the ours-vs-reference ratios; Markdown with a machine line if given one.
+    """The table, then the ours-vs-reference and vs-ONNX-Runtime ratios; Markdown with a machine
+    line if given one.
 
     Args:
         measurements (Sequence[Measurement]): From :func:`run_benchmark`.
@@ -503,12 +536,19 @@ def format_table(
         for r in all_ratios
         if r["kind"] == "ours_vs_reference"
     ]
+    lines += [
+        f"{'- ' if machine else ''}{r['model']}, {r['runtime']} vs onnxruntime float32: "
+        f"{r['ratio']:.2f}x median, {r['ratio_min']:.2f}x min (> 1: faster)"
+        for r in all_ratios
+        if r["kind"] == "vs_onnxruntime"
+    ]
     text = "\n".join([table.get_string(), "", *lines]).rstrip() + "\n"
     if machine is None:
         return text
     return text + (
         f"\nMeasured on {machine['cpu']} ({machine['logical_cpus']} logical CPUs), torch "
-        f"{machine['torch']}, onnxruntime {machine['onnxruntime']}; load average "
+        f"{machine['torch']}, onnxruntime {machine['onnxruntime']}, openvino "
+        f"{machine.get('openvino')}; load average "
         f"{machine['load_before']} before, {machine['load_after']} after. Peak memory: the "
         "measuring process's peak RSS (VmHWM) in a fresh process per model and runtime.\n"
     )
@@ -521,16 +561,18 @@ def machine_info() -> Dict[str, Any]:
         with open("/proc/cpuinfo") as f:
             names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
         cpu = names[0] if names else cpu
-    try:
-        onnxruntime = metadata.version("onnxruntime")
-    except metadata.PackageNotFoundError:  # the deploy extra is not installed
-        onnxruntime = None
+    versions = {}
+    for package in ("onnxruntime", "openvino"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:  # the deploy extra is not installed
+            versions[package] = None
     return dict(
         cpu=cpu,
         logical_cpus=os.cpu_count(),
         python=platform.python_version(),
         torch=torch.__version__,
-        onnxruntime=onnxruntime,
+        **versions,
         load_before=round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
     )
 

@@ -54,7 +54,7 @@ def rss_mb(peak: bool = True) -> Optional[float]:
 
 
 def time_session(
-    create_session: Callable[..., Any],
+    open_model: Callable[..., Any],
     path: str,
     batch_size: int,
     input_size: Sequence[int],
@@ -62,30 +62,39 @@ def time_session(
     warmup: int,
     runs: int,
     providers: Sequence[str],
+    backend: str = "onnxruntime",
+    precision: str = "fp32",
+    input_name: str = "images",
 ) -> List[float]:
     """Latencies (ms) of an exported model on a random batch (see :func:`time_calls`).
 
     Args:
-        create_session (Callable): ``edgenext_dense.deploy.ort.create_session``.
+        open_model (Callable): ``edgenext_dense.deploy.ort.open_model``.
         path (str): The ``.onnx`` file.
         batch_size (int): Images per call.
         input_size (Sequence[int]): ``(H, W)``.
-        threads (int): ``intra_op_num_threads``.
+        threads (int): Threads one inference may use.
         warmup (int): Untimed runs.
         runs (int): Timed runs.
-        providers (Sequence[str]): Execution providers.
+        providers (Sequence[str]): ONNX Runtime execution providers.
+        backend (str): ``'onnxruntime'`` or ``'openvino'``. Defaults to ``'onnxruntime'``.
+        precision (str): ``'fp32'``, ``'bf16'`` or ``'int8'``. Defaults to ``'fp32'``.
+        input_name (str): The graph's input. Defaults to ``'images'``.
 
     Returns:
         list[float]: One latency per run, in ms.
     """
-    session = create_session(path, threads=threads, providers=providers)
+    session = open_model(path, backend, precision, threads, providers)
     batch = np.random.default_rng(0).standard_normal((batch_size, 3, *input_size), np.float32)
-    feed = {session.get_inputs()[0].name: batch}
+    feed = {input_name: batch}
     return time_calls(lambda: session.run(None, feed), warmup, runs)
 
 
 def _worker(request: Dict[str, Any]) -> Dict[str, Any]:
     import onnxruntime  # noqa: F401  (part of rss_before_mb, as torch is for PyTorch)
+
+    if request.get("backend") == "openvino":
+        import openvino  # noqa: F401
 
     spec = importlib.util.spec_from_file_location(
         "edgenext_dense_ort", osp.join(ORT_DIR, "__init__.py"), submodule_search_locations=[ORT_DIR]
@@ -93,7 +102,7 @@ def _worker(request: Dict[str, Any]) -> Dict[str, Any]:
     sys.modules[spec.name] = runtime = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(runtime)
     rss_before = rss_mb(peak=False)
-    times = time_session(runtime.create_session, **request)
+    times = time_session(runtime.open_model, **request)
     return dict(times_ms=times, rss_before_mb=rss_before, peak_memory_mb=rss_mb())
 
 

@@ -146,6 +146,26 @@ def test_isolated_processes_report_each_runtimes_own_peak_memory(tmp_path) -> No
 
 
 @pytest.mark.slow
+def test_openvino_and_static_int8_runtimes_sit_beside_onnx_runtime(tmp_path) -> None:
+    """Each exported runtime in its own process, with its ratio to ONNX Runtime float32."""
+    pytest.importorskip("openvino")
+    runtimes = ["onnxruntime", "openvino", "openvino-int8", "onnxruntime-int8-static"]
+    target = backbone_target("xx_small", (64, 64))
+    measurements = run_benchmark([target], runtimes, runs=2, warmup=1, work_dir=str(tmp_path))
+    assert [m.runtime for m in measurements] == runtimes
+    for m in measurements:
+        _check_sane(m.row())
+        assert 0 < m.rss_before_mb <= m.peak_memory_mb
+    beside = {r["runtime"]: r for r in ratios(measurements) if r["kind"] == "vs_onnxruntime"}
+    assert sorted(beside) == sorted(runtimes[1:])
+    ort, ov = measurements[0], measurements[1]
+    assert beside["openvino"]["ratio"] == pytest.approx(ort.median_ms / ov.median_ms, rel=1e-2)
+    assert "openvino-int8 vs onnxruntime float32" in format_table(measurements)
+    # the static int8 file was written once and is shared by both int8 runtimes
+    assert len(list(tmp_path.glob("*_int8_static.onnx"))) == 1
+
+
+@pytest.mark.slow
 def test_compare_adds_the_mmdet_and_mmseg_references_with_ratios() -> None:
     ours = [config_target(str(DET_CONFIG), (64, 64)), config_target(str(SEG_CONFIG), (64, 64))]
     refs = reference_targets(ours)
