@@ -14,13 +14,7 @@ from .preflight import (
     check_pretrained_checkpoints,
     describe_checkpoint,
 )
-from .runner import (
-    add_runner_args,
-    evaluate,
-    load_config,
-    setup_cpu_distributed,
-    train,
-)
+from .runner import add_runner_args, evaluate, setup_cpu_distributed, train
 
 __all__ = [
     "PreflightError",
@@ -33,7 +27,6 @@ __all__ = [
     "collect_curves",
     "describe_checkpoint",
     "evaluate",
-    "load_config",
     "plot_curves",
     "setup_cpu_distributed",
     "task_of",

@@ -1,10 +1,8 @@
-"""An EMA hook that evaluates the raw weights too, as cvnets validates both every epoch.
+"""An EMA hook that also scores the raw weights, as cvnets validates both every epoch.
 
-mmengine's ``EMAHook`` swaps the averaged weights in for validation and testing and saves them as
-the checkpoint's ``state_dict`` (the raw ones go to ``ema_state_dict``), so only the averaged
-model is ever scored. :class:`RawAndEMAEvalHook` adds a second pass with the raw weights after
-each validation and test and reports it under ``raw/<metric>`` beside the averaged metrics; the
-best checkpoint is still chosen on the averaged model, as cvnets' ``checkpoint_ema_best.pt``.
+mmengine's ``EMAHook`` validates, tests and saves (as ``state_dict``; the raw weights go to
+``ema_state_dict``) only the averaged model. The best checkpoint is still chosen on it, as
+cvnets' ``checkpoint_ema_best.pt``.
 """
 
 from __future__ import annotations
@@ -25,7 +23,7 @@ RAW_PREFIX = "raw/"
 
 @HOOKS.register_module()
 class RawAndEMAEvalHook(EMAHook):
-    """``EMAHook`` that also scores the raw (not averaged) weights at validation and test.
+    """``EMAHook`` that also scores the raw weights at validation and test, as ``raw/<metric>``.
 
     Args:
         eval_raw (bool): Run the second, raw-weights evaluation. Defaults to True.
@@ -69,7 +67,7 @@ class RawAndEMAEvalHook(EMAHook):
     def _report(self, runner, loop, mode: str, metrics: Optional[Dict[str, float]]) -> None:
         runner.model.eval()
         for data_batch in loop.dataloader:
-            with _autocast(loop):
+            with autocast(enabled=getattr(loop, "fp16", False)):
                 outputs = getattr(runner.model, f"{mode}_step")(data_batch)
             loop.evaluator.process(data_samples=outputs, data_batch=data_batch)
         raw = loop.evaluator.evaluate(len(loop.dataloader.dataset))
@@ -79,7 +77,3 @@ class RawAndEMAEvalHook(EMAHook):
                 metrics[f"{RAW_PREFIX}{name}"] = value
         shown = ", ".join(f"{k}: {float(v):.4f}" for k, v in raw.items() if np.ndim(v) == 0)
         print_log(f"raw (not averaged) weights, {mode}: {shown}", logger="current")
-
-
-def _autocast(loop):
-    return autocast(enabled=getattr(loop, "fp16", False))

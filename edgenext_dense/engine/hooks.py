@@ -1,9 +1,5 @@
-"""A hook that keeps a picture of training in the work dir: losses and validation metrics.
-
-mmengine already logs every number; :class:`TrainingCurvesHook` turns them into
-``<work_dir>/curves.png`` (and the numbers behind it in ``curves.json``) after each validation and
-at the end of training, so a glance tells whether the loss falls and the mAP/mIoU rises.
-"""
+"""``<work_dir>/curves.png``: losses and validation metrics, so a glance tells whether the loss
+falls and the mAP/mIoU rises (the numbers behind it in ``curves.json``)."""
 
 from __future__ import annotations
 
@@ -30,18 +26,14 @@ def _is_loss(name: str) -> bool:
 
 
 def collect_curves(message_hub: MessageHub, current_iter: int) -> Dict[str, Dict[str, Curve]]:
-    """Gather the loss and validation-metric curves from a runner's message hub.
+    """``{'train': {loss name: (iters, values)}, 'val': {metric: (iters, values)}}``.
 
-    mmengine's ``RuntimeInfoHook`` appends every training iteration's outputs to the
-    ``train/<name>`` histories, so the last value belongs to ``current_iter``. Validation
-    metrics come from the history this hook keeps under ``VAL_HISTORY_KEY``.
+    mmengine's ``RuntimeInfoHook`` appends every iteration's outputs to ``train/<name>``, so
+    the last value is ``current_iter``'s; validations come from ``VAL_HISTORY_KEY``.
 
     Args:
         message_hub (MessageHub): The runner's message hub.
         current_iter (int): Iterations done so far (``runner.iter``).
-
-    Returns:
-        dict: ``{'train': {name: (iters, values)}, 'val': {name: (iters, values)}}``.
     """
     train: Dict[str, Curve] = {}
     for key, buffer in message_hub.log_scalars.items():
@@ -71,18 +63,15 @@ def _scalar(value: object) -> float | None:
 
 
 def _smooth(values: Sequence[float], window: int) -> np.ndarray:
-    if window <= 1:
-        return np.asarray(values, dtype=float)
-    kernel = np.ones(window) / window
+    """Running mean over ``window`` values, the first value repeated before the start."""
     padded = np.concatenate([np.full(window - 1, values[0]), values])
-    return np.convolve(padded, kernel, mode="valid")
+    return np.convolve(padded, np.ones(window) / window, mode="valid")
 
 
 def plot_curves(curves: Dict[str, Dict[str, Curve]], out_file: str, title: str = "") -> List[str]:
     """Draw the loss curves (top) and validation-metric curves (bottom) into a PNG.
 
-    Uses matplotlib's Agg canvas directly, so no display is needed and the caller's pyplot
-    backend is left alone.
+    Matplotlib's Agg canvas, not pyplot: no display needed, the caller's backend left alone.
 
     Args:
         curves (dict): As returned by :func:`collect_curves`.
@@ -129,11 +118,10 @@ def plot_curves(curves: Dict[str, Dict[str, Curve]], out_file: str, title: str =
 
 @HOOKS.register_module()
 class TrainingCurvesHook(Hook):
-    """Write ``curves.png`` (losses and validation metrics against iterations) to the work dir.
+    """Redraw ``curves.png`` in the work dir after every validation and at the end of training.
 
-    Updated after every validation and at the end of training; the validation history is kept
-    in the message hub, which checkpoints save, so a resumed run continues the same curves.
-    ``tools/train.py`` adds this hook when a config does not list it.
+    The validation history lives in the message hub, which checkpoints save, so a resumed run
+    continues the same curves. ``tools/train.py`` adds this hook when a config lacks it.
 
     Args:
         out_file (str): File name inside ``runner.work_dir``. Defaults to 'curves.png'.
@@ -145,15 +133,10 @@ class TrainingCurvesHook(Hook):
         self.out_file = out_file
 
     def before_train(self, runner) -> None:
-        """On resume, take back validations that ran after the checkpoint was saved.
-
-        A checkpoint is saved before the validation of the same epoch/iteration runs, so its
-        message hub lacks that validation; the previous run's ``curves.json`` has it.
-        """
-        if runner.iter == 0:
-            return
+        """On resume, take back from ``curves.json`` the validations run after the checkpoint
+        was saved (a checkpoint is saved before its epoch's validation)."""
         path = osp.join(runner.work_dir, osp.splitext(self.out_file)[0] + ".json")
-        if not osp.isfile(path):
+        if runner.iter == 0 or not osp.isfile(path):
             return
         try:
             with open(path) as f:
@@ -173,8 +156,7 @@ class TrainingCurvesHook(Hook):
         """Record the scalar metrics of this validation and redraw."""
         if metrics:
             history = list(runner.message_hub.get_info(VAL_HISTORY_KEY) or [])
-            scalars = {k: _scalar(v) for k, v in metrics.items()}
-            scalars = {k: v for k, v in scalars.items() if v is not None}
+            scalars = {k: s for k, v in metrics.items() if (s := _scalar(v)) is not None}
             history.append(dict(iter=runner.iter, epoch=runner.epoch, metrics=scalars))
             runner.message_hub.update_info(VAL_HISTORY_KEY, history)
         self._write(runner)
