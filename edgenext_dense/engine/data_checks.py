@@ -48,14 +48,6 @@ class Problem(NamedTuple):
     fatal: bool = False
 
 
-class CocoTarget(NamedTuple):
-    """What one COCO dataset config reads: the file, the image folder and the classes."""
-
-    ann_file: str
-    img_dir: str
-    classes: Tuple[str, ...]
-
-
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -86,11 +78,16 @@ REQUIRED_KEYS: Dict[str, Dict[str, Callable[[Any], bool]]] = {
     },
 }
 
-# kind -> (what the annotations have, what mmdet does with them)
+# kind -> (what the annotations have, what mmdet does with them); only duplicates stop mmdet
 ANNOTATION_PROBLEMS = {
     "unknown image": (
         "an image_id that is not in 'images'",
         "pycocotools never attaches them to an image, so mmdet never sees them",
+    ),
+    "unknown category": (
+        "a category_id that is not one of the config's {classes} classes (unknown category "
+        "ids: {which})",
+        "mmdet drops them",
     ),
     "empty box": ("an empty or negative box (width or height <= 0)", "mmdet drops them"),
     "tiny box": ("a box under 1 pixel wide or high, or an area <= 0", "mmdet drops them"),
@@ -100,20 +97,22 @@ ANNOTATION_PROBLEMS = {
         "or x+w/y+h past its width/height)",
         "mmdet keeps them as they are",
     ),
+    "duplicate id": (
+        "an id another annotation has too",
+        "mmdet stops ('Annotation ids ... are not unique')",
+    ),
 }
 
 
-def _examples(ids: Sequence[Any], what: str = "annotation ids") -> str:
-    return f"e.g. {what} {', '.join(str(i) for i in ids[:MAX_EXAMPLES])}" if ids else ""
-
-
-def _share(count: int, total: int) -> str:
-    return f"{count} of {total} ({100.0 * count / max(total, 1):.1f}%)"
+def _count(ids: Sequence[Any], total: int, what: str, example: str = "annotation ids") -> str:
+    """``'3 of 120 (2.5%) annotations have ...; e.g. annotation ids 4, 9, 12'``."""
+    shown = ", ".join(str(i) for i in list(dict.fromkeys(ids))[:MAX_EXAMPLES])
+    share = f"{len(ids)} of {total} ({100.0 * len(ids) / max(total, 1):.1f}%)"
+    return f"{share} {what}; e.g. {example} {shown}"
 
 
 def _read_coco(path: str) -> Dict[str, Any]:
-    """Read a COCO instances file; ValueError says why it is unreadable (JSON error position,
-    missing key)."""
+    """Read a COCO instances file; ValueError says why it cannot (JSON error position, key)."""
     try:
         with open(path, encoding="utf-8") as file:
             coco = json.load(file)
@@ -127,11 +126,8 @@ def _read_coco(path: str) -> Dict[str, Any]:
     if not isinstance(coco, dict):
         raise ValueError(f"it holds a JSON {type(coco).__name__}, not a COCO instances dict")
     # 'annotations' may be absent: test-dev image-info files have none
-    wrong = [
-        key
-        for key in REQUIRED_KEYS
-        if not isinstance(coco.get(key, [] if key == "annotations" else None), list)
-    ]
+    coco.setdefault("annotations", [])
+    wrong = [key for key in REQUIRED_KEYS if not isinstance(coco.get(key), list)]
     if wrong:
         raise ValueError(
             f"it is not a COCO instances dict: no list under {', '.join(map(repr, wrong))} "
@@ -147,71 +143,66 @@ def _well_formed(entries: List[Any], section: str) -> Tuple[List[Mapping], List[
     for index, entry in enumerate(entries):
         if not isinstance(entry, Mapping):
             bad.append(f"#{index} (not a dict)")
-            continue
-        wrong = [key for key, ok in checks.items() if not ok(entry.get(key))]
-        if wrong:
+        elif any(not ok(entry.get(key)) for key, ok in checks.items()):
             label = f"id {entry['id']}" if _is_id(entry.get("id")) else f"#{index}"
+            wrong = [key for key, ok in checks.items() if not ok(entry.get(key))]
             bad.append(f"{label} ({', '.join(wrong)})")
         else:
             good.append(entry)
-    if not bad:
-        return good, []
-    problem = Problem(
-        kind=f"malformed {section}",
-        text=f"{_share(len(bad), len(entries))} entries of '{section}' lack one of the keys "
-        f"{', '.join(checks)} or hold a wrong type (bbox: 4 numbers); {_examples(bad, 'entries')}",
-        effect="pycocotools or mmdet stops with a KeyError or TypeError",
-        fatal=True,
+    what = (
+        f"entries of '{section}' lack one of the keys {', '.join(checks)} or hold a wrong type "
+        "(bbox: 4 numbers)"
     )
-    return good, [problem]
+    effect = "pycocotools or mmdet stops with a KeyError or TypeError"
+    text = _count(bad, len(entries), what, "entries")
+    return good, [Problem(f"malformed {section}", text, effect, True)] if bad else []
 
 
 def _class_problems(categories: List[Mapping], classes: Tuple[str, ...]) -> List[Problem]:
-    """Config classes without a category of that name, or listed in another order than the file.
+    """Config classes without a category of that name, or in another order than the file's.
 
     mmdet labels the categories matching ``classes`` in the file's order (pycocotools'
     ``getCatIds``), not in the config's.
     """
     names = [c["name"] for c in categories]
     missing = [c for c in classes if c not in names]
-    problems = []
-    if missing:
-        problems.append(
-            Problem(
-                kind="classes without a category",
-                text=f"{len(missing)} of the config's {len(classes)} classes have no category "
-                f"of that name in 'categories': {', '.join(map(repr, missing[:MAX_EXAMPLES]))}",
-                effect="mmdet gives label i to the i-th category found, so the classes after a "
-                "missing one are trained and reported under the wrong names",
-            )
-        )
     in_file = list(dict.fromkeys(n for n in names if n in classes))
     in_config = [c for c in classes if c in in_file]
-    if in_file != in_config:
-        problems.append(
-            Problem(
-                kind="class order",
-                text=f"'categories' lists the config's classes in another order "
-                f"({', '.join(in_file)}) than metainfo.classes ({', '.join(in_config)})",
-                effect="mmdet gives label i to the i-th of them in the file's order, so classes "
-                "are trained and reported under the wrong names; list metainfo.classes in the "
-                "file's order",
-            )
+    wrong_names = "are trained and reported under the wrong names"
+    problems = []
+    if missing:
+        text = (
+            f"{len(missing)} of the config's {len(classes)} classes have no category of that "
+            f"name in 'categories': {', '.join(map(repr, missing[:MAX_EXAMPLES]))}"
         )
+        effect = (
+            "mmdet gives label i to the i-th category found, so the classes after a missing "
+            f"one {wrong_names}"
+        )
+        problems.append(Problem("classes without a category", text, effect))
+    if in_file != in_config:
+        text = (
+            f"'categories' lists the config's classes in another order ({', '.join(in_file)}) "
+            f"than metainfo.classes ({', '.join(in_config)})"
+        )
+        effect = (
+            "mmdet gives label i to the i-th of them in the file's order, so classes "
+            f"{wrong_names}; list metainfo.classes in the file's order"
+        )
+        problems.append(Problem("class order", text, effect))
     return problems
 
 
 def _box_kind(box: Sequence[float], area: float, image: Mapping[str, Any]) -> str | None:
     """Which box problem an annotation has, in the order mmdet's parse_data_info sees them."""
     x, y, w, h = box
-    width, height = image["width"], image["height"]
+    width, height, tol = image["width"], image["height"], EDGE_TOLERANCE
     if w <= 0 or h <= 0:
         return "empty box"
     if w < 1 or h < 1 or area <= 0:
         return "tiny box"
     if max(0, min(x + w, width) - max(x, 0)) * max(0, min(y + h, height) - max(y, 0)) == 0:
         return "box outside image"
-    tol = EDGE_TOLERANCE
     if x < -tol or y < -tol or x + w > width + tol or y + h > height + tol:
         return "box beyond image"
     return None
@@ -223,16 +214,14 @@ def _annotation_problems(
     categories: List[Mapping],
     classes: Tuple[str, ...],
 ) -> List[Problem]:
-    """Annotations mmdet drops or misreads: unknown category or image, bad boxes, duplicate ids.
-
-    Crowd (``iscrowd=1``) and ``ignore`` annotations are not reported: mmdet ignores them anyway.
-    """
+    """Annotations mmdet drops or misreads (``ANNOTATION_PROBLEMS``); crowd and ``ignore`` ones
+    are not reported: mmdet ignores them anyway."""
     image_by_id = {image["id"]: image for image in images}
     category_name = {c["id"]: c["name"] for c in categories}
     # pycocotools' getCatIds(catNms=classes): every category when classes is empty
     known = {cid for cid, name in category_name.items() if not classes or name in classes}
-    found: Dict[str, List[Any]] = {kind: [] for kind in ("unknown category", *ANNOTATION_PROBLEMS)}
-    unknown_ids: Counter = Counter()
+    found: Dict[str, List[Any]] = {kind: [] for kind in ANNOTATION_PROBLEMS}
+    unknown: Counter = Counter()
     for ann in annotations:
         if ann.get("iscrowd") or ann.get("ignore"):
             continue
@@ -242,98 +231,81 @@ def _annotation_problems(
             continue
         if ann["category_id"] not in known:
             found["unknown category"].append(ann["id"])
-            unknown_ids[ann["category_id"]] += 1
+            unknown[ann["category_id"]] += 1
         kind = _box_kind(ann["bbox"], ann["area"], image)
         if kind:
             found[kind].append(ann["id"])
-    total = len(annotations)
+    ids = Counter(a["id"] for a in annotations)
+    found["duplicate id"] = [a["id"] for a in annotations if ids[a["id"]] > 1]
+    which = ", ".join(
+        f"{cid} {category_name[cid]!r} ({n}x)" if cid in category_name
+        else f"{cid}, not in 'categories' ({n}x)"
+        for cid, n in unknown.most_common(MAX_EXAMPLES)
+    )  # fmt: skip
     problems = []
-    for kind, ids in found.items():
-        if not ids:
-            continue
-        if kind == "unknown category":
-            which = ", ".join(
-                f"{cid} {category_name[cid]!r} ({n}x)"
-                if cid in category_name
-                else f"{cid}, not in 'categories' ({n}x)"
-                for cid, n in unknown_ids.most_common(MAX_EXAMPLES)
-            )
-            what = (
-                f"a category_id that is not one of the config's {len(classes)} classes "
-                f"(unknown category ids: {which})"
-            )
-            effect = "mmdet drops them"
-        else:
+    for kind, found_ids in found.items():
+        if found_ids:
             what, effect = ANNOTATION_PROBLEMS[kind]
-        text = f"{_share(len(ids), total)} annotations have {what}; {_examples(ids)}"
-        problems.append(Problem(kind, text, effect))
-    repeated = [ann_id for ann_id, n in Counter(a["id"] for a in annotations).items() if n > 1]
-    if repeated:
-        problems.append(
-            Problem(
-                kind="duplicate annotation ids",
-                text=f"duplicate annotation ids: {len(repeated)}; {_examples(repeated)}",
-                effect="mmdet stops ('Annotation ids ... are not unique')",
-                fatal=True,
-            )
-        )
+            what = "annotations have " + what.format(classes=len(classes), which=which)
+            text = _count(found_ids, len(annotations), what)
+            problems.append(Problem(kind, text, effect, kind == "duplicate id"))
     return problems
 
 
 def _missing_images(images: List[Mapping], img_dir: str, can_skip: bool) -> List[Problem]:
-    """Images without a file under ``img_dir`` (a fixed sample of a large set); fatal unless the
-    dataset ``can_skip`` an image it cannot load."""
-    if not _is_local(img_dir):
-        return []
-    checked, how = images, f"{len(images)}"
+    """Images without a file under ``img_dir`` (of a fixed sample in a large set); fatal unless
+    the datasets reading them ``can_skip`` an image they cannot load."""
+    checked, sampled = images, ""
     if len(images) > FULL_IMAGE_CHECK_MAX:
         checked = random.Random(0).sample(images, IMAGE_SAMPLE_SIZE)
-        how = (
-            f"{IMAGE_SAMPLE_SIZE} checked (a fixed sample: the file lists {len(images)} images, "
-            f"more than {FULL_IMAGE_CHECK_MAX})"
+        sampled = (
+            f" (a fixed sample: the file lists {len(images)} images, more than "
+            f"{FULL_IMAGE_CHECK_MAX})"
         )
     missing = [
         f"{image['id']} ({image['file_name']})"
         for image in checked
-        if not osp.isfile(osp.join(img_dir, image["file_name"]))
+        if _is_local(img_dir) and not osp.isfile(osp.join(img_dir, image["file_name"]))
     ]
-    if not missing:
-        return []
-    text = (
-        f"{len(missing)} of {how} images have no file under {img_dir}; "
-        f"{_examples(missing, 'image ids')}"
+    what = f"checked images have no file under {img_dir}{sampled}"
+    effect = (
+        "LoadImageFromFile stops training when it reaches one; with on_error='warn' they are "
+        "skipped (ignore_empty=True: mmengine draws another image in their place)"
+        if can_skip
+        else "LoadImageFromFile stops the run when it reaches one, and a val/test dataset "
+        "cannot skip an image"
     )
-    if can_skip:
-        effect = (
-            "LoadImageFromFile stops training when it reaches one; with on_error='warn' they are "
-            "skipped (ignore_empty=True: mmengine draws another image in their place)"
-        )
-    else:
-        effect = (
-            "LoadImageFromFile stops the run when it reaches one, and a val/test dataset "
-            "cannot skip an image"
-        )
-    return [Problem(MISSING_IMAGES, text, effect, fatal=not can_skip)]
+    text = _count(missing, len(checked), what, "image ids")
+    return [Problem(MISSING_IMAGES, text, effect, not can_skip)] if missing else []
 
 
-def check_coco_file(target: CocoTarget, can_skip_images: bool = False) -> List[Problem]:
+def check_coco_file(
+    ann_file: str, img_dir: str, classes: Tuple[str, ...], can_skip_images: bool = False
+) -> List[Problem]:
     """Every problem of one annotation file, read with its config's classes and image folder.
 
     Args:
-        target (CocoTarget): The file, image folder and classes.
+        ann_file (str): The COCO instances file.
+        img_dir (str): The folder its ``file_name`` s are under.
+        classes (tuple[str]): The config's classes (``metainfo.classes``).
         can_skip_images (bool): Whether every dataset reading it can skip a missing image
             (then missing images are not fatal). Defaults to False.
     """
     try:
-        coco = _read_coco(target.ann_file)
+        coco = _read_coco(ann_file)
     except ValueError as exc:
-        return [Problem("unreadable", str(exc), "pycocotools cannot load it", fatal=True)]
-    images, problems = _well_formed(coco["images"], "images")
-    categories, bad = _well_formed(coco["categories"], "categories")
-    annotations, bad_anns = _well_formed(coco.get("annotations", []), "annotations")
-    problems += bad + bad_anns + _class_problems(categories, target.classes)
-    problems += _annotation_problems(annotations, images, categories, target.classes)
-    return problems + _missing_images(images, target.img_dir, can_skip_images)
+        return [Problem("unreadable", str(exc), "pycocotools cannot load it", True)]
+    (images, bad_images), (categories, bad_categories), (annotations, bad_annotations) = (
+        _well_formed(coco[section], section) for section in REQUIRED_KEYS
+    )
+    return (
+        bad_images
+        + bad_categories
+        + bad_annotations
+        + _class_problems(categories, classes)
+        + _annotation_problems(annotations, images, categories, classes)
+        + _missing_images(images, img_dir, can_skip_images)
+    )
 
 
 def _on_error(cfg: Config) -> str:
@@ -349,20 +321,17 @@ def _on_error(cfg: Config) -> str:
 
 
 def _coco_dataset_class(dataset: Mapping[str, Any]) -> type | None:
-    """The dataset's class when it reads its file as mmdet's ``CocoDataset`` does, else None."""
+    """The dataset's class when it reads its file as mmdet's ``CocoDataset`` does, else None
+    (panoptic, LVIS and Objects365 read other formats or keys)."""
     from mmdet.datasets import CocoDataset  # mmdet only here: a segmentation run never gets here
     from mmdet.registry import DATASETS
 
     kind = dataset.get("type")
-    cls = kind if isinstance(kind, type) else DATASETS.get(kind) if isinstance(kind, str) else None
-    if not (isinstance(cls, type) and issubclass(cls, CocoDataset)):
-        return None
-    # panoptic, LVIS and Objects365 read other formats or keys: only CocoDataset's reader is
-    # what the checks here mirror
-    same_reader = (
+    cls = DATASETS.get(kind) if isinstance(kind, str) else kind
+    same_reader = isinstance(cls, type) and issubclass(cls, CocoDataset) and (
         cls.load_data_list is CocoDataset.load_data_list
         and cls.parse_data_info is CocoDataset.parse_data_info
-    )
+    )  # fmt: skip
     return cls if same_reader else None
 
 
@@ -373,28 +342,6 @@ def _image_loaders(dataset: Mapping[str, Any]) -> List[Dict[str, Any]]:
         for step in dataset.get("pipeline") or []
         if isinstance(step, Mapping) and str(step.get("type", "")).endswith("LoadImageFromFile")
     ]
-
-
-def _coco_targets(
-    cfg: Config, splits: Sequence[str]
-) -> Dict[CocoTarget, List[Tuple[str, Mapping[str, Any]]]]:
-    """The COCO files the splits' dataloaders read, each with its (split, dataset config)s."""
-    targets: Dict[CocoTarget, List[Tuple[str, Mapping[str, Any]]]] = {}
-    for split, dataset in iter_datasets(cfg, splits):
-        dataset_cls = _coco_dataset_class(dataset)
-        ann_file = dataset.get("ann_file")
-        if dataset_cls is None or not isinstance(ann_file, str) or not ann_file:
-            continue
-        root = str(dataset.get("data_root") or "")
-        path = _join(root, ann_file)
-        if not _is_local(path):
-            continue
-        # metainfo.classes as mmengine resolves it: the class's METAINFO when absent, a file
-        classes = dataset_cls._load_metainfo(dataset.get("metainfo"))["classes"]
-        classes = (classes,) if isinstance(classes, str) else tuple(classes)
-        img_dir = _join(root, (dataset.get("data_prefix") or {}).get("img", ""))
-        targets.setdefault(CocoTarget(path, img_dir, classes), []).append((split, dataset))
-    return targets
 
 
 def check_datasets(cfg: Config, splits: Sequence[str], task: str) -> None:
@@ -419,21 +366,32 @@ def check_datasets(cfg: Config, splits: Sequence[str], task: str) -> None:
     on_error = _on_error(cfg)
     if task != "det":
         return
+    # (annotation file, image folder, classes) -> the (split, dataset config)s reading it
+    targets: Dict[Tuple[str, str, Tuple[str, ...]], List[Tuple[str, Mapping]]] = {}
+    for split, dataset in iter_datasets(cfg, splits):
+        dataset_cls = _coco_dataset_class(dataset)
+        root, ann_file = str(dataset.get("data_root") or ""), dataset.get("ann_file")
+        if dataset_cls is None or not ann_file or not _is_local(ann_file := _join(root, ann_file)):
+            continue
+        # metainfo.classes as mmengine resolves it: the class's METAINFO when absent
+        classes = dataset_cls._load_metainfo(dataset.get("metainfo"))["classes"]
+        classes = (classes,) if isinstance(classes, str) else tuple(classes)
+        img_dir = _join(root, (dataset.get("data_prefix") or {}).get("img", ""))
+        targets.setdefault((ann_file, img_dir, classes), []).append((split, dataset))
     reports, found = [], []
-    for target, users in _coco_targets(cfg, splits).items():
+    for (ann_file, img_dir, classes), users in targets.items():
         datasets = [dataset for _, dataset in users]
         # LoadImageFromFile(ignore_empty=True) returns None for a missing image and mmengine's
         # BaseDataset draws another index, except in test mode, where it raises
         can_skip = all(not d.get("test_mode") and _image_loaders(d) for d in datasets)
-        problems = check_coco_file(target, can_skip)
+        problems = check_coco_file(ann_file, img_dir, classes, can_skip)
         if on_error == "warn":
             for problem in (p for p in problems if not p.fatal):
                 if problem.kind == MISSING_IMAGES:
                     for step in (s for d in datasets for s in _image_loaders(d)):
                         step["ignore_empty"] = True
                 print_log(
-                    f"{target.ann_file}: {problem.text}; {problem.effect} "
-                    "(data_check.on_error='warn')",
+                    f"{ann_file}: {problem.text}; {problem.effect} (data_check.on_error='warn')",
                     logger="current",
                     level=logging.WARNING,
                 )
@@ -442,7 +400,7 @@ def check_datasets(cfg: Config, splits: Sequence[str], task: str) -> None:
             sources = ", ".join(dict.fromkeys(f"{split}_dataloader" for split, _ in users))
             stop = " [mmdet cannot go on with this; on_error='warn' does not apply]"
             reports.append(
-                f"problems in the annotation file {target.ann_file} ({sources}):\n"
+                f"problems in the annotation file {ann_file} ({sources}):\n"
                 + "\n".join(f"  - {p.text}; {p.effect}{stop if p.fatal else ''}" for p in problems)
             )
             found += problems

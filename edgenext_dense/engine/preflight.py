@@ -84,12 +84,14 @@ def iter_datasets(cfg: Config, splits: Sequence[str]) -> Iterator[Tuple[str, Map
     """
 
     def leaves(node: Any) -> Iterator[Mapping[str, Any]]:
-        if isinstance(node, Mapping) and isinstance(node.get("dataset"), Mapping):
+        if not isinstance(node, Mapping):
+            return
+        if isinstance(node.get("dataset"), Mapping):
             yield from leaves(node["dataset"])
-        elif isinstance(node, Mapping) and isinstance(node.get("datasets"), (list, tuple)):
+        elif isinstance(node.get("datasets"), (list, tuple)):
             for sub in node["datasets"]:
                 yield from leaves(sub)
-        elif isinstance(node, Mapping):
+        else:
             yield node
 
     for split in splits:
@@ -259,12 +261,6 @@ def check_pretrained_checkpoints(cfg: Config) -> None:
             )
 
 
-def check_checkpoint_exists(path: str, what: str) -> None:
-    """Stop when a local checkpoint does not exist; ``what`` says what it is for."""
-    if _is_local(path) and not osp.isfile(osp.expanduser(path)):
-        raise PreflightError(f"the {what} {path} does not exist")
-
-
 def _state_dict(checkpoint: Any) -> Dict[str, Any]:
     """A checkpoint's weights by model name (DDP's ``module.`` prefix removed)."""
     if not isinstance(checkpoint, Mapping):
@@ -280,6 +276,8 @@ def _load(path: str) -> Dict[str, Any]:
     """The state dict of a checkpoint, loaded as mmengine loads it (``weights_only``)."""
     from mmengine.runner.checkpoint import _load_checkpoint
 
+    if _is_local(path) and not osp.isfile(osp.expanduser(path)):
+        raise PreflightError(f"the checkpoint {path} does not exist")
     try:
         return _state_dict(_load_checkpoint(path, map_location="cpu"))
     except Exception as exc:  # noqa: BLE001  (any reason a file is unreadable)
@@ -326,7 +324,6 @@ def check_checkpoint_task(path: str, cfg: Config, task: str) -> None:
         PreflightError: When the file is missing, unreadable or misses a component, naming
             the file, what it looks like and what was expected.
     """
-    check_checkpoint_exists(path, "checkpoint")
     keys = list(_load(path))
     model_cfg: Dict[str, Any] = cfg.get("model") or {}
     required = [
