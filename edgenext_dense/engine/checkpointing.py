@@ -14,6 +14,7 @@ import os.path as osp
 import pickle
 import re
 import zipfile
+from pathlib import Path
 from typing import List, Optional, Tuple
 
 import torch
@@ -97,20 +98,6 @@ def _candidates(work_dir: str) -> List[str]:
     return sorted(paths, key=step_and_mtime, reverse=True)
 
 
-def _named_by_pointer(work_dir: str) -> Tuple[Optional[str], Optional[str]]:
-    """The checkpoint ``last_checkpoint`` names, as ``(existing file, missing file)``."""
-    pointer = osp.join(work_dir, LAST_CHECKPOINT)
-    if not osp.isfile(pointer):
-        return None, None
-    with open(pointer) as f:
-        named = f.read().strip()
-    if not named or osp.isfile(named):
-        return named or None, None
-    # last_checkpoint stores the path as it was written; the work dir may have moved since
-    moved = osp.join(work_dir, osp.basename(named))
-    return (moved, None) if osp.isfile(moved) else (None, named)
-
-
 def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
     """The checkpoint to auto-resume from: ``last_checkpoint``'s, else the newest that loads.
 
@@ -123,21 +110,25 @@ def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
     Returns:
         str or None: A checkpoint that loads, or None (with a log line) when there is none.
     """
-    named, missing = _named_by_pointer(work_dir)
-    if missing:
+    pointer = Path(work_dir, LAST_CHECKPOINT)
+    named = pointer.read_text().strip() if pointer.is_file() else ""
+    moved = osp.join(work_dir, osp.basename(named))  # the work dir may have moved since
+    if named and not osp.isfile(named) and osp.isfile(moved):
+        named = moved
+    if named and not osp.isfile(named):
         print_log(
-            f"skipping checkpoint {missing} (named by last_checkpoint): the file does not exist",
+            f"skipping checkpoint {named} (named by last_checkpoint): the file does not exist",
             logger="current",
             level=logging.WARNING,
         )
     tried = set()
-    for path in ([named] if named else []) + _candidates(work_dir):
+    for path in [p for p in [named] if osp.isfile(p)] + _candidates(work_dir):
         if osp.realpath(path) in tried:
             continue
         tried.add(osp.realpath(path))
         reason = unreadable_reason(path)
         if reason is None:
-            if missing or len(tried) > 1:
+            if len(tried) > 1 or (named and path != named):
                 print_log(f"resuming from {path}", logger="current")
             return path
         print_log(f"skipping checkpoint {path}: {reason}", logger="current", level=logging.WARNING)
@@ -154,10 +145,6 @@ def check_checkpoint_readable(path: str, what: str = "checkpoint") -> None:
     Args:
         path (str): ``--resume PATH`` or the config's ``load_from``; URLs are not checked.
         what (str): What it is for, for the message. Defaults to 'checkpoint'.
-
-    Raises:
-        PreflightError: Naming the file, what is wrong with it and, when its folder has one,
-            a checkpoint there that loads.
     """
     if "://" in path:
         return

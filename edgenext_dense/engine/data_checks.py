@@ -358,10 +358,6 @@ def check_datasets(cfg: Config, splits: Sequence[str], task: str) -> None:
         cfg (Config): The full config.
         splits (Sequence[str]): Dataloaders the run uses, e.g. ``('train', 'val')``.
         task (str): ``'det'`` or ``'seg'``; segmentation datasets are not checked.
-
-    Raises:
-        PreflightError: Listing, per annotation file, each problem with its count and example
-            ids, and what to do.
     """
     on_error = _on_error(cfg)
     if task != "det":

@@ -194,10 +194,6 @@ def check_dataset_paths(cfg: Config, splits: Sequence[str], task: str) -> None:
         cfg (Config): The full config.
         splits (Sequence[str]): Dataloaders the run uses, e.g. ``('train', 'val')``.
         task (str): ``'det'`` or ``'seg'``; selects the layout shown.
-
-    Raises:
-        PreflightError: Naming every missing path and its dataloader, the converter command
-            that writes it (SBD masks, COCO masks of the VOC classes) and the expected layout.
     """
     problems: List[str] = []
     hints: List[str] = []
@@ -237,14 +233,12 @@ def _iter_pretrained(node: Any, key: str) -> Iterator[Tuple[str, str]]:
 
 
 def check_pretrained_checkpoints(cfg: Config) -> None:
-    """Stop when an ``init_cfg=dict(type='Pretrained', checkpoint=PATH)`` file is missing.
+    """Stop when an ``init_cfg=dict(type='Pretrained', checkpoint=PATH)`` file is missing,
+    saying how to get it: the config's ``pretrain_command`` (the shapes demos), else where the
+    ImageNet weights are.
 
     Args:
         cfg (Config): The full config; ``cfg.model`` is searched at any depth.
-
-    Raises:
-        PreflightError: Naming the path, the config key and how to get the file: the config's
-            ``pretrain_command`` (the shapes demos), else where the ImageNet weights are.
     """
     for key, path in _iter_pretrained(cfg.get("model"), "model"):
         if _is_local(path) and not osp.isfile(osp.expanduser(path)):
@@ -311,18 +305,13 @@ def describe_checkpoint(keys: Sequence[str]) -> str:
 
 
 def check_checkpoint_task(path: str, cfg: Config, task: str) -> None:
-    """Stop when a checkpoint lacks weights of a config's backbone or head.
-
-    ``auxiliary_head`` is optional: it is not used at test time.
+    """Stop when a checkpoint is missing, unreadable, or lacks the weights of a config's
+    backbone or head (``auxiliary_head`` is optional: it is not used at test time).
 
     Args:
         path (str): Checkpoint file.
         cfg (Config): The full config.
         task (str): ``'det'`` or ``'seg'``, for the message.
-
-    Raises:
-        PreflightError: When the file is missing, unreadable or misses a component, naming
-            the file, what it looks like and what was expected.
     """
     keys = list(_load(path))
     model_cfg: Dict[str, Any] = cfg.get("model") or {}
@@ -385,9 +374,6 @@ def check_checkpoint_fits(path: str, model: Any, cfg: Config) -> None:
         path (str): The checkpoint file.
         model (torch.nn.Module): The model built from ``cfg`` (a DDP wrapper is unwrapped).
         cfg (Config): The config, named in the message.
-
-    Raises:
-        PreflightError: Naming the file, the config and the tensors that do not fit.
     """
     misfit = checkpoint_misfit(_load(path), getattr(model, "module", model).state_dict())
     if misfit:
