@@ -141,11 +141,12 @@ def _well_formed(entries: List[Any], section: str) -> Tuple[List[Mapping], List[
     checks = REQUIRED_KEYS[section]
     good, bad = [], []
     for index, entry in enumerate(entries):
-        if not isinstance(entry, Mapping):
-            bad.append(f"#{index} (not a dict)")
-        elif any(not ok(entry.get(key)) for key, ok in checks.items()):
-            label = f"id {entry['id']}" if _is_id(entry.get("id")) else f"#{index}"
+        if isinstance(entry, Mapping):
             wrong = [key for key, ok in checks.items() if not ok(entry.get(key))]
+            label = f"id {entry['id']}" if _is_id(entry.get("id")) else f"#{index}"
+        else:
+            wrong, label = ["not a dict"], f"#{index}"
+        if wrong:
             bad.append(f"{label} ({', '.join(wrong)})")
         else:
             good.append(entry)
@@ -279,33 +280,20 @@ def _missing_images(images: List[Mapping], img_dir: str, can_skip: bool) -> List
     return [Problem(MISSING_IMAGES, text, effect, not can_skip)] if missing else []
 
 
-def check_coco_file(
-    ann_file: str, img_dir: str, classes: Tuple[str, ...], can_skip_images: bool = False
+def _check_coco_file(
+    ann_file: str, img_dir: str, classes: Tuple[str, ...], can_skip_images: bool
 ) -> List[Problem]:
-    """Every problem of one annotation file, read with its config's classes and image folder.
-
-    Args:
-        ann_file (str): The COCO instances file.
-        img_dir (str): The folder its ``file_name`` s are under.
-        classes (tuple[str]): The config's classes (``metainfo.classes``).
-        can_skip_images (bool): Whether every dataset reading it can skip a missing image
-            (then missing images are not fatal). Defaults to False.
-    """
+    """Every problem of one annotation file, read with its config's classes and image folder."""
     try:
         coco = _read_coco(ann_file)
     except ValueError as exc:
         return [Problem("unreadable", str(exc), "pycocotools cannot load it", True)]
-    (images, bad_images), (categories, bad_categories), (annotations, bad_annotations) = (
-        _well_formed(coco[section], section) for section in REQUIRED_KEYS
-    )
-    return (
-        bad_images
-        + bad_categories
-        + bad_annotations
-        + _class_problems(categories, classes)
-        + _annotation_problems(annotations, images, categories, classes)
-        + _missing_images(images, img_dir, can_skip_images)
-    )
+    images, problems = _well_formed(coco["images"], "images")
+    categories, bad_categories = _well_formed(coco["categories"], "categories")
+    annotations, bad_annotations = _well_formed(coco["annotations"], "annotations")
+    problems += bad_categories + bad_annotations + _class_problems(categories, classes)
+    problems += _annotation_problems(annotations, images, categories, classes)
+    return problems + _missing_images(images, img_dir, can_skip_images)
 
 
 def _on_error(cfg: Config) -> str:
@@ -380,7 +368,7 @@ def check_datasets(cfg: Config, splits: Sequence[str], task: str) -> None:
         # LoadImageFromFile(ignore_empty=True) returns None for a missing image and mmengine's
         # BaseDataset draws another index, except in test mode, where it raises
         can_skip = all(not d.get("test_mode") and _image_loaders(d) for d in datasets)
-        problems = check_coco_file(ann_file, img_dir, classes, can_skip)
+        problems = _check_coco_file(ann_file, img_dir, classes, can_skip)
         if on_error == "warn":
             for problem in (p for p in problems if not p.fatal):
                 if problem.kind == MISSING_IMAGES:

@@ -402,10 +402,11 @@ def built(monkeypatch) -> list:
 
 
 def write_config(path: Path, scope: str = "mmdet", **fields) -> str:
+    """A config of the scope's model kind (no data), plus ``fields``."""
     head = "bbox_head" if scope == "mmdet" else "decode_head"
-    lines = [f"default_scope = {scope!r}", f"model = dict(type='M', backbone=dict(type='B'), "
-             f"{head}=dict(type='H'))"] + [f"{k} = {v!r}" for k, v in fields.items()]  # fmt: skip
-    path.write_text("\n".join(lines) + "\n")
+    model = {"type": "M", "backbone": dict(type="B"), head: dict(type="H")}
+    fields = dict(default_scope=scope, model=model, **fields)
+    path.write_text("".join(f"{key} = {value!r}\n" for key, value in fields.items()))
     return str(path)
 
 
