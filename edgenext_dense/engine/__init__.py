@@ -5,8 +5,7 @@ Importing this package registers :class:`TrainingCurvesHook` and :class:`RawAndE
 """
 
 from .config import task_of
-from .ema import RawAndEMAEvalHook
-from .hooks import TrainingCurvesHook, collect_curves, plot_curves
+from .hooks import RawAndEMAEvalHook, TrainingCurvesHook, collect_curves, plot_curves
 from .preflight import (
     PreflightError,
     check_checkpoint_task,
