@@ -1,24 +1,16 @@
 """Every workaround for the pinned stack, in one place, applied on ``import edgenext_dense``.
 
-1. mmengine 0.10.7 + torch >= 2.6 cannot resume its own checkpoints ("Weights only load
-   failed ... HistoryBuffer"): torch now loads with ``weights_only=True`` and mmengine's
-   checkpoints hold its ``HistoryBuffer`` (numpy arrays inside), plus
-   ``getattr(HistoryBuffer, 'min')``-style references to the buffer's statistics methods.
-   We keep ``weights_only=True`` and allow-list exactly those globals; ``getattr`` is replaced
-   by a function that resolves only those four method names, so a checkpoint can still never
-   call arbitrary code.
-2. mmdet 3.3.0 ``SSDHead`` never sets ``loss_cls`` (it skips ``AnchorHead.__init__``), but
-   ``BaseDenseHead._predict_by_feat_single`` reads ``self.loss_cls``: every SSD prediction
-   raises ``AttributeError`` (open-mmlab/mmdetection#11780). SSD's loss is a fixed softmax
-   cross-entropy with hard negative mining, so ``loss_cls`` is set to None after ``__init__``.
-3. mmengine 0.10.7 loses all progress when training is killed while it saves a checkpoint:
-   ``CheckpointHook`` removes the previous checkpoint before writing the new one, in place.
-   Saves become write-then-rename and the old checkpoint goes only after the new one and
-   ``last_checkpoint`` are complete (resuming from what is left:
-   :mod:`edgenext_dense.engine.checkpointing`).
+1. mmengine 0.10.7 cannot resume its checkpoints under torch >= 2.6 (``weights_only=True``):
+   they hold ``HistoryBuffer``, numpy arrays and ``getattr(HistoryBuffer, 'min')``-style
+   references. Exactly those globals are allow-listed (``getattr`` resolves only the four
+   statistics methods), so loading still never runs arbitrary code.
+2. mmdet 3.3.0 ``SSDHead`` never sets ``loss_cls``, which prediction reads
+   (open-mmlab/mmdetection#11780); SSD's loss is built in, so it is set to None.
+3. mmengine 0.10.7 ``CheckpointHook`` removes the previous checkpoint before writing the new
+   one in place: a kill while saving loses all progress. Saves become write-then-rename and
+   the old file goes after the new one and ``last_checkpoint`` are complete.
 
-Each has a test in ``tests/test_compat.py`` (3: ``tests/engine/test_checkpoint_safety.py``)
-that fails without it.
+Each is tested in ``tests/test_compat.py`` (3: ``tests/engine/test_checkpoint_safety.py``).
 """
 
 from __future__ import annotations
@@ -33,7 +25,6 @@ from typing import IO, Any, Callable, Iterator, List, Optional, Tuple, Union
 import numpy as np
 import torch
 
-_APPLIED = False
 LAST_CHECKPOINT = "last_checkpoint"
 TMP_SUFFIX = ".tmp"
 # HistoryBuffer.__getstate__ pickles its statistics-method table as getattr(HistoryBuffer, name).
@@ -88,7 +79,7 @@ def fix_ssd_head_loss_cls() -> None:
     @functools.wraps(init)
     def __init__(self: SSDHead, *args: Any, **kwargs: Any) -> None:
         init(self, *args, **kwargs)
-        if "loss_cls" not in self._modules and "loss_cls" not in self.__dict__:
+        if not hasattr(self, "loss_cls"):
             self.loss_cls = None
 
     __init__._edgenext_dense_fixed = True  # type: ignore[attr-defined]
@@ -97,17 +88,12 @@ def fix_ssd_head_loss_cls() -> None:
 
 @contextlib.contextmanager
 def atomic_open(path: str, mode: str = "wb") -> Iterator[IO[Any]]:
-    """Open ``path + '.tmp'`` for writing; on success fsync it and rename it to ``path``.
-
-    A crash at any point leaves ``path`` as it was (absent or the previous complete file).
-    The temporary name is fixed, so a later save of the same file reuses a leftover one.
+    """Write ``path + '.tmp'``, fsync it, rename it to ``path``: a crash leaves ``path`` as it
+    was. The fixed temporary name lets a later save reuse a leftover one.
 
     Args:
         path (str): The final file name.
         mode (str): ``'wb'`` or ``'w'``. Defaults to 'wb'.
-
-    Yields:
-        IO: The open temporary file.
     """
     directory = osp.dirname(osp.abspath(path))
     os.makedirs(directory, exist_ok=True)
@@ -212,11 +198,7 @@ def make_checkpoint_saves_atomic() -> None:
 
 
 def apply() -> None:
-    """Apply every workaround (idempotent)."""
-    global _APPLIED
-    if _APPLIED:
-        return
+    """Apply every workaround (each is idempotent)."""
     allow_mmengine_checkpoint_globals()
     fix_ssd_head_loss_cls()
     make_checkpoint_saves_atomic()
-    _APPLIED = True

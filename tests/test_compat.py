@@ -6,6 +6,7 @@ import contextlib
 import os
 import pickle
 
+import numpy as np
 import pytest
 import torch
 from mmengine.config import ConfigDict
@@ -107,28 +108,27 @@ def test_checkpoint_with_a_callable_is_refused(tmp_path):
     assert not marker.exists()
 
 
-class _GetattrAttack:
-    """getattr(np.ndarray instance, 'tofile')(path): writes a file if getattr were allowed."""
+class _Getattr:
+    """Pickles as ``getattr(obj, name)``: how mmengine stores HistoryBuffer's statistics."""
 
-    def __init__(self, target: str) -> None:
-        self.target = target
+    def __init__(self, obj, name: str) -> None:
+        self.obj, self.name = obj, name
 
     def __reduce__(self):
-        import numpy as np
-
-        return (getattr, (np.zeros(1), "tofile"))
+        return (getattr, (self.obj, self.name))
 
 
 def test_allowed_getattr_only_resolves_history_buffer_methods(tmp_path):
     from mmengine.logging import HistoryBuffer
 
-    assert compat._history_buffer_getattr(HistoryBuffer, "mean") is HistoryBuffer.mean
-    with pytest.raises(pickle.UnpicklingError, match="refusing getattr"):
-        compat._history_buffer_getattr(HistoryBuffer, "__init__")
     path = tmp_path / "getattr.pth"
-    torch.save({"x": _GetattrAttack(str(tmp_path / "out"))}, path)
-    with pytest.raises(pickle.UnpicklingError, match="refusing getattr"):
-        torch.load(path, weights_only=True)
+    torch.save({"x": _Getattr(HistoryBuffer, "mean")}, path)
+    assert torch.load(path, weights_only=True)["x"] is HistoryBuffer.mean
+    # getattr(ndarray, 'tofile')(path) would write a file; __init__ is not a statistic
+    for obj, name in ((np.zeros(1), "tofile"), (HistoryBuffer, "__init__")):
+        torch.save({"x": _Getattr(obj, name)}, path)
+        with pytest.raises(pickle.UnpicklingError, match="refusing getattr"):
+            torch.load(path, weights_only=True)
 
 
 def test_mmdet_ssd_head_predicts():
@@ -170,8 +170,8 @@ def _ssd_head(cls):
 
 def test_apply_is_idempotent():
     from mmdet.models.dense_heads import SSDHead
+    from mmengine.runner import checkpoint
 
-    init = SSDHead.__init__
-    compat.fix_ssd_head_loss_cls()
+    init, save = SSDHead.__init__, checkpoint.save_checkpoint
     compat.apply()
-    assert SSDHead.__init__ is init
+    assert SSDHead.__init__ is init and checkpoint.save_checkpoint is save

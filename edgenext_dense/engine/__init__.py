@@ -5,8 +5,7 @@ Importing this package registers :class:`TrainingCurvesHook` and :class:`RawAndE
 """
 
 from .config import task_of
-from .ema import RawAndEMAEvalHook
-from .hooks import TrainingCurvesHook, collect_curves, plot_curves
+from .hooks import RawAndEMAEvalHook, TrainingCurvesHook, collect_curves, plot_curves
 from .preflight import (
     PreflightError,
     check_checkpoint_task,
@@ -14,13 +13,7 @@ from .preflight import (
     check_pretrained_checkpoints,
     describe_checkpoint,
 )
-from .runner import (
-    add_runner_args,
-    evaluate,
-    load_config,
-    setup_cpu_distributed,
-    train,
-)
+from .runner import add_runner_args, evaluate, setup_cpu_distributed, train
 
 __all__ = [
     "PreflightError",
@@ -33,7 +26,6 @@ __all__ = [
     "collect_curves",
     "describe_checkpoint",
     "evaluate",
-    "load_config",
     "plot_curves",
     "setup_cpu_distributed",
     "task_of",

@@ -1,11 +1,9 @@
-"""Resuming from the newest checkpoint that loads, and clear errors for one that does not.
+"""Resuming from the newest checkpoint that loads, and a clear error for one that does not.
 
-Saves are crash-safe (:func:`edgenext_dense.compat.make_checkpoint_saves_atomic`): from the
-first save on, the work dir holds a complete checkpoint that ``last_checkpoint`` names. Work dirs
-written before that, or by other tools, may not:
-:func:`find_resumable_checkpoint` (``--resume`` without a path) and
-:func:`check_checkpoint_readable` (``--resume PATH``, ``load_from``) turn a missing, truncated or
-code-carrying file into a skip with a warning or an error that says what to do.
+Our saves are crash-safe (:func:`edgenext_dense.compat.make_checkpoint_saves_atomic`), but work
+dirs written before or by other tools may hold a missing, truncated or code-carrying file:
+:func:`find_resumable_checkpoint` (``--resume``) skips it with a warning,
+:func:`check_checkpoint_readable` (``--resume PATH``, ``load_from``) stops with what to do.
 """
 
 from __future__ import annotations
@@ -16,6 +14,7 @@ import os.path as osp
 import pickle
 import re
 import zipfile
+from pathlib import Path
 from typing import List, Optional, Tuple
 
 import torch
@@ -24,33 +23,32 @@ from mmengine.logging import print_log
 from ..compat import LAST_CHECKPOINT
 from .preflight import PreflightError
 
-# CheckpointHook's default names; best_*.pth files hold weights only (no optimizer), so they
-# are never resumed from.
+# CheckpointHook's default names; best_*.pth hold weights only, so they are never resumed from.
 CHECKPOINT_STEP = re.compile(r"^(?:epoch|iter)_(\d+)\.pth$")
 REFUSED_GLOBAL = re.compile(r"GLOBAL (\S+)")
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since torch 1.6
 PICKLE_PROTOCOL = b"\x80"  # the legacy format: a pickle
 
 
-def _refused_globals(path: str, exc: BaseException) -> List[str]:
+def _refused_globals(path: str, error: BaseException) -> List[str]:
     """The globals a ``weights_only`` load refused, from the file or else from the message."""
     try:
         found = list(torch.serialization.get_unsafe_globals_in_checkpoint(path))
     except Exception:  # noqa: BLE001  (a file it cannot list: fall back to the message)
         found = []
-    return found or REFUSED_GLOBAL.findall(str(exc))
+    return found or REFUSED_GLOBAL.findall(str(error))
 
 
 def _short(error: BaseException) -> str:
-    """``'Type: first line'`` of an error."""
+    """``'Type: first line'`` of an error, without torch's advice to load unsafely."""
     lines = str(error).strip().splitlines()
-    if not lines or "weights_only" in str(error):  # torch's advice to load unsafely: left out
+    if not lines or "weights_only" in str(error):
         return type(error).__name__
     return f"{type(error).__name__}: {lines[0][:100]}"
 
 
 def unreadable_reason(path: str) -> Optional[str]:
-    """Load a checkpoint the way mmengine will (``weights_only=True``); say why it fails.
+    """Why a checkpoint does not load as mmengine loads it (``weights_only=True``), or None.
 
     Args:
         path (str): A local checkpoint file.
@@ -84,45 +82,27 @@ def unreadable_reason(path: str) -> Optional[str]:
     return f"unreadable ({_short(error)})"
 
 
-def _step_and_mtime(path: str) -> Tuple[int, float]:
-    match = CHECKPOINT_STEP.match(osp.basename(path))
-    return (int(match.group(1)) if match else -1, osp.getmtime(path))
-
-
 def _candidates(work_dir: str) -> List[str]:
-    """The ``*.pth`` files of a work dir except ``best_*``, newest step first, then mtime."""
+    """The ``*.pth`` files of a work dir but ``best_*``: highest N of epoch_N/iter_N first, then
+    the newest."""
+
+    def step_and_mtime(path: str) -> Tuple[int, float]:
+        match = CHECKPOINT_STEP.match(osp.basename(path))
+        return (int(match.group(1)) if match else -1, osp.getmtime(path))
+
     paths = [
         p
         for p in glob.glob(osp.join(glob.escape(work_dir), "*.pth"))
         if not osp.basename(p).startswith("best_") and osp.isfile(p)
     ]
-    return sorted(paths, key=_step_and_mtime, reverse=True)
-
-
-def _warn(message: str) -> None:
-    print_log(message, logger="current", level=logging.WARNING)
-
-
-def _named_by_pointer(work_dir: str) -> Tuple[Optional[str], Optional[str]]:
-    """The checkpoint ``last_checkpoint`` names, as ``(existing file, missing file)``."""
-    pointer = osp.join(work_dir, LAST_CHECKPOINT)
-    if not osp.isfile(pointer):
-        return None, None
-    with open(pointer) as f:
-        named = f.read().strip()
-    if not named or osp.isfile(named):
-        return named or None, None
-    # last_checkpoint stores the path as it was written; the work dir may have moved since
-    moved = osp.join(work_dir, osp.basename(named))
-    return (moved, None) if osp.isfile(moved) else (None, named)
+    return sorted(paths, key=step_and_mtime, reverse=True)
 
 
 def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
     """The checkpoint to auto-resume from: ``last_checkpoint``'s, else the newest that loads.
 
-    When ``last_checkpoint`` names a missing or unreadable file, the work dir's other
-    checkpoints are tried, newest first (the N of ``epoch_N.pth``/``iter_N.pth``, then mtime).
-    Each file passed over is named in a warning with the reason.
+    Each file passed over (missing, truncated, code-carrying) is named in a warning with the
+    reason; the others are tried newest first (the N of ``epoch_N``/``iter_N``, then mtime).
 
     Args:
         work_dir (str): The training work dir.
@@ -130,20 +110,28 @@ def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
     Returns:
         str or None: A checkpoint that loads, or None (with a log line) when there is none.
     """
-    named, missing = _named_by_pointer(work_dir)
-    if missing:
-        _warn(f"skipping checkpoint {missing} (named by last_checkpoint): the file does not exist")
+    pointer = Path(work_dir, LAST_CHECKPOINT)
+    named = pointer.read_text().strip() if pointer.is_file() else ""
+    moved = osp.join(work_dir, osp.basename(named))  # the work dir may have moved since
+    if named and not osp.isfile(named) and osp.isfile(moved):
+        named = moved
+    if named and not osp.isfile(named):
+        print_log(
+            f"skipping checkpoint {named} (named by last_checkpoint): the file does not exist",
+            logger="current",
+            level=logging.WARNING,
+        )
     tried = set()
-    for path in ([named] if named else []) + _candidates(work_dir):
+    for path in [p for p in [named] if osp.isfile(p)] + _candidates(work_dir):
         if osp.realpath(path) in tried:
             continue
         tried.add(osp.realpath(path))
         reason = unreadable_reason(path)
         if reason is None:
-            if missing or len(tried) > 1:
+            if len(tried) > 1 or (named and path != named):
                 print_log(f"resuming from {path}", logger="current")
             return path
-        _warn(f"skipping checkpoint {path}: {reason}")
+        print_log(f"skipping checkpoint {path}: {reason}", logger="current", level=logging.WARNING)
     print_log(
         f"no usable checkpoint to resume from in {work_dir}; training starts from scratch",
         logger="current",
@@ -152,16 +140,11 @@ def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
 
 
 def check_checkpoint_readable(path: str, what: str = "checkpoint") -> None:
-    """Stop when a checkpoint to resume or load from does not load with ``weights_only=True``.
+    """Stop when a checkpoint to resume or load from is missing or does not load.
 
     Args:
-        path (str): The checkpoint (``--resume PATH`` or the config's ``load_from``); URLs are
-            not checked.
+        path (str): ``--resume PATH`` or the config's ``load_from``; URLs are not checked.
         what (str): What it is for, for the message. Defaults to 'checkpoint'.
-
-    Raises:
-        PreflightError: Naming the file, what is wrong with it and, when its folder has one,
-            a checkpoint there that loads.
     """
     if "://" in path:
         return

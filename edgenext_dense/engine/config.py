@@ -1,7 +1,6 @@
-"""Configs: reading one, telling its task, its test pipeline, its classes, its model without init.
+"""Configs: reading one, its task, test pipeline and classes, its model without init.
 
-The one place every tool and API reads configs through (training, testing, the demos, export,
-the analysis tools).
+The one place every tool and API reads configs through.
 """
 
 from __future__ import annotations
@@ -21,13 +20,12 @@ from torch import nn
 
 from .preflight import PreflightError
 
-#: default_scope -> task
-TASKS: Dict[str, str] = {"mmdet": "det", "mmseg": "seg"}
 #: task -> (default_scope, the model's head key, the task in words)
 TASK_HEADS: Dict[str, tuple] = {
     "det": ("mmdet", "bbox_head", "detection"),
     "seg": ("mmseg", "decode_head", "segmentation"),
 }
+TASKS = {scope: task for task, (scope, _, _) in TASK_HEADS.items()}  # default_scope -> task
 _PACKAGE_ALIASES = {"mmsegmentation": "mmseg"}
 
 
@@ -39,16 +37,11 @@ def load_config(
     """Read a config (or copy a loaded one) and apply ``--cfg-options``.
 
     Args:
-        config (str | os.PathLike | Config): A config file, a loaded config, or
-            ``'mmdet::ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py'``
-            (the package's bundled configs).
-        cfg_options (dict, optional): Overrides, as ``--cfg-options`` gives them.
-            Defaults to None.
-        task (str, optional): ``'det'`` or ``'seg'``: also check the config is one of this
-            task's (its default scope and head). Defaults to None.
-
-    Returns:
-        Config: The config (a copy when one was given).
+        config (str | os.PathLike | Config): A file, a loaded config, or a package's bundled
+            config, e.g. ``'mmdet::ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py'``.
+        cfg_options (dict, optional): ``--cfg-options`` overrides. Defaults to None.
+        task (str, optional): ``'det'`` or ``'seg'``: check the config is one of this task's
+            (see :func:`check_task`). Defaults to None.
 
     Raises:
         PreflightError: When the file does not exist or the config is of another task.
@@ -77,16 +70,10 @@ def _config_path(path: str) -> str:
 
 
 def task_of(cfg: Config) -> str:
-    """``'det'`` or ``'seg'``, from the config's ``default_scope``.
+    """``'det'`` or ``'seg'``, from the config's ``default_scope``; PreflightError for others.
 
     Args:
         cfg (Config): Any mmdet or mmseg config.
-
-    Returns:
-        str: The task.
-
-    Raises:
-        PreflightError: When the scope is neither ``mmdet`` nor ``mmseg``.
     """
     scope = cfg.get("default_scope")
     if scope not in TASKS:
@@ -99,15 +86,11 @@ def task_of(cfg: Config) -> str:
 
 
 def check_task(cfg: Config, task: str) -> None:
-    """Refuse a config that is not an SSD-style detector (``bbox_head``) or a segmentor.
+    """Refuse (PreflightError) a config that is not an SSD-style detector or a segmentor.
 
     Args:
         cfg (Config): The config.
-        task (str): ``'det'`` or ``'seg'``.
-
-    Raises:
-        ValueError: For a task other than ``'det'`` and ``'seg'``.
-        PreflightError: When the config is of another kind.
+        task (str): ``'det'`` (needs ``model.bbox_head``) or ``'seg'`` (``decode_head``).
     """
     if task not in TASK_HEADS:
         raise ValueError(f"task must be one of {sorted(TASK_HEADS)}, got {task!r}")
@@ -120,13 +103,10 @@ def check_task(cfg: Config, task: str) -> None:
 
 
 def config_test_pipeline(cfg: Config) -> List[Mapping[str, Any]]:
-    """The transforms of a config's test dataset (through dataset wrappers), else ``test_pipeline``.
+    """The transforms of a config's test dataset (through wrappers), else ``test_pipeline``.
 
     Args:
         cfg (Config): A detection or segmentation config.
-
-    Returns:
-        list[Mapping]: The transform configs, possibly empty.
     """
     dataset = (cfg.get("test_dataloader") or {}).get("dataset") or {}
     while isinstance(dataset.get("dataset"), Mapping):  # dataset wrappers
@@ -137,19 +117,15 @@ def config_test_pipeline(cfg: Config) -> List[Mapping[str, Any]]:
 def dataset_meta(
     cfg: Config, num_classes: int, saved: Optional[Mapping[str, Any]] = None
 ) -> Dict[str, Any]:
-    """Class names and palette of the config's test dataset, one each per class.
+    """``classes`` and ``palette`` of the config's test dataset, one each per class.
 
-    Falls back to ``class i`` names and a fixed random palette when the config's do not match
-    ``num_classes``.
+    ``class i`` names and a fixed random palette stand in where they do not match ``num_classes``.
 
     Args:
         cfg (Config): The config (its ``default_scope`` picks the dataset registry).
         num_classes (int): The model's number of classes.
-        saved (Mapping, optional): A checkpoint's ``dataset_meta``; used first when it names
+        saved (Mapping, optional): A checkpoint's ``dataset_meta``, used first when it names
             the classes. Defaults to None.
-
-    Returns:
-        dict: ``classes`` and ``palette``.
     """
     dataset = (cfg.get("test_dataloader") or {}).get("dataset") or {}
     meta = dict(saved if saved and "classes" in saved else dataset.get("metainfo") or {})
@@ -170,13 +146,11 @@ def dataset_meta(
 
 
 def build_model_without_init(cfg: Config) -> nn.Module:
-    """Build ``cfg.model`` for inference: no pretrained loading, no training-only parts, eval.
+    """Build ``cfg.model`` for inference: random weights (no pretrained loading), no auxiliary
+    head, SyncBN reverted to BN, in eval mode.
 
     Args:
         cfg (Config): An mmdet or mmseg config; not modified.
-
-    Returns:
-        nn.Module: The model with random weights, SyncBN reverted to BN.
     """
     from mmengine.registry import MODELS
 
@@ -191,11 +165,7 @@ def build_model_without_init(cfg: Config) -> nn.Module:
 
 
 def add_cfg_options_arg(parser: argparse.ArgumentParser) -> None:
-    """Add mm*'s ``--cfg-options KEY=VALUE ...`` (config overrides) to a tool's parser.
-
-    Args:
-        parser (argparse.ArgumentParser): The tool's parser.
-    """
+    """Add mm*'s ``--cfg-options KEY=VALUE ...`` (config overrides) to a tool's parser."""
     parser.add_argument(
         "--cfg-options",
         nargs="+",

@@ -1,20 +1,26 @@
-"""A hook that keeps a picture of training in the work dir: losses and validation metrics.
+"""The project's hooks, registered in ``edgenext_dense.HOOKS``.
 
-mmengine already logs every number; :class:`TrainingCurvesHook` turns them into
-``<work_dir>/curves.png`` (and the numbers behind it in ``curves.json``) after each validation and
-at the end of training, so a glance tells whether the loss falls and the mAP/mIoU rises.
+:class:`TrainingCurvesHook` draws ``<work_dir>/curves.png`` (losses and validation metrics; the
+numbers in ``curves.json``), so a glance tells whether the loss falls and the mAP/mIoU rises.
+:class:`RawAndEMAEvalHook` scores the raw weights beside the averaged ones, as cvnets validates
+both every epoch: mmengine's ``EMAHook`` validates, tests and saves (as ``state_dict``; the raw
+weights go to ``ema_state_dict``) only the averaged model, on which the best checkpoint is still
+chosen (cvnets' ``checkpoint_ema_best.pt``).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os.path as osp
-from typing import Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+import torch
 from mmengine.dist import master_only
-from mmengine.hooks import Hook
-from mmengine.logging import MessageHub
+from mmengine.hooks import EMAHook, Hook
+from mmengine.logging import MessageHub, print_log
+from mmengine.runner import autocast
 
 from edgenext_dense.registry import HOOKS
 
@@ -22,6 +28,7 @@ from edgenext_dense.registry import HOOKS
 Curve = Tuple[List[int], List[float]]
 # Runtime-info key of the validation history; saved in checkpoints, so it survives --resume.
 VAL_HISTORY_KEY = "edgenext_dense/val_history"
+RAW_PREFIX = "raw/"
 
 
 def _is_loss(name: str) -> bool:
@@ -30,18 +37,14 @@ def _is_loss(name: str) -> bool:
 
 
 def collect_curves(message_hub: MessageHub, current_iter: int) -> Dict[str, Dict[str, Curve]]:
-    """Gather the loss and validation-metric curves from a runner's message hub.
+    """``{'train': {loss name: (iters, values)}, 'val': {metric: (iters, values)}}``.
 
-    mmengine's ``RuntimeInfoHook`` appends every training iteration's outputs to the
-    ``train/<name>`` histories, so the last value belongs to ``current_iter``. Validation
-    metrics come from the history this hook keeps under ``VAL_HISTORY_KEY``.
+    mmengine's ``RuntimeInfoHook`` appends every iteration's outputs to ``train/<name>``, so
+    the last value is ``current_iter``'s; validations come from ``VAL_HISTORY_KEY``.
 
     Args:
         message_hub (MessageHub): The runner's message hub.
         current_iter (int): Iterations done so far (``runner.iter``).
-
-    Returns:
-        dict: ``{'train': {name: (iters, values)}, 'val': {name: (iters, values)}}``.
     """
     train: Dict[str, Curve] = {}
     for key, buffer in message_hub.log_scalars.items():
@@ -71,18 +74,15 @@ def _scalar(value: object) -> float | None:
 
 
 def _smooth(values: Sequence[float], window: int) -> np.ndarray:
-    if window <= 1:
-        return np.asarray(values, dtype=float)
-    kernel = np.ones(window) / window
+    """Running mean over ``window`` values, the first value repeated before the start."""
     padded = np.concatenate([np.full(window - 1, values[0]), values])
-    return np.convolve(padded, kernel, mode="valid")
+    return np.convolve(padded, np.ones(window) / window, mode="valid")
 
 
 def plot_curves(curves: Dict[str, Dict[str, Curve]], out_file: str, title: str = "") -> List[str]:
     """Draw the loss curves (top) and validation-metric curves (bottom) into a PNG.
 
-    Uses matplotlib's Agg canvas directly, so no display is needed and the caller's pyplot
-    backend is left alone.
+    Matplotlib's Agg canvas, not pyplot: no display needed, the caller's backend left alone.
 
     Args:
         curves (dict): As returned by :func:`collect_curves`.
@@ -129,11 +129,10 @@ def plot_curves(curves: Dict[str, Dict[str, Curve]], out_file: str, title: str =
 
 @HOOKS.register_module()
 class TrainingCurvesHook(Hook):
-    """Write ``curves.png`` (losses and validation metrics against iterations) to the work dir.
+    """Redraw ``curves.png`` in the work dir after every validation and at the end of training.
 
-    Updated after every validation and at the end of training; the validation history is kept
-    in the message hub, which checkpoints save, so a resumed run continues the same curves.
-    ``tools/train.py`` adds this hook when a config does not list it.
+    The validation history lives in the message hub, which checkpoints save, so a resumed run
+    continues the same curves. ``tools/train.py`` adds this hook when a config lacks it.
 
     Args:
         out_file (str): File name inside ``runner.work_dir``. Defaults to 'curves.png'.
@@ -145,15 +144,10 @@ class TrainingCurvesHook(Hook):
         self.out_file = out_file
 
     def before_train(self, runner) -> None:
-        """On resume, take back validations that ran after the checkpoint was saved.
-
-        A checkpoint is saved before the validation of the same epoch/iteration runs, so its
-        message hub lacks that validation; the previous run's ``curves.json`` has it.
-        """
-        if runner.iter == 0:
-            return
+        """On resume, take back from ``curves.json`` the validations run after the checkpoint
+        was saved (a checkpoint is saved before its epoch's validation)."""
         path = osp.join(runner.work_dir, osp.splitext(self.out_file)[0] + ".json")
-        if not osp.isfile(path):
+        if runner.iter == 0 or not osp.isfile(path):
             return
         try:
             with open(path) as f:
@@ -173,8 +167,7 @@ class TrainingCurvesHook(Hook):
         """Record the scalar metrics of this validation and redraw."""
         if metrics:
             history = list(runner.message_hub.get_info(VAL_HISTORY_KEY) or [])
-            scalars = {k: _scalar(v) for k, v in metrics.items()}
-            scalars = {k: v for k, v in scalars.items() if v is not None}
+            scalars = {k: s for k, v in metrics.items() if (s := _scalar(v)) is not None}
             history.append(dict(iter=runner.iter, epoch=runner.epoch, metrics=scalars))
             runner.message_hub.update_info(VAL_HISTORY_KEY, history)
         self._write(runner)
@@ -196,3 +189,61 @@ class TrainingCurvesHook(Hook):
             json.dump(curves, f)
         if final:
             runner.logger.info(f"loss/metric curves written to {out_file}")
+
+
+@HOOKS.register_module()
+class RawAndEMAEvalHook(EMAHook):
+    """``EMAHook`` that also scores the raw weights at validation and test, as ``raw/<metric>``.
+
+    Args:
+        eval_raw (bool): Run the second, raw-weights evaluation. Defaults to True.
+        **kwargs: ``EMAHook`` arguments (``ema_type``, ``momentum``, ``update_buffers``,
+            ``begin_iter``, ...).
+    """
+
+    def __init__(self, eval_raw: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.eval_raw = eval_raw
+        self._raw_state: Optional[Dict[str, torch.Tensor]] = None
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Keep the raw weights of a checkpoint loaded for testing (its ``ema_state_dict``)."""
+        resuming = runner._resume
+        super().after_load_checkpoint(runner, checkpoint)
+        raw = checkpoint.get("ema_state_dict")
+        if not resuming and raw is not None:
+            self._raw_state = {k[len("module.") :]: v for k, v in raw.items() if k != "steps"}
+
+    def after_val_epoch(self, runner, metrics: Optional[Dict[str, float]] = None) -> None:
+        """Swap the raw weights back, then score them."""
+        super().after_val_epoch(runner, metrics)
+        if self.eval_raw:
+            self._report(runner, runner.val_loop, "val", metrics)
+
+    def after_test_epoch(self, runner, metrics: Optional[Dict[str, float]] = None) -> None:
+        """Score the raw weights of the tested checkpoint, when it has them."""
+        super().after_test_epoch(runner, metrics)
+        if not self.eval_raw or self._raw_state is None:
+            return
+        model = runner.model.module if hasattr(runner.model, "module") else runner.model
+        averaged = copy.deepcopy(model.state_dict())
+        model.load_state_dict(self._raw_state)
+        try:
+            self._report(runner, runner.test_loop, "test", metrics)
+        finally:
+            model.load_state_dict(averaged)
+
+    @torch.no_grad()
+    def _report(self, runner, loop, mode: str, metrics: Optional[Dict[str, float]]) -> None:
+        runner.model.eval()
+        for data_batch in loop.dataloader:
+            with autocast(enabled=getattr(loop, "fp16", False)):
+                outputs = getattr(runner.model, f"{mode}_step")(data_batch)
+            loop.evaluator.process(data_samples=outputs, data_batch=data_batch)
+        raw = loop.evaluator.evaluate(len(loop.dataloader.dataset))
+        for name, value in raw.items():
+            runner.message_hub.update_scalar(f"{mode}/{RAW_PREFIX}{name}", value)
+            if metrics is not None:
+                metrics[f"{RAW_PREFIX}{name}"] = value
+        shown = ", ".join(f"{k}: {float(v):.4f}" for k, v in raw.items() if np.ndim(v) == 0)
+        print_log(f"raw (not averaged) weights, {mode}: {shown}", logger="current")

@@ -1,10 +1,9 @@
-"""Checks that run before a Runner is built, so a wrong path fails in seconds with a useful message.
+"""Checks run before a Runner is built, so a wrong path or checkpoint fails in seconds.
 
-Without them a missing COCO folder surfaces as a ``FileNotFoundError`` deep inside a dataset's
-``load_data_list``, a missing ImageNet checkpoint only after the model was built, and a
-classification checkpoint passed to ``tools/test.py`` as a wall of "missing keys" warnings
-followed by a 0.0 mAP. Every check raises :class:`PreflightError` whose message names the file,
-says what was expected and what to do.
+Without them a missing dataset folder surfaces deep inside ``load_data_list``, a missing ImageNet
+checkpoint after the model is built, and a classification checkpoint given to ``tools/test.py``
+as "missing keys" warnings and a 0.0 mAP. Each check raises :class:`PreflightError`, whose
+message names the file, what was expected and what to do.
 """
 
 from __future__ import annotations
@@ -18,14 +17,14 @@ from mmengine.config import Config
 
 from edgenext_dense.datasets.seg_converters import COCO_VOC_SEG_DIR
 
-# Where tools/train.py lives: the synthetic-data command is shown only when its script exists.
+# The synthetic-data command is shown only where its script exists (a source checkout).
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SHAPES_SCRIPT = "tools/dataset_converters/make_shapes_dataset.py"
 # The synthetic stand-ins, by task, as `make_shapes_dataset.py TASK OUT_DIR` writes them.
 SHAPES_DEFAULT_ROOTS = {"det": "data/shapes_coco", "seg": "data/shapes_voc"}
 VOC_AUG_SCRIPT = "tools/dataset_converters/voc_aug.py"
 COCO_TO_VOC_SCRIPT = "tools/dataset_converters/coco_to_voc_seg.py"
-# What voc_aug.py writes under VOC2012/; a config reading them needs SBD converted.
+# What voc_aug.py writes under VOC2012/ from the SBD annotations.
 VOC_AUG_OUTPUTS = ("SegmentationClassAug", "ImageSets/Segmentation/aug.txt")
 SBD_URL = "http://home.bharathh.info/pubs/codes/SBD/download.html"
 
@@ -72,46 +71,49 @@ def _is_local(path: str) -> bool:
     return "://" not in path
 
 
-def _iter_datasets(dataset_cfg: Any) -> Iterator[Mapping[str, Any]]:
-    """Yield the leaf dataset configs of a (possibly wrapped) dataset config.
-
-    Wrappers nest theirs under ``dataset`` (RepeatDataset, ClassBalancedDataset,
-    MultiImageMixDataset) or ``datasets`` (ConcatDataset).
-    """
-    if not isinstance(dataset_cfg, Mapping):
-        return
-    if isinstance(dataset_cfg.get("dataset"), Mapping):
-        yield from _iter_datasets(dataset_cfg["dataset"])
-    elif isinstance(dataset_cfg.get("datasets"), (list, tuple)):
-        for sub in dataset_cfg["datasets"]:
-            yield from _iter_datasets(sub)
-    else:
-        yield dataset_cfg
-
-
 def _join(root: str, path: str) -> str:
-    # What mmengine's BaseDataset._join_prefix does: relative paths are under data_root.
+    # as mmengine's BaseDataset._join_prefix: relative paths are under data_root
     return path if (osp.isabs(path) or not root) else osp.join(root, path)
 
 
+def iter_datasets(cfg: Config, splits: Sequence[str]) -> Iterator[Tuple[str, Mapping[str, Any]]]:
+    """Yield ``(split, leaf dataset config)`` of the splits' dataloaders, through wrappers.
+
+    Wrappers nest theirs under ``dataset`` (Repeat, ClassBalanced, MultiImageMix) or
+    ``datasets`` (Concat); a split whose ``<split>_dataloader`` is None or absent is skipped.
+    """
+
+    def leaves(node: Any) -> Iterator[Mapping[str, Any]]:
+        if not isinstance(node, Mapping):
+            return
+        if isinstance(node.get("dataset"), Mapping):
+            yield from leaves(node["dataset"])
+        elif isinstance(node.get("datasets"), (list, tuple)):
+            for sub in node["datasets"]:
+                yield from leaves(sub)
+        else:
+            yield node
+
+    for split in splits:
+        for dataset in leaves((cfg.get(f"{split}_dataloader") or {}).get("dataset")):
+            yield split, dataset
+
+
 def _missing_paths(dataset: Mapping[str, Any]) -> List[str]:
-    """The local paths a dataset config reads that do not exist (its data_root first)."""
+    """The local paths a dataset config reads that do not exist (its data_root alone if so)."""
     root = str(dataset.get("data_root") or "")
     if root and _is_local(root) and not osp.isdir(root):
         return [root]  # everything below it is missing too
-    missing = []
-    ann_file = dataset.get("ann_file") or ""
-    if isinstance(ann_file, str) and ann_file:
-        path = _join(root, ann_file)
-        if _is_local(path) and not osp.exists(path):
-            missing.append(path)
-    prefixes = dataset.get("data_prefix") or {}
+    wanted = [(dataset.get("ann_file"), osp.exists)]
+    prefixes = dataset.get("data_prefix")
     if isinstance(prefixes, Mapping):
-        for prefix in prefixes.values():
-            if isinstance(prefix, str) and prefix:
-                path = _join(root, prefix)
-                if _is_local(path) and not osp.isdir(path):
-                    missing.append(path)
+        wanted += [(prefix, osp.isdir) for prefix in prefixes.values()]
+    missing = []
+    for path, exists in wanted:
+        if isinstance(path, str) and path:
+            path = _join(root, path)
+            if _is_local(path) and not exists(path):
+                missing.append(path)
     return missing
 
 
@@ -127,15 +129,7 @@ def _coco_voc_seg_split(dataset: Mapping[str, Any]) -> str | None:
 
 
 def _converter_hint(dataset: Mapping[str, Any], missing: Sequence[str]) -> str | None:
-    """The command that writes the missing files, when one of our converters makes them.
-
-    Args:
-        dataset (Mapping): A leaf dataset config whose ``data_root`` exists.
-        missing (Sequence[str]): Its missing paths (:func:`_missing_paths`).
-
-    Returns:
-        str | None: The command with the config's paths filled in, or None.
-    """
+    """The converter command that writes the missing files under an existing root, or None."""
     root = str(dataset.get("data_root") or "").rstrip("/")
     if not root or not osp.isdir(root):
         return None
@@ -148,7 +142,7 @@ def _converter_hint(dataset: Mapping[str, Any], missing: Sequence[str]) -> str |
         )
     if not any(path.rstrip("/").endswith(VOC_AUG_OUTPUTS) for path in missing):
         return None
-    # voc_aug.py takes the folder holding VOC2012/ and writes VOC2012/SegmentationClassAug.
+    # voc_aug.py takes the folder holding VOC2012/ and writes VOC2012/SegmentationClassAug
     devkit = osp.dirname(root) if osp.basename(root) == "VOC2012" else "VOCDEVKIT"
     sbd = osp.join(devkit, "benchmark_RELEASE")
     sbd_given = osp.isdir(osp.join(sbd, "dataset", "cls"))
@@ -166,7 +160,6 @@ def _layout_hint(dataset: Mapping[str, Any], task: str) -> str:
     """The expected folder layout for a dataset config, and how to get a synthetic stand-in."""
     root = str(dataset.get("data_root") or "").rstrip("/") or "."
     dataset_type = str(dataset.get("type", ""))
-    ann_file = str(dataset.get("ann_file") or "")
     generated = "shapes" in osp.basename(osp.dirname(root)) + osp.basename(root)
     coco_split = _coco_voc_seg_split(dataset)
     if generated:
@@ -175,7 +168,7 @@ def _layout_hint(dataset: Mapping[str, Any], task: str) -> str:
         layout = COCO_VOC_SEG_LAYOUT.format(
             root=f"{root}/", split=coco_split, seg_dir=COCO_VOC_SEG_DIR
         )
-    elif "Coco" in dataset_type or ann_file.endswith(".json"):
+    elif "Coco" in dataset_type or str(dataset.get("ann_file") or "").endswith(".json"):
         layout = COCO_LAYOUT.format(root=f"{root}/")
     elif "VOC" in dataset_type and task == "seg":
         layout = VOC_LAYOUT.format(root=f"{root}/")
@@ -199,26 +192,15 @@ def check_dataset_paths(cfg: Config, splits: Sequence[str], task: str) -> None:
 
     Args:
         cfg (Config): The full config.
-        splits (Sequence[str]): Dataloaders the run uses, e.g. ``('train', 'val')``; a split
-            whose ``<split>_dataloader`` is None or absent is skipped.
+        splits (Sequence[str]): Dataloaders the run uses, e.g. ``('train', 'val')``.
         task (str): ``'det'`` or ``'seg'``; selects the layout shown.
-
-    Raises:
-        PreflightError: Naming every missing path, the config key it comes from, the
-            converter command that writes it (SBD masks, COCO masks of the VOC classes) and
-            the expected layout.
     """
     problems: List[str] = []
     hints: List[str] = []
     seen = set()
-    for split in splits:
-        loader = cfg.get(f"{split}_dataloader")
-        if not loader:
-            continue
-        for dataset in _iter_datasets(loader.get("dataset")):
-            missing = [path for path in _missing_paths(dataset) if path not in seen]
-            if not missing:
-                continue
+    for split, dataset in iter_datasets(cfg, splits):
+        missing = [path for path in _missing_paths(dataset) if path not in seen]
+        if missing:
             seen.update(missing)
             source = f"({split}_dataloader, {dataset.get('type', '?')})"
             problems += [f"  {path}   {source}" for path in missing]
@@ -233,35 +215,30 @@ def check_dataset_paths(cfg: Config, splits: Sequence[str], task: str) -> None:
 
 def _iter_pretrained(node: Any, key: str) -> Iterator[Tuple[str, str]]:
     """Yield ``(config key, checkpoint path)`` of every ``init_cfg`` of type Pretrained."""
-    if isinstance(node, Mapping):
-        for name, value in node.items():
-            child_key = f"{key}.{name}"
-            if name == "init_cfg":
-                for init in value if isinstance(value, (list, tuple)) else [value]:
-                    if (
-                        isinstance(init, Mapping)
-                        and init.get("type") == "Pretrained"
-                        and isinstance(init.get("checkpoint"), str)
-                    ):
-                        yield child_key, init["checkpoint"]
-            else:
-                yield from _iter_pretrained(value, child_key)
-    elif isinstance(node, (list, tuple)):
+    if isinstance(node, (list, tuple)):
         for index, value in enumerate(node):
             yield from _iter_pretrained(value, f"{key}.{index}")
+    elif isinstance(node, Mapping):
+        for name, value in node.items():
+            if name != "init_cfg":
+                yield from _iter_pretrained(value, f"{key}.{name}")
+                continue
+            for init in value if isinstance(value, (list, tuple)) else [value]:
+                if (
+                    isinstance(init, Mapping)
+                    and init.get("type") == "Pretrained"
+                    and isinstance(init.get("checkpoint"), str)
+                ):
+                    yield f"{key}.init_cfg", init["checkpoint"]
 
 
 def check_pretrained_checkpoints(cfg: Config) -> None:
-    """Stop when an ``init_cfg=dict(type='Pretrained', checkpoint=PATH)`` file is missing.
-
-    The message says how to get the file: the config's ``pretrain_command`` when it has one
-    (the shapes demos: ``tools/pretrain_shapes.py``), else where the ImageNet weights are.
+    """Stop when an ``init_cfg=dict(type='Pretrained', checkpoint=PATH)`` file is missing,
+    saying how to get it: the config's ``pretrain_command`` (the shapes demos), else where the
+    ImageNet weights are.
 
     Args:
         cfg (Config): The full config; ``cfg.model`` is searched at any depth.
-
-    Raises:
-        PreflightError: Naming the path, the config key and what to do.
     """
     for key, path in _iter_pretrained(cfg.get("model"), "model"):
         if _is_local(path) and not osp.isfile(osp.expanduser(path)):
@@ -278,26 +255,29 @@ def check_pretrained_checkpoints(cfg: Config) -> None:
             )
 
 
-def check_checkpoint_exists(path: str, what: str) -> None:
-    """Stop when a checkpoint given on the command line does not exist.
+def _state_dict(checkpoint: Any) -> Dict[str, Any]:
+    """A checkpoint's weights by model name (DDP's ``module.`` prefix removed)."""
+    if not isinstance(checkpoint, Mapping):
+        return {}
+    for name in ("state_dict", "model", "model_state", "module"):
+        if isinstance(checkpoint.get(name), Mapping):
+            checkpoint = checkpoint[name]
+            break
+    return {k.removeprefix("module."): v for k, v in checkpoint.items() if isinstance(k, str)}
 
-    Args:
-        path (str): The checkpoint path.
-        what (str): What it is for, e.g. ``'checkpoint to test'``.
-    """
+
+def _load(path: str) -> Dict[str, Any]:
+    """The state dict of a checkpoint, loaded as mmengine loads it (``weights_only``)."""
+    from mmengine.runner.checkpoint import _load_checkpoint
+
     if _is_local(path) and not osp.isfile(osp.expanduser(path)):
-        raise PreflightError(f"the {what} {path} does not exist")
-
-
-def _state_dict_keys(checkpoint: Any) -> List[str]:
-    if isinstance(checkpoint, Mapping):
-        for name in ("state_dict", "model", "model_state", "module"):
-            if isinstance(checkpoint.get(name), Mapping):
-                checkpoint = checkpoint[name]
-                break
-        keys = [k for k in checkpoint.keys() if isinstance(k, str)]
-        return [k[len("module.") :] if k.startswith("module.") else k for k in keys]
-    return []
+        raise PreflightError(f"the checkpoint {path} does not exist")
+    try:
+        return _state_dict(_load_checkpoint(path, map_location="cpu"))
+    except Exception as exc:  # noqa: BLE001  (any reason a file is unreadable)
+        raise PreflightError(
+            f"could not read the checkpoint {path}: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def describe_checkpoint(keys: Sequence[str]) -> str:
@@ -325,30 +305,15 @@ def describe_checkpoint(keys: Sequence[str]) -> str:
 
 
 def check_checkpoint_task(path: str, cfg: Config, task: str) -> None:
-    """Stop when a checkpoint does not hold a model of the config's kind.
-
-    The config's model components (``backbone``, ``bbox_head``, ``decode_head``, ...) must each
-    have weights in the checkpoint; ``auxiliary_head`` is optional (it is not used at test time).
+    """Stop when a checkpoint is missing, unreadable, or lacks the weights of a config's
+    backbone or head (``auxiliary_head`` is optional: it is not used at test time).
 
     Args:
         path (str): Checkpoint file.
         cfg (Config): The full config.
         task (str): ``'det'`` or ``'seg'``, for the message.
-
-    Raises:
-        PreflightError: When the file is unreadable or misses a component, naming the file,
-            what it looks like and what was expected.
     """
-    from mmengine.runner.checkpoint import _load_checkpoint
-
-    check_checkpoint_exists(path, "checkpoint")
-    try:
-        checkpoint = _load_checkpoint(path, map_location="cpu")
-    except Exception as exc:  # noqa: BLE001  (any reason a file is unreadable)
-        raise PreflightError(
-            f"could not read the checkpoint {path}: {type(exc).__name__}: {exc}"
-        ) from exc
-    keys = _state_dict_keys(checkpoint)
+    keys = list(_load(path))
     model_cfg: Dict[str, Any] = cfg.get("model") or {}
     required = [
         name
@@ -376,60 +341,41 @@ def check_checkpoint_task(path: str, cfg: Config, task: str) -> None:
 def checkpoint_misfit(
     checkpoint_state: Mapping[str, Any], model_state: Mapping[str, Any], shown: int = 3
 ) -> List[str]:
-    """How a checkpoint's tensors fail to fit a model: one line per kind of misfit.
+    """How a checkpoint's tensors fail to fit a model: one line per kind, empty when they fit.
 
     Args:
-        checkpoint_state (Mapping[str, Any]): The checkpoint's state dict (``module.`` already
-            stripped).
+        checkpoint_state (Mapping[str, Any]): The checkpoint's state dict (no ``module.``).
         model_state (Mapping[str, Any]): The model's ``state_dict()``.
         shown (int): Examples named per kind. Defaults to 3.
-
-    Returns:
-        list[str]: Empty when every tensor is there with its shape.
     """
     shape = lambda v: tuple(getattr(v, "shape", ()))  # noqa: E731
-    misshaped = [
-        f"{k}: checkpoint {shape(v)} vs model {shape(model_state[k])}"
-        for k, v in checkpoint_state.items()
-        if k in model_state and shape(v) != shape(model_state[k])
+    kinds = {
+        "with another shape": [
+            f"{k}: checkpoint {shape(v)} vs model {shape(model_state[k])}"
+            for k, v in checkpoint_state.items()
+            if k in model_state and shape(v) != shape(model_state[k])
+        ],
+        "missing": [k for k in model_state if k not in checkpoint_state],
+        "unexpected": [k for k in checkpoint_state if k not in model_state],
+    }
+    return [
+        f"{len(items)} tensors {what} (e.g. {'; '.join(items[:shown])})"
+        for what, items in kinds.items()
+        if items
     ]
-    missing = [k for k in model_state if k not in checkpoint_state]
-    unexpected = [k for k in checkpoint_state if k not in model_state]
-    lines = []
-    for what, items in (
-        ("with another shape", misshaped),
-        ("missing", missing),
-        ("unexpected", unexpected),
-    ):
-        if items:
-            lines.append(f"{len(items)} tensors {what} (e.g. {'; '.join(items[:shown])})")
-    return lines
-
-
-def _checkpoint_state(checkpoint: Any) -> Dict[str, Any]:
-    state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, Mapping) else {}
-    return {(k[len("module.") :] if k.startswith("module.") else k): v for k, v in state.items()}
 
 
 def check_checkpoint_fits(path: str, model: Any, cfg: Config) -> None:
-    """Stop when a trained checkpoint's tensors do not all fit the model built from ``cfg``.
+    """Stop when a checkpoint's tensors do not all fit the model built from ``cfg``.
 
-    What mmengine only logs (missing keys, shape mismatches) before scoring a half-loaded model.
+    mmengine only logs missing keys and shape mismatches, then scores a half-loaded model.
 
     Args:
         path (str): The checkpoint file.
         model (torch.nn.Module): The model built from ``cfg`` (a DDP wrapper is unwrapped).
         cfg (Config): The config, named in the message.
-
-    Raises:
-        PreflightError: Naming the file, the config and the tensors that do not fit.
     """
-    from mmengine.runner.checkpoint import _load_checkpoint
-
-    model = getattr(model, "module", model)
-    misfit = checkpoint_misfit(
-        _checkpoint_state(_load_checkpoint(path, map_location="cpu")), model.state_dict()
-    )
+    misfit = checkpoint_misfit(_load(path), getattr(model, "module", model).state_dict())
     if misfit:
         raise PreflightError(
             f"the checkpoint {path} does not fit {cfg.filename}: " + "; ".join(misfit) + ". "

@@ -1,18 +1,10 @@
-"""Training and testing entry points shared by detection (mmdet) and segmentation (mmseg) configs.
+"""Training and testing shared by detection (mmdet) and segmentation (mmseg) configs.
 
-``tools/train.py`` and ``tools/test.py`` parse arguments and call :func:`train` / :func:`evaluate`.
-The config's ``default_scope`` (``'mmdet'`` or ``'mmseg'``) says which task it is; everything else
-is mmengine's ``Runner``, configured the way mmdet 3.3's and mmseg 1.2.2's tools configure it,
-plus:
-
-* preflight checks (:mod:`.preflight`) that stop before any model is built when a dataset
-  path, a pretrained checkpoint or the checkpoint to test is wrong;
-* :class:`~.hooks.TrainingCurvesHook`, which draws ``curves.png`` in the work dir;
-* distributed runs without CUDA: mmengine's ``init_dist`` calls ``torch.cuda.set_device``, which
-  a CPU build of torch lacks, and DDP refuses ``device_ids`` for CPU modules. So on a CPU-only
-  machine the process group is started here with the gloo backend, DDP gets
-  ``device_ids=None`` and SyncBN layers (CUDA-only) become BN. ``tools/dist_train.sh CONFIG 2``
-  then runs two CPU processes.
+``tools/train.py`` and ``tools/test.py`` parse arguments and call :func:`train` / :func:`evaluate`:
+mmengine's ``Runner`` configured as mmdet 3.3's and mmseg 1.2's tools configure it, plus the
+preflight checks (:mod:`.preflight`, :mod:`.data_checks`, :mod:`.checkpointing`) that stop before
+any model is built, the curves hook, and distributed runs without CUDA (gloo; see
+:func:`setup_cpu_distributed`).
 """
 
 from __future__ import annotations
@@ -33,29 +25,22 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from .checkpointing import check_checkpoint_readable, find_resumable_checkpoint
-from .config import add_cfg_options_arg, task_of
-from .config import load_config as load_plain_config
+from .config import add_cfg_options_arg, load_config, task_of
 from .data_checks import check_datasets
 from .preflight import (
     PreflightError,
-    check_checkpoint_exists,
     check_checkpoint_fits,
     check_checkpoint_task,
     check_dataset_paths,
     check_pretrained_checkpoints,
 )
 
-CURVES_HOOK = "edgenext_dense.TrainingCurvesHook"
 SYNC_BN_TYPES = ("SyncBN", "MMSyncBN", "TorchSyncBN")
 
 
 def add_runner_args(parser: argparse.ArgumentParser) -> None:
-    """Add the options ``tools/train.py`` and ``tools/test.py`` share.
-
-    Args:
-        parser (argparse.ArgumentParser): Parser to extend with ``--work-dir``,
-            ``--cfg-options``, ``--launcher`` and ``--local_rank``/``--local-rank``.
-    """
+    """Add what ``tools/train.py`` and ``tools/test.py`` share: ``--work-dir``,
+    ``--cfg-options``, ``--launcher`` and ``--local_rank``/``--local-rank``."""
     parser.add_argument(
         "--work-dir",
         help="where logs, checkpoints and curves go; defaults to ./work_dirs/<config name>",
@@ -68,7 +53,7 @@ def add_runner_args(parser: argparse.ArgumentParser) -> None:
         help="'pytorch' for torchrun (tools/dist_train.sh, tools/dist_test.sh)",
     )
     # torch.distributed.launch passes --local-rank (torch>=2) or --local_rank; torchrun sets
-    # LOCAL_RANK in the environment.
+    # LOCAL_RANK in the environment
     parser.add_argument("--local_rank", "--local-rank", type=int, default=0, help=argparse.SUPPRESS)
 
 
@@ -77,25 +62,12 @@ def set_local_rank_env(local_rank: int) -> None:
     os.environ.setdefault("LOCAL_RANK", str(local_rank))
 
 
-def load_config(
-    cfg_path: str,
-    cfg_options: Dict[str, Any] | None = None,
-    work_dir: str | None = None,
-    launcher: str = "none",
+def _load_run_config(
+    cfg_path: str, cfg_options: Dict[str, Any] | None, work_dir: str | None, launcher: str
 ) -> Config:
-    """Read a config and apply the command line, as mmdet's and mmseg's tools do.
-
-    Args:
-        cfg_path (str): Config file.
-        cfg_options (dict, optional): ``--cfg-options`` overrides. Defaults to None.
-        work_dir (str, optional): ``--work-dir``; otherwise the config's ``work_dir``, otherwise
-            ``./work_dirs/<config name>``. Defaults to None.
-        launcher (str): ``'none'`` or ``'pytorch'``. Defaults to 'none'.
-
-    Returns:
-        Config: The config, with ``work_dir`` and ``launcher`` set.
-    """
-    cfg = load_plain_config(cfg_path, cfg_options)
+    """The config with the command line applied; ``work_dir``: ``--work-dir``, else the
+    config's, else ``./work_dirs/<config name>``, as mmdet's and mmseg's tools do."""
+    cfg = load_config(cfg_path, cfg_options)
     cfg.launcher = launcher
     if work_dir is not None:
         cfg.work_dir = work_dir
@@ -117,11 +89,11 @@ def _replace_sync_bn(node: Any) -> Any:
 
 
 def setup_cpu_distributed(cfg: Config) -> bool:
-    """Prepare a ``--launcher pytorch`` run on a machine without CUDA (gloo backend).
+    """Prepare a ``--launcher pytorch`` run on a machine without CUDA.
 
-    Sets ``env_cfg.dist_cfg.backend='gloo'``, DDP ``device_ids=None``, SyncBN -> BN, and starts
-    the process group itself (mmengine's ``init_dist`` would call ``torch.cuda.set_device``).
-    Does nothing when CUDA is available or the run is not distributed.
+    mmengine's ``init_dist`` calls ``torch.cuda.set_device`` and DDP refuses ``device_ids`` for
+    CPU modules, so this sets the gloo backend, DDP ``device_ids=None``, SyncBN (CUDA-only) ->
+    BN, and starts the process group itself. Does nothing with CUDA or without a launcher.
 
     Args:
         cfg (Config): The config; modified in place.
@@ -131,16 +103,10 @@ def setup_cpu_distributed(cfg: Config) -> bool:
     """
     if cfg.get("launcher", "none") == "none" or torch.cuda.is_available():
         return False
-    env_cfg = cfg.get("env_cfg") or ConfigDict()
-    dist_cfg = env_cfg.get("dist_cfg") or ConfigDict()
-    dist_cfg["backend"] = "gloo"
-    env_cfg["dist_cfg"] = dist_cfg
-    cfg.env_cfg = env_cfg
-    wrapper = cfg.get("model_wrapper_cfg") or ConfigDict(type="MMDistributedDataParallel")
-    wrapper["device_ids"] = None  # DDP of a CPU module
-    cfg.model_wrapper_cfg = wrapper
+    cfg.merge_from_dict(
+        {"env_cfg.dist_cfg.backend": "gloo", "model_wrapper_cfg.device_ids": None, "sync_bn": None}
+    )
     cfg.model = _replace_sync_bn(cfg.model)
-    cfg.sync_bn = None
     if os.environ.get("RANK", "0") == "0":
         print_log(
             "CUDA is not available: distributed run on CPU with the gloo backend "
@@ -149,7 +115,7 @@ def setup_cpu_distributed(cfg: Config) -> bool:
         )
     if torch_dist.is_initialized():
         return False
-    timeout = dist_cfg.get("timeout")
+    timeout = cfg.env_cfg.dist_cfg.get("timeout")
     kwargs = {"timeout": datetime.timedelta(seconds=timeout)} if timeout else {}
     torch_dist.init_process_group(backend="gloo", **kwargs)
     return True
@@ -157,14 +123,11 @@ def setup_cpu_distributed(cfg: Config) -> bool:
 
 @contextlib.contextmanager
 def cpu_process_group(cfg: Config) -> Iterator[None]:
-    """Run the body inside the gloo process group that :func:`setup_cpu_distributed` starts.
+    """Run the body inside the gloo process group :func:`setup_cpu_distributed` starts.
 
-    On leaving, every rank waits for the others before the group is destroyed: a rank that
-    tears gloo down while its peer is still in the last hooks can abort ("terminate called
-    without an active exception"). After an error the group is destroyed without waiting.
-
-    Args:
-        cfg (Config): The config; modified in place as :func:`setup_cpu_distributed` does.
+    Every rank waits for the others before the group is destroyed: a rank tearing gloo down
+    while its peer is still in the last hooks can abort ("terminate called without an active
+    exception"). After an error the group is destroyed without waiting.
     """
     owns_group = setup_cpu_distributed(cfg)
     try:
@@ -188,13 +151,6 @@ def build_runner(cfg: Config) -> Runner:
     return RUNNERS.build(cfg) if "runner_type" in cfg else Runner.from_cfg(cfg)
 
 
-def _ensure_curves_hook(cfg: Config) -> None:
-    hooks = list(cfg.get("custom_hooks") or [])
-    if not any(str(h.get("type", "")).endswith("TrainingCurvesHook") for h in hooks):
-        hooks.append(ConfigDict(type=CURVES_HOOK))
-    cfg.custom_hooks = hooks
-
-
 def _enable_amp(cfg: Config) -> None:
     from mmengine.device import get_device
 
@@ -203,22 +159,10 @@ def _enable_amp(cfg: Config) -> None:
             "--amp needs a GPU (mmengine's AmpOptimWrapper runs on CUDA, NPU, MLU or MUSA "
             "devices) and none is available here; train without --amp"
         )
-    optim_wrapper = cfg.optim_wrapper
-    if optim_wrapper.get("type", "OptimWrapper") == "AmpOptimWrapper":
+    if cfg.optim_wrapper.get("type", "OptimWrapper") == "AmpOptimWrapper":
         print_log("AMP training is already enabled in the config.", logger="current")
-        return
-    optim_wrapper.type = "AmpOptimWrapper"
-    optim_wrapper.loss_scale = "dynamic"
-
-
-def _enable_auto_scale_lr(cfg: Config) -> None:
-    auto_scale_lr = cfg.get("auto_scale_lr") or {}
-    if "base_batch_size" not in auto_scale_lr:
-        raise PreflightError(
-            f"--auto-scale-lr needs auto_scale_lr=dict(enable=..., base_batch_size=N) in the "
-            f"config {cfg.filename} (N: the total batch size its learning rate was set for)"
-        )
-    cfg.auto_scale_lr.enable = True
+    else:
+        cfg.optim_wrapper.update(type="AmpOptimWrapper", loss_scale="dynamic")
 
 
 def train(
@@ -230,29 +174,25 @@ def train(
     cfg_options: Dict[str, Any] | None = None,
     launcher: str = "none",
 ) -> Runner:
-    """Train a detector or segmentor from a config.
+    """Train a detector or segmentor from a config, after the preflight checks.
 
     Args:
         cfg_path (str): Config file (``default_scope`` 'mmdet' or 'mmseg').
-        work_dir (str, optional): Output folder. Defaults to None (see :func:`load_config`).
-        resume (str, optional): ``'auto'`` resumes from the latest checkpoint in the work dir,
-            a path resumes from that checkpoint (weights, optimizer, scheduler, iteration and
-            message hub). Defaults to None (no resuming).
+        work_dir (str, optional): Output folder. Defaults to None: the config's, else
+            ``./work_dirs/<config name>``.
+        resume (str, optional): ``'auto'``: the newest checkpoint of the work dir that loads; a
+            path: that checkpoint (weights, optimizer, scheduler, iteration, message hub).
+            Defaults to None (no resuming).
         amp (bool): Mixed precision (``AmpOptimWrapper``, dynamic loss scale). Defaults to False.
-        auto_scale_lr (bool): Scale the learning rate by the actual total batch size over
-            ``auto_scale_lr.base_batch_size``; configs can also enable it themselves.
-            Defaults to False.
+        auto_scale_lr (bool): Scale the learning rate by the total batch size over
+            ``auto_scale_lr.base_batch_size``. Defaults to False.
         cfg_options (dict, optional): ``--cfg-options`` overrides. Defaults to None.
         launcher (str): ``'none'`` or ``'pytorch'``. Defaults to 'none'.
 
     Returns:
         Runner: The runner after training.
-
-    Raises:
-        PreflightError: When a dataset path, the backbone checkpoint or the checkpoint to resume
-            from does not exist (before anything is built).
     """
-    cfg = load_config(cfg_path, cfg_options, work_dir, launcher)
+    cfg = _load_run_config(cfg_path, cfg_options, work_dir, launcher)
     task = task_of(cfg)
     splits = ("train", "val") if cfg.get("val_cfg") else ("train",)
     check_dataset_paths(cfg, splits, task)
@@ -261,20 +201,27 @@ def train(
     if amp:
         _enable_amp(cfg)
     if auto_scale_lr:
-        _enable_auto_scale_lr(cfg)
+        if "base_batch_size" not in (cfg.get("auto_scale_lr") or {}):
+            raise PreflightError(
+                f"--auto-scale-lr needs auto_scale_lr=dict(enable=..., base_batch_size=N) in the "
+                f"config {cfg.filename} (N: the total batch size its learning rate was set for)"
+            )
+        cfg.auto_scale_lr.enable = True
     if resume == "auto":
         found = find_resumable_checkpoint(cfg.work_dir)
         # None: start fresh; with resume=True the Runner would re-read a broken last_checkpoint
         cfg.resume, cfg.load_from = found is not None, found
     elif resume is not None:
-        check_checkpoint_exists(resume, "checkpoint to resume from")
         check_checkpoint_readable(resume, "checkpoint to resume from")
         cfg.resume, cfg.load_from = True, resume
     elif cfg.get("load_from"):
         check_checkpoint_readable(cfg.load_from, "checkpoint in load_from")
         # fine-tuning may change the head, but a checkpoint of another task is a mistake
         check_checkpoint_task(cfg.load_from, cfg, task)
-    _ensure_curves_hook(cfg)
+    hooks = list(cfg.get("custom_hooks") or [])
+    if not any(str(h.get("type", "")).endswith("TrainingCurvesHook") for h in hooks):
+        hooks.append(ConfigDict(type="edgenext_dense.TrainingCurvesHook"))
+    cfg.custom_hooks = hooks
     with cpu_process_group(cfg):
         runner = build_runner(cfg)
         runner.train()
@@ -285,43 +232,20 @@ def train(
 def _set_visualization(cfg: Config, task: str, show_dir: str) -> str:
     """Turn on the task's visualization hook; return the folder the drawn images go to."""
     show_dir = osp.abspath(show_dir)
-    hooks = cfg.default_hooks
-    if task == "det":
-        # DetVisualizationHook writes to test_out_dir (an absolute path is kept as is).
-        hooks.visualization = ConfigDict(
-            {
-                **(hooks.get("visualization") or dict(type="DetVisualizationHook")),
-                "draw": True,
-                "test_out_dir": show_dir,
-            }
-        )
-        cfg.visualizer = cfg.get("visualizer") or ConfigDict(
-            type="DetLocalVisualizer",
-            vis_backends=[dict(type="LocalVisBackend")],
-            name="visualizer",
-        )
-        return show_dir
-    # SegVisualizationHook draws every `interval`-th batch (default 50) and hands the images
-    # to the visualizer's backends: <save_dir>/vis_data/vis_image/.
-    hooks.visualization = ConfigDict(
-        {
-            **(hooks.get("visualization") or dict(type="SegVisualizationHook")),
-            "draw": True,
-            "interval": 1,
-        }
-    )
+    kind = "Det" if task == "det" else "Seg"
+    # DetVisualizationHook writes to test_out_dir; SegVisualizationHook draws every
+    # `interval`-th batch (default 50) into the visualizer's <save_dir>/vis_data/vis_image/
+    extra = dict(test_out_dir=show_dir) if task == "det" else dict(interval=1)
+    hook = cfg.default_hooks.get("visualization") or dict(type=f"{kind}VisualizationHook")
+    cfg.default_hooks.visualization = ConfigDict({**hook, "draw": True, **extra})
+    backends = [dict(type="LocalVisBackend")]
     cfg.visualizer = cfg.get("visualizer") or ConfigDict(
-        type="SegLocalVisualizer",
-        vis_backends=[dict(type="LocalVisBackend")],
-        name="visualizer",
+        type=f"{kind}LocalVisualizer", vis_backends=backends, name="visualizer"
     )
+    if task == "det":
+        return show_dir
     cfg.visualizer.save_dir = show_dir
     return osp.join(show_dir, "vis_data", "vis_image")
-
-
-def _coco_metrics(evaluator: Any) -> list:
-    metrics = evaluator if isinstance(evaluator, (list, tuple)) else [evaluator]
-    return [m for m in metrics if isinstance(m, dict) and "Coco" in str(m.get("type", ""))]
 
 
 def _set_output(cfg: Config, task: str, out: str) -> Any | None:
@@ -334,22 +258,22 @@ def _set_output(cfg: Config, task: str, out: str) -> Any | None:
         from mmengine.evaluator import DumpResults
 
         return DumpResults(out_file_path=out)
-    if task == "det":
-        if not out.endswith(".json"):
-            raise PreflightError(f"--out {out}: a detection result file ends in .pkl or .json")
-        coco = _coco_metrics(cfg.test_evaluator)
-        if not coco:
-            raise PreflightError(
-                f"--out {out}: .json output is written by CocoMetric, which the config's "
-                "test_evaluator does not use; use a .pkl file instead"
-            )
-        for metric in coco:  # CocoMetric writes <prefix>.bbox.json
-            metric["outfile_prefix"] = osp.splitext(out)[0]
-        return None
-    # mmseg: a folder of predicted label PNGs, as mmseg's tools/test.py does.
     evaluator = cfg.test_evaluator
-    for metric in evaluator if isinstance(evaluator, (list, tuple)) else [evaluator]:
-        metric["output_dir"] = out
+    metrics = evaluator if isinstance(evaluator, (list, tuple)) else [evaluator]
+    if task == "seg":  # a folder of predicted label PNGs, as mmseg's tools/test.py writes
+        for metric in metrics:
+            metric["output_dir"] = out
+        return None
+    if not out.endswith(".json"):
+        raise PreflightError(f"--out {out}: a detection result file ends in .pkl or .json")
+    coco = [m for m in metrics if isinstance(m, dict) and "Coco" in str(m.get("type", ""))]
+    if not coco:
+        raise PreflightError(
+            f"--out {out}: .json output is written by CocoMetric, which the config's "
+            "test_evaluator does not use; use a .pkl file instead"
+        )
+    for metric in coco:  # CocoMetric writes <prefix>.bbox.json
+        metric["outfile_prefix"] = osp.splitext(out)[0]
     return None
 
 
@@ -377,34 +301,28 @@ def evaluate(
     cfg_options: Dict[str, Any] | None = None,
     launcher: str = "none",
 ) -> Dict[str, Any]:
-    """Evaluate a checkpoint on the config's test set.
+    """Evaluate a checkpoint on the config's test set, after the preflight checks.
 
-    Detection reports COCO bbox mAP, mAP_50, mAP_75 and mAP for small/medium/large objects
-    (mmdet's CocoMetric through pycocotools); segmentation mIoU, aAcc, mAcc and the per-class
-    IoU table (mmseg's IoUMetric).
+    Detection: COCO bbox mAP, mAP_50, mAP_75, mAP_s/m/l (mmdet's CocoMetric); segmentation:
+    mIoU, aAcc, mAcc and the per-class IoU table (mmseg's IoUMetric).
 
     Args:
         cfg_path (str): Config file (``default_scope`` 'mmdet' or 'mmseg').
         checkpoint (str): Weights saved by :func:`train` for this kind of model.
-        work_dir (str, optional): Where the logs go. Defaults to None (see :func:`load_config`).
-        out (str, optional): Detection: ``.pkl`` (all predictions, mmdet's DumpDetResults) or
-            ``.json`` (COCO results, written as ``<name>.bbox.json``); segmentation: ``.pkl``, or a
-            folder that receives the predicted label maps as PNGs. Defaults to None.
+        work_dir (str, optional): Where the logs go. Defaults to None (as :func:`train`).
+        out (str, optional): Detection: ``.pkl`` (all predictions) or ``.json`` (COCO results,
+            written as ``<name>.bbox.json``); segmentation: ``.pkl``, or a folder for the
+            predicted label maps as PNGs. Defaults to None.
         show_dir (str, optional): Folder for images with the predictions drawn. Defaults to None.
         cfg_options (dict, optional): ``--cfg-options`` overrides. Defaults to None.
         launcher (str): ``'none'`` or ``'pytorch'``. Defaults to 'none'.
 
     Returns:
         dict: The metrics.
-
-    Raises:
-        PreflightError: When the test data is missing, or the checkpoint is missing, unreadable
-            or not a model of the config's task.
     """
-    cfg = load_config(cfg_path, cfg_options, work_dir, launcher)
+    cfg = _load_run_config(cfg_path, cfg_options, work_dir, launcher)
     task = task_of(cfg)
     check_dataset_paths(cfg, ("test",), task)
-    check_checkpoint_exists(checkpoint, "checkpoint to test")
     check_checkpoint_readable(checkpoint, "checkpoint to test")
     check_checkpoint_task(checkpoint, cfg, task)
     check_datasets(cfg, ("test",), task)

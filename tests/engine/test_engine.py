@@ -1,9 +1,10 @@
-"""Unit tests of edgenext_dense.engine: preflight checks, the curves hook, runner helpers."""
+"""Unit tests of edgenext_dense.engine: preflight checks, the curves hook, train and evaluate."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,6 +14,7 @@ import torch
 from mmengine.config import Config
 from mmengine.logging import MessageHub, MMLogger
 from PIL import Image
+from torch import nn
 
 import edgenext_dense  # noqa: F401
 from edgenext_dense.engine import (
@@ -23,13 +25,13 @@ from edgenext_dense.engine import (
     check_pretrained_checkpoints,
     collect_curves,
     describe_checkpoint,
-    load_config,
+    evaluate,
     plot_curves,
     setup_cpu_distributed,
-    task_of,
+    train,
 )
+from edgenext_dense.engine import runner as runner_module
 from edgenext_dense.engine.hooks import VAL_HISTORY_KEY
-from edgenext_dense.engine.runner import _ensure_curves_hook, _set_output
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -255,31 +257,6 @@ def test_describe_backbone_only_checkpoint() -> None:
 # --------------------------------------------------------------------------- runner helpers
 
 
-def test_load_config_defaults_and_task(tmp_path, monkeypatch) -> None:
-    config = tmp_path / "my_det.py"
-    config.write_text("default_scope = 'mmdet'\nmodel = dict(type='X')\nwork_dir = None\n")
-    monkeypatch.chdir(tmp_path)
-    cfg = load_config(str(config), {"model.type": "Y"})
-    assert cfg.work_dir == os.path.join("./work_dirs", "my_det") and cfg.model.type == "Y"
-    assert cfg.launcher == "none" and task_of(cfg) == "det"
-    assert load_config(str(config), work_dir="w").work_dir == "w"
-    with pytest.raises(PreflightError, match="nope.py does not exist"):
-        load_config(str(tmp_path / "nope.py"))
-    config.write_text("default_scope = 'mmpretrain'\n")
-    with pytest.raises(PreflightError, match="default_scope='mmpretrain'"):
-        task_of(load_config(str(config)))
-
-
-def test_curves_hook_added_once() -> None:
-    cfg = Config(dict(custom_hooks=[dict(type="EMAHook")]))
-    _ensure_curves_hook(cfg)
-    _ensure_curves_hook(cfg)
-    assert [h["type"] for h in cfg.custom_hooks] == [
-        "EMAHook",
-        "edgenext_dense.TrainingCurvesHook",
-    ]
-
-
 def test_cpu_distributed_setup(monkeypatch) -> None:
     if torch.cuda.is_available():
         pytest.skip("the gloo fallback is for machines without CUDA")
@@ -305,21 +282,6 @@ def test_cpu_distributed_setup(monkeypatch) -> None:
     assert cfg.model.backbone.norm_cfg.type == "BN" and cfg.model.heads[0].norm_cfg.type == "BN"
     assert cfg.sync_bn is None
     assert setup_cpu_distributed(Config(dict(launcher="none"))) is False
-
-
-def test_out_options() -> None:
-    det = Config(dict(test_evaluator=[dict(type="CocoMetric"), dict(type="Other")]))
-    assert _set_output(det, "det", "res/dets.json") is None
-    assert det.test_evaluator[0]["outfile_prefix"] == "res/dets"
-    assert "outfile_prefix" not in det.test_evaluator[1]
-    assert type(_set_output(det, "det", "r.pkl")).__name__ == "DumpDetResults"
-    with pytest.raises(PreflightError, match=r"\.pkl or \.json"):
-        _set_output(det, "det", "r.txt")
-    with pytest.raises(PreflightError, match="CocoMetric"):
-        _set_output(Config(dict(test_evaluator=dict(type="VOCMetric"))), "det", "r.json")
-    seg = Config(dict(test_evaluator=dict(type="IoUMetric")))
-    assert _set_output(seg, "seg", "preds") is None and seg.test_evaluator.output_dir == "preds"
-    assert type(_set_output(seg, "seg", "r.pkl")).__name__ == "DumpResults"
 
 
 # --------------------------------------------------------------------------- curves hook
@@ -406,25 +368,111 @@ def test_hook_is_buildable_from_mmdet_and_mmseg_scopes() -> None:
         assert isinstance(hook, TrainingCurvesHook) and hook.out_file == "c.png"
 
 
-def test_amp_sets_dynamic_loss_scale_or_explains_cpu(monkeypatch) -> None:
-    from edgenext_dense.engine import runner as runner_module
+# --------------------------------------------------------------------------- train / evaluate
 
-    cfg = Config(dict(optim_wrapper=dict(type="OptimWrapper", optimizer=dict(type="SGD"))))
+
+class _Model(nn.Module):
+    """Stands for a detector (``backbone``, ``bbox_head``) or segmentor (``decode_head``)."""
+
+    def __init__(self, head: str, width: int = 2) -> None:
+        super().__init__()
+        self.backbone = nn.Linear(width, width)
+        setattr(self, head, nn.Linear(width, 1))
+
+
+@pytest.fixture
+def built(monkeypatch) -> list:
+    """The Runners train()/evaluate() build, each with its ``cfg``; they only pretend to run."""
+    runners = []
+
+    def build(cfg):
+        head = "bbox_head" if cfg.default_scope == "mmdet" else "decode_head"
+        runners.append(SimpleNamespace(
+            cfg=cfg,
+            model=_Model(head),
+            train=lambda: None,
+            test=lambda: {"coco/bbox_mAP": 0.279, "coco/bbox_mAP_l": -1.0, "table": "x"},
+            test_evaluator=SimpleNamespace(metrics=[]),
+            rank=0,
+        ))  # fmt: skip
+        return runners[-1]
+
+    monkeypatch.setattr(runner_module, "build_runner", build)
+    return runners
+
+
+def write_config(path: Path, scope: str = "mmdet", **fields) -> str:
+    """A config of the scope's model kind (no data), plus ``fields``."""
+    head = "bbox_head" if scope == "mmdet" else "decode_head"
+    model = {"type": "M", "backbone": dict(type="B"), head: dict(type="H")}
+    fields = dict(default_scope=scope, model=model, **fields)
+    path.write_text("".join(f"{key} = {value!r}\n" for key, value in fields.items()))
+    return str(path)
+
+
+def test_train_work_dir_defaults_and_curves_hook_added_once(tmp_path, monkeypatch, built):
+    monkeypatch.chdir(tmp_path)
+    config = write_config(tmp_path / "my_det.py", custom_hooks=[dict(type="EMAHook")])
+    train(config, cfg_options={"model.type": "Y"})
+    cfg = built[-1].cfg
+    assert cfg.work_dir == os.path.join("./work_dirs", "my_det") and cfg.model.type == "Y"
+    assert cfg.launcher == "none"
+    assert [h["type"] for h in cfg.custom_hooks] == ["EMAHook", "edgenext_dense.TrainingCurvesHook"]
+    listed = [dict(type="edgenext_dense.TrainingCurvesHook", out_file="c.png")]
+    train(write_config(tmp_path / "c.py", custom_hooks=listed), work_dir="w")
+    assert built[-1].cfg.work_dir == "w" and built[-1].cfg.custom_hooks == listed
+    with pytest.raises(PreflightError, match="nope.py does not exist"):
+        train(str(tmp_path / "nope.py"))
+    with pytest.raises(PreflightError, match="default_scope='mmpretrain'"):
+        train(write_config(tmp_path / "cls.py", scope="mmpretrain"))
+
+
+def test_amp_sets_dynamic_loss_scale_or_explains_cpu(tmp_path, monkeypatch, built):
+    config = write_config(tmp_path / "c.py", optim_wrapper=dict(type="OptimWrapper"))
     monkeypatch.setattr("mmengine.device.get_device", lambda: "cpu")
     with pytest.raises(PreflightError, match="--amp needs a GPU"):
-        runner_module._enable_amp(cfg)
+        train(config, work_dir=str(tmp_path / "w"), amp=True)
     monkeypatch.setattr("mmengine.device.get_device", lambda: "cuda")
-    runner_module._enable_amp(cfg)
-    assert cfg.optim_wrapper.type == "AmpOptimWrapper"
-    assert cfg.optim_wrapper.loss_scale == "dynamic"
+    train(config, work_dir=str(tmp_path / "w"), amp=True)
+    assert built[-1].cfg.optim_wrapper == dict(type="AmpOptimWrapper", loss_scale="dynamic")
 
 
-def test_train_stops_on_missing_resume_checkpoint(tmp_path) -> None:
-    from edgenext_dense.engine import train
-
-    config = tmp_path / "c.py"
-    config.write_text("default_scope = 'mmseg'\nmodel = dict(type='EncoderDecoder')\n")
-    with pytest.raises(PreflightError, match="checkpoint to resume from .*nope.pth does not"):
-        train(str(config), work_dir=str(tmp_path / "w"), resume=str(tmp_path / "nope.pth"))
+def test_train_stops_on_missing_resume_checkpoint_or_auto_scale_lr(tmp_path, built) -> None:
+    config = write_config(tmp_path / "c.py", scope="mmseg")
+    with pytest.raises(PreflightError, match=r"resume from .*nope\.pth: the file does not exist"):
+        train(config, work_dir=str(tmp_path / "w"), resume=str(tmp_path / "nope.pth"))
     with pytest.raises(PreflightError, match="--auto-scale-lr needs auto_scale_lr"):
-        train(str(config), work_dir=str(tmp_path / "w"), auto_scale_lr=True)
+        train(config, work_dir=str(tmp_path / "w"), auto_scale_lr=True)
+    assert not built
+
+
+def test_evaluate_out_options_and_printed_metrics(tmp_path, built, capsys) -> None:
+    ckpt = tmp_path / "det.pth"
+    torch.save({"state_dict": _Model("bbox_head").state_dict()}, ckpt)
+    evaluators = [dict(type="CocoMetric"), dict(type="Other")]
+    det = write_config(tmp_path / "det.py", test_evaluator=evaluators)
+    evaluate(det, str(ckpt), work_dir=str(tmp_path), out="res/dets.json")
+    assert built[-1].cfg.test_evaluator[0]["outfile_prefix"] == "res/dets"
+    assert "outfile_prefix" not in built[-1].cfg.test_evaluator[1]
+    printed = capsys.readouterr().out
+    assert re.search(r"coco/bbox_mAP\s+0\.2790", printed) and "table" not in printed
+    assert re.search(r"coco/bbox_mAP_l\s+n/a", printed)
+    assert "Predictions written to res/dets.bbox.json" in printed
+    evaluate(det, str(ckpt), work_dir=str(tmp_path), out="r.pkl")
+    assert [type(m).__name__ for m in built[-1].test_evaluator.metrics] == ["DumpDetResults"]
+    with pytest.raises(PreflightError, match=r"\.pkl or \.json"):
+        evaluate(det, str(ckpt), work_dir=str(tmp_path), out="r.txt")
+    voc = write_config(tmp_path / "voc.py", test_evaluator=dict(type="VOCMetric"))
+    with pytest.raises(PreflightError, match="CocoMetric"):
+        evaluate(voc, str(ckpt), work_dir=str(tmp_path), out="r.json")
+
+    seg_ckpt = tmp_path / "seg.pth"
+    torch.save({"state_dict": _Model("decode_head").state_dict()}, seg_ckpt)
+    seg = write_config(tmp_path / "seg.py", scope="mmseg", test_evaluator=dict(type="IoUMetric"))
+    evaluate(seg, str(seg_ckpt), work_dir=str(tmp_path), out="preds")
+    assert built[-1].cfg.test_evaluator.output_dir == "preds"
+    evaluate(seg, str(seg_ckpt), work_dir=str(tmp_path), out="r.pkl")
+    assert [type(m).__name__ for m in built[-1].test_evaluator.metrics] == ["DumpResults"]
+    with pytest.raises(PreflightError, match="does not fit"):  # another width
+        torch.save({"state_dict": _Model("decode_head", width=3).state_dict()}, seg_ckpt)
+        evaluate(seg, str(seg_ckpt), work_dir=str(tmp_path))
