@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from edgenext_dense.analysis import benchmark
+from edgenext_dense.analysis import benchmark, benchmark_report
 from edgenext_dense.deploy.ort.images import write_json
 from edgenext_dense.engine import PreflightError
 
@@ -93,7 +93,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (ValueError, PreflightError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    machine = benchmark.machine_info()
+    machine = benchmark_report.machine_info()
     settings = {k: getattr(args, k) for k in ("batch_size", "threads", "device", "warmup")}
     settings.update(runs=args.runs, rounds=args.rounds)
     measurements = benchmark.run_benchmark(
@@ -110,7 +110,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         memory = "not measured (--no-isolate)"
     else:
         memory = "peak RSS (VmHWM) of a fresh process per measurement"
-    print(benchmark.format_table(measurements), end="")
+    print(benchmark_report.format_table(measurements), end="")
     print(f"peak memory: {memory}")
     if args.json:
         write_json(
@@ -119,13 +119,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 machine=machine,
                 settings=dict(settings, isolated=not args.no_isolate, memory=memory),
                 results=[m.row() for m in measurements],
-                ratios=benchmark.ratios(measurements),
+                ratios=benchmark_report.ratios(measurements),
             ),
         )
     if args.markdown:
         os.makedirs(os.path.dirname(os.path.abspath(args.markdown)), exist_ok=True)
         with open(args.markdown, "w") as f:
-            f.write(benchmark.format_table(measurements, machine))
+            f.write(benchmark_report.format_table(measurements, machine))
     return 0
 
 
