@@ -1,9 +1,9 @@
 """Rendering of the synthetic shape scenes: backgrounds, shapes, occlusion and mask outlines.
 
 A scene is a background (flat colour, gradient, smooth colour noise or clutter lines) with a few
-coloured shapes of :data:`SHAPE_CLASSES` over it and a per-pixel instance map. Shapes are filled
-by pycocotools, so a shape's polygon read back by COCO tools is its mask exactly. The writers of
-the COCO and VOC files are in :mod:`edgenext_dense.datasets.synthetic`.
+coloured shapes of :data:`SHAPE_CLASSES` over it and a per-pixel instance map. Pixels are drawn
+with Pillow as the demos' data always was; the COCO polygons are traced from the visible masks
+with OpenCV. The writers of the COCO and VOC files are in :mod:`edgenext_dense.datasets.synthetic`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import List, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
-from pycocotools import mask as mask_utils
+from PIL import Image, ImageDraw
 
 #: Shape classes, in the order of their COCO category ids (1, 2, ...) by default.
 SHAPE_CLASSES: Tuple[str, ...] = ("circle", "rectangle", "triangle", "star", "cross")
@@ -207,7 +207,7 @@ def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray
     if kind == 2:  # smooth colour blotches (a small random grid upsampled) plus fine grain
         cells = int(rng.integers(3, 9))
         grid = rng.integers(0, 256, (cells, cells, 3), dtype=np.uint8)
-        smooth = cv2.resize(grid, (width, height), interpolation=cv2.INTER_CUBIC)
+        smooth = np.asarray(Image.fromarray(grid).resize((width, height), Image.BICUBIC))
         bg = smooth.astype(np.float32) + _noise(rng, (height, width, 3), rng.uniform(5.0, 20.0))
     elif kind == 1 or (kind == 3 and rng.random() >= 0.5):
         bg = _gradient(rng, height, width)
@@ -215,22 +215,38 @@ def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray
         bg = np.broadcast_to(_color(rng), (height, width, 3))
     bg = np.clip(bg, 0, 255)
     if kind == 3:  # clutter: random thin lines over the flat colour or gradient
-        bg = np.ascontiguousarray(bg.astype(np.uint8))
-        max_width = max(1, min(height, width) // 100)
+        img = Image.fromarray(bg.astype(np.uint8))
+        draw, max_width = ImageDraw.Draw(img), max(1, min(height, width) // 100)
         for _ in range(int(rng.integers(4, 15))):
-            ends = np.rint(rng.uniform(0, [width, height, width, height])).astype(int).tolist()
-            color = rng.integers(0, 256, 3).tolist()
-            thickness = int(rng.integers(1, max_width + 1))
-            cv2.line(bg, ends[:2], ends[2:], color, thickness)
+            xs, ys = rng.uniform(0, width, 2), rng.uniform(0, height, 2)
+            color = tuple(rng.integers(0, 256, 3).tolist())
+            line = [(xs[0], ys[0]), (xs[1], ys[1])]
+            draw.line(line, fill=color, width=int(rng.integers(1, max_width + 1)))
+        bg = np.asarray(img)
     return bg.astype(np.float32)
 
 
+def _fill(polygon: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The (height, width) boolean mask of an integer polygon, boundary pixels included."""
+    # PIL's rule, as the demos' data was drawn from the start (a new rule moves every pixel
+    # edge, and the demo detector is sensitive to its pretraining crops: docs/benchmarks.md)
+    img = Image.new("L", (width, height), 0)
+    ImageDraw.Draw(img).polygon([tuple(p) for p in polygon.tolist()], fill=1)
+    return np.asarray(img, dtype=bool)
+
+
 def _contrasting_color(rng: np.random.Generator, avoid: List[np.ndarray], min_dist: float):
-    """The first of 32 random colours ``min_dist`` away from all of ``avoid``, else the farthest."""
-    colors = rng.integers(0, 256, (32, 3)).astype(np.float32)
-    dist = np.linalg.norm(colors[:, None] - np.stack(avoid)[None], axis=2).min(1)
-    far = np.flatnonzero(dist >= min_dist)
-    return colors[far[0] if len(far) else dist.argmax()]
+    """The first of up to 32 random colours ``min_dist`` away from all of ``avoid``, else the
+    farthest; drawn one at a time, so the stream (and every later shape) stays as it was."""
+    best, best_dist = None, -1.0
+    for _ in range(32):
+        color = rng.integers(0, 256, 3).astype(np.float32)
+        dist = float(np.linalg.norm(np.stack(avoid) - color, axis=1).min())
+        if dist >= min_dist:
+            return color
+        if dist > best_dist:
+            best, best_dist = color, dist
+    return best
 
 
 def scene_rng(seed: int, kind: str, split: str, index: int) -> np.random.Generator:
@@ -307,8 +323,7 @@ def render_scene(
         for _attempt in range(30):
             polygon = _place(rng, label, height, width, config)
             (x0, y0), (x1, y1) = polygon.min(0), polygon.max(0) + 1
-            rle = mask_utils.frPyObjects([(polygon - [x0, y0] + 0.5).ravel()], y1 - y0, x1 - x0)
-            local = mask_utils.decode(rle)[..., 0].astype(bool)
+            local = _fill(polygon - [x0, y0], y1 - y0, x1 - x0)
             under = instance_map[y0:y1, x0:x1][local]
             if local.any() and _occlusion_ok(instance_map, instances, under, config):
                 break
