@@ -187,8 +187,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         const="dynamic",
         choices=("dynamic", "static"),
         help="quantise to int8: 'dynamic' (the default; ONNX Runtime, matrix multiplications "
-        "only) or 'static' (NNCF, calibrated on the config's validation images; runs fastest "
-        "on OpenVINO)",
+        "only) or 'static' (NNCF QDQ, calibrated on the config's validation images; see "
+        "docs/benchmarks.md for its accuracy and speed per backend)",
     )
     add(
         "--calib-images",

@@ -137,6 +137,7 @@ def calibration_batches(
     from mmengine.registry import DATASETS, init_default_scope
 
     from edgenext_dense.deploy.ort import read_image, read_metadata
+    from edgenext_dense.deploy.ort.images import process_each
     from edgenext_dense.deploy.ort.preprocess import preprocess_image
     from edgenext_dense.engine.config import load_config
 
@@ -146,13 +147,14 @@ def calibration_batches(
     meta = read_metadata(model_path)
     # spread over the set: consecutive images of one scene type would calibrate a narrow range
     picks = np.linspace(0, len(dataset) - 1, num=min(count, len(dataset))).round().astype(int)
-    batches = []
-    for index in sorted(set(picks.tolist())):
-        try:
-            image = read_image(dataset.get_data_info(index)["img_path"])
-        except (OSError, ValueError):
-            continue  # a broken image does not calibrate; the set's check reports it elsewhere
-        batches.append(preprocess_image(image, meta)[0])
+    path_of = lambda index: dataset.get_data_info(index)["img_path"]  # noqa: E731
+    done = process_each(
+        sorted(set(picks.tolist())),
+        lambda index: preprocess_image(read_image(path_of(index)), meta)[0],
+        skipped=[],
+        name=path_of,
+    )
+    batches = [batch for _, batch in done]  # a broken image is reported and skipped
     if not batches:
         raise ValueError(f"no readable validation image in {config} to calibrate int8 with")
     return batches

@@ -101,10 +101,15 @@ class OnnxModel:
         precision: Optional[str] = None,
     ) -> None:
         self.path = path
-        self.meta = read_metadata(path)
+        # fp32 and int8 compile alike (int8 lives in the file); ORT's session carries the metadata
+        self.session = open_model(path, backend, precision or "fp32", threads, providers)
+        if backend == "onnxruntime":
+            props = self.session.get_modelmeta().custom_metadata_map
+            self.meta = parse_metadata(props, path)
+        else:
+            self.meta = read_metadata(path)
         self.precision = check_precision(self.meta, precision, path)
         self.backend = backend
-        self.session = open_model(path, backend, self.precision, threads, providers)
         self.task: str = self.meta["task"]
         self.classes: List[str] = [str(c) for c in self.meta["classes"]]
 
