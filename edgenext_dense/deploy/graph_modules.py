@@ -8,6 +8,7 @@ classifier is exported as it is.
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any, Tuple
 
 import torch
@@ -198,15 +199,31 @@ class DetectorGraph(nn.Module):
         self.level_sizes: Tuple[int, ...] = tuple(int(p.shape[0]) for p in level_priors)
         self.register_buffer("priors", torch.cat(level_priors), persistent=False)
 
+    def _passing_per_prior(self) -> int:
+        """The most classes of one prior that can score above ``score_thr``: softmax scores sum
+        to 1, so fewer than ``1 / score_thr`` of them exceed it (in exact arithmetic)."""
+        classes = self.detector.bbox_head.num_classes
+        thr = self.nms["score_thr"]
+        if self.detector.bbox_head.use_sigmoid_cls or thr <= 0:
+            return classes
+        return min(classes, math.ceil(1.0 / thr) - 1)
+
     def _candidates(self, scores: Tensor, boxes: Tensor) -> Tensor:
         """``(B, N, C)`` mask of what mmdet hands to NMS: per level the ``nms_pre`` best
-        (prior, class) pairs, boxes wider and taller than ``min_bbox_size``."""
+        (prior, class) pairs, boxes wider and taller than ``min_bbox_size``.
+
+        A level whose priors cannot pass ``score_thr`` more than ``nms_pre`` times keeps all
+        (a large ``TopK`` costs as much as the backbone on OpenVINO and ONNX Runtime).
+        """
         keep = torch.ones_like(scores, dtype=torch.bool)
         if self.nms_pre > 0:
             levels = []
             for level in scores.split(self.level_sizes, dim=1):
                 flat = level.reshape(level.shape[0], -1)
-                top = flat.topk(min(self.nms_pre, int(flat.shape[1])), dim=1).indices
+                if level.shape[1] * self._passing_per_prior() <= self.nms_pre:
+                    levels.append(torch.ones_like(flat))
+                    continue
+                top = flat.topk(self.nms_pre, dim=1).indices
                 levels.append(torch.zeros_like(flat).scatter(1, top, 1.0))
             keep = torch.cat(levels, 1).view_as(scores) > 0
         if self.min_bbox_size >= 0:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnx
 import pytest
 import torch
 from deploy_common import DET_CONFIG, REPO, SEG_CONFIG, rel_err, scene_image
@@ -64,16 +65,28 @@ def test_detector_metadata_carries_the_test_pipeline_and_the_graph_the_test_cfg(
         check_metadata(dict(meta, format_version=1), "old.onnx")
 
 
-def test_detections_match_pytorch_box_for_box(det_checkpoint, det_onnx) -> None:
+@pytest.mark.parametrize("nms_pre", [None, 300], ids=["cap_never_binds", "cap_binds"])
+def test_detections_match_pytorch_box_for_box(det_checkpoint, det_onnx, nms_pre, tmp_path) -> None:
     from mmdet.apis import inference_detector
     from mmdet.structures.bbox import bbox_overlaps
 
     from edgenext_dense.apis.loading import load_trained_model
 
+    onnx_file, options = det_onnx, None
+    if nms_pre is not None:  # mmdet's nms_pre as a per-level TopK in the graph
+        options = {"model.test_cfg.nms_pre": nms_pre}
+        onnx_file = tmp_path / "capped.onnx"
+        cli = [str(DET_CONFIG), str(det_checkpoint), "--out", str(onnx_file), "--cfg-options"]
+        assert main(cli + [f"model.test_cfg.nms_pre={nms_pre}"]) == 0
+    # NMS sorts with two TopKs; the config's cap cannot bind (<= 5 classes pass 0.05 per
+    # prior) and adds none, 300 adds one per level of over 60 priors (1536, 384, 96)
+    top_ks = [n for n in onnx.load(str(onnx_file)).graph.node if n.op_type == "TopK"]
+    assert len(top_ks) == (2 if nms_pre is None else 5)
+
     img = scene_image(180, 240)  # not square: exercises the stretch resize and the rescale
-    detector = load_trained_model(str(DET_CONFIG), str(det_checkpoint), "det")
+    detector = load_trained_model(str(DET_CONFIG), str(det_checkpoint), "det", cfg_options=options)
     exp = inference_detector(detector, img).pred_instances.cpu()
-    got = OnnxModel(str(det_onnx)).predict(img)
+    got = OnnxModel(str(onnx_file)).predict(img)
 
     assert len(exp) > 20, "random weights should still give many detections"
     assert len(got["scores"]) == len(exp)
