@@ -45,7 +45,8 @@ def test_openvino_runs_the_segmentor_at_fp32_and_bf16(seg_export) -> None:
             OnnxModel(str(path), backend="openvino", precision="bf16")
         return
     (bf16,) = OnnxModel(str(path), backend="openvino", precision="bf16").forward(batch)
-    assert rel_err(bf16, ref) < 0.1  # bf16 keeps 8 bits of mantissa
+    # bf16 keeps 8 bits of mantissa: close to float32, and not float32 run under another name
+    assert 1e-4 < rel_err(bf16, ref) < 0.1
     assert (bf16.argmax(1) == ref.argmax(1)).mean() > 0.9
 
 
