@@ -444,8 +444,13 @@ def ratios(measurements: Sequence[Measurement]) -> List[Dict[str, Any]]:
 def format_table(
     measurements: Sequence[Measurement], machine: Optional[Dict[str, Any]] = None
 ) -> str:
-    """The table, then the ours-vs-reference and vs-ONNX-Runtime lines; Markdown ending in a
-    machine line when given :func:`machine_info`, else plain text."""
+    """The table, then the ours-vs-reference and vs-ONNX-Runtime lines.
+
+    Args:
+        measurements (Sequence[Measurement]): From :func:`run_benchmark`.
+        machine (dict, optional): :func:`machine_info` for Markdown with a machine line.
+            Defaults to None (plain text).
+    """
     all_ratios = ratios(measurements)
     eager = {m.target: m for m in measurements if m.runtime == "pytorch"}
     table = PrettyTable(COLUMNS, align="l")

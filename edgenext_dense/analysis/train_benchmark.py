@@ -303,15 +303,17 @@ def run_train_benchmark(
     work_dir = work_dir or osp.join("work_dirs", "train_benchmark", name)
     runner = train(cfg_path, work_dir=work_dir, cfg_options=options)
     wall_seconds = time.perf_counter() - start
-    cfg, batch_size = runner.cfg, int(runner.cfg.train_dataloader.batch_size)
+    cfg = runner.cfg
+    task, batch_size = task_of(cfg), int(cfg.train_dataloader.batch_size)
     buffer = runner.message_hub.log_scalars.get("train/time")  # IterTimerHook's
     times = [] if buffer is None else np.asarray(buffer.data[0], dtype=float).ravel().tolist()
     history = runner.message_hub.get_info(VAL_HISTORY_KEY) or []
     by_epoch = isinstance(runner.train_loop, EpochBasedTrainLoop)
     images_per_iter = batch_size * runner.world_size
-    report = TrainBenchmarkReport(
+    compared, ratio = compare_throughput(cfg, task, compare_iters) if compare else ([], None)
+    return TrainBenchmarkReport(
         config=cfg_path,
-        task=task_of(cfg),
+        task=task,
         work_dir=runner.work_dir,
         batch_size=batch_size,
         world_size=runner.world_size,
@@ -320,16 +322,14 @@ def run_train_benchmark(
         wall_seconds=round(wall_seconds, 2),
         **throughput(times, images_per_iter, warmup),
         load_before=load_before,
-        load_after=[],
+        load_after=load_average(),
         evaluations=evaluation_rows(
             history, times, images_per_iter, by_epoch, runner.iter - len(times) + 1
         ),
+        compare=compared,
+        compare_ratio=ratio,
+        machine={k: v for k, v in machine_info().items() if k != "load_before"},
     )
-    if compare:
-        report.compare, report.compare_ratio = compare_throughput(cfg, report.task, compare_iters)
-    report.load_after = load_average()
-    report.machine = {k: v for k, v in machine_info().items() if k != "load_before"}
-    return report
 
 
 # --------------------------------------------------------------------------- reporting
@@ -393,9 +393,8 @@ def format_report(report: TrainBenchmarkReport) -> str:
             "step: preprocess + forward + loss + backward + optimizer, no data loading):",
             table.get_string(),
         ]
-        if r.compare_ratio is not None:
-            verdict = "ours faster" if r.compare_ratio > 1 else "reference faster"
-            lines.append(f"images/s ours / reference: {r.compare_ratio:.2f}x ({verdict})")
+        verdict = "ours faster" if r.compare_ratio > 1 else "reference faster"
+        lines.append(f"images/s ours / reference: {r.compare_ratio:.2f}x ({verdict})")
     return "\n".join(lines) + "\n"
 
 
