@@ -1,27 +1,14 @@
 """Latency, images/s and peak memory of our models and the references, PyTorch and exported.
 
-Behind ``tools/analysis/benchmark.py``. For each model (a :class:`Target`) and runtime:
-
-- **what runs**: the network from the normalised batch to its outputs, the same graph in both
-  runtimes (:mod:`edgenext_dense.deploy.graphs`): a backbone's last map, a detector's final
-  detections (NMS is in the graph), a segmentor's logits. Weights are random (seeded).
-- **runtimes**: ``pytorch`` (eager), ``pytorch-fused`` (after ``EdgeNeXt.fuse()``),
-  ``pytorch-amp`` (``torch.autocast``: float16 on CUDA, bfloat16 on CPU), ``onnxruntime`` (the
-  exported float32 graph), ``onnxruntime-int8`` (its dynamic int8 quantisation),
-  ``onnxruntime-int8-static`` and ``openvino-int8`` (its static NNCF quantisation, calibrated on
-  random inputs: the speed does not depend on the ranges), ``openvino`` and ``openvino-bf16``.
-- **latency**: ``warmup`` untimed calls, then ``runs`` single timed calls; median, min and max in
-  ms, images/s at the median. With ``rounds > 1`` every model/runtime pair is measured once per
-  round, in a rotated order, so that load from other jobs on a shared machine falls on all of
-  them alike; ``spread`` is the range of the round medians over the median. The ratios (medians
-  and minimums) set each runtime beside eager PyTorch and each reference beside our model.
-- **threads**: ``torch.set_num_threads`` (and ``OMP_NUM_THREADS``) for PyTorch, intra-op threads
-  (one inter-op thread, sequential execution) for ONNX Runtime.
-- **peak memory** (CPU, ``isolate=True``): each measurement runs in a fresh process and reports
-  its peak resident size (:func:`~edgenext_dense.analysis.timing.rss_mb`): interpreter,
-  libraries, weights and activations, what a serving process needs; the ONNX Runtime process
-  never imports torch. ``rss_before_mb`` is the size after the imports. On CUDA, PyTorch reports
-  ``torch.cuda.max_memory_allocated``.
+Behind ``tools/analysis/benchmark.py``. Every runtime runs the same graph
+(:mod:`edgenext_dense.deploy.graphs`, random seeded weights): a backbone's last map, a
+detector's detections (NMS included), a segmentor's logits. Each measurement is ``warmup``
+untimed calls then ``runs`` single timed calls; with ``rounds > 1`` every model/runtime pair is
+measured once per round in a rotated order, so that load from other jobs falls on all alike
+(``spread``: range of the round medians over the median). With ``isolate`` each measurement runs
+in a fresh process and reports its peak RSS (the ONNX Runtime one never imports torch); on CUDA,
+PyTorch reports ``torch.cuda.max_memory_allocated``. Ratios set each runtime beside eager
+PyTorch and each reference beside our model, on the medians and on the minimums.
 """
 
 from __future__ import annotations
@@ -31,23 +18,26 @@ import copy
 import json
 import os
 import os.path as osp
+import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
+from importlib import metadata
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import torch.utils.benchmark
+from prettytable import PrettyTable, TableStyle
 
 from edgenext_dense.analysis import timing
 from edgenext_dense.deploy.export import export_onnx, fuse_for_inference
 from edgenext_dense.deploy.graph_modules import BackboneGraph
 from edgenext_dense.deploy.graphs import (
     DeployModel,
-    _config_input_size,
+    config_input_size,
     config_task,
     deploy_from_config,
     pipeline_resize,
@@ -56,7 +46,8 @@ from edgenext_dense.deploy.quantize import quantize_dynamic_int8, quantize_stati
 from edgenext_dense.engine.config import load_config
 from edgenext_dense.models.backbones import EdgeNeXt, resolve_arch
 
-# exported runtimes: (backend, precision, file: the float32 export or its int8 quantisation)
+# exported runtimes: (backend, precision, file: the float32 export or its int8 quantisation);
+# static int8 is calibrated on random inputs: its speed does not depend on the ranges
 EXPORTED = {
     "onnxruntime": ("onnxruntime", "fp32", "fp32"),
     "onnxruntime-int8": ("onnxruntime", "int8", "dynamic"),
@@ -72,20 +63,18 @@ COLUMNS = ("model", "runtime", "input", "threads", "median ms", "min ms", "max m
 COLUMNS += ("peak mem MB", "spread", "vs eager", "vs eager (min)")
 
 
+def cell(value: Any, fmt: str) -> str:
+    """A table cell: ``value`` formatted, ``'-'`` for None."""
+    return "-" if value is None else format(value, fmt)
+
+
 # --------------------------------------------------------------------------- what is measured
 @dataclass(frozen=True)
 class Target:
-    """One model to measure.
-
-    Args:
-        name (str): Display name.
-        kind (str): ``'backbone'``, ``'mmpretrain'`` (mmpretrain's EdgeNeXt) or ``'config'``.
-        source (str): The EdgeNeXt arch, or the det/seg config.
-        input_size (tuple[int, int]): ``(H, W)``.
-        group (str): ``'backbone:ARCH'``, ``'det'`` or ``'seg'``: what a reference is set beside.
-        role (str): ``'ours'`` or ``'reference'``. Defaults to ``'ours'``.
-        cfg_options (tuple[tuple[str, Any], ...]): Config overrides. Defaults to ``()``.
-    """
+    """One model to measure: ``kind`` ``'backbone'``, ``'mmpretrain'`` (mmpretrain's EdgeNeXt) or
+    ``'config'``; ``source`` its arch or det/seg config; ``input_size`` ``(H, W)``; ``group``
+    (``'backbone:ARCH'``, ``'det'``, ``'seg'``) what a reference is set beside; ``role``
+    ``'ours'`` or ``'reference'``; ``cfg_options`` config overrides, as pairs."""
 
     name: str
     kind: str
@@ -102,9 +91,6 @@ def backbone_target(arch: str, input_size: Optional[Sequence[int]] = None) -> Ta
     Args:
         arch (str): EdgeNeXt arch (``'small'``, ``'xx_small'``, ``'s'``...).
         input_size (Sequence[int], optional): ``(H, W)``. Defaults to None (256x256).
-
-    Returns:
-        Target: The target.
     """
     arch = resolve_arch(arch)
     short = {"xx_small": "XXS", "x_small": "XS", "small": "S", "base": "B"}[arch]
@@ -112,49 +98,31 @@ def backbone_target(arch: str, input_size: Optional[Sequence[int]] = None) -> Ta
     return Target(f"EdgeNeXt-{short} backbone", "backbone", arch, size, f"backbone:{arch}")
 
 
-def config_target(
-    config: str,
-    input_size: Optional[Sequence[int]] = None,
-    role: str = "ours",
-    name: Optional[str] = None,
-    cfg_options: Optional[Dict[str, Any]] = None,
-) -> Target:
-    """A detector or segmentor config.
+def config_target(config: str, input_size: Optional[Sequence[int]] = None) -> Target:
+    """A detector or segmentor config, named after its file.
 
     Args:
         config (str): Config path (``mmdet::``/``mmseg::`` prefixes allowed).
         input_size (Sequence[int], optional): ``(H, W)``. Defaults to None: the detector's test
             resize, the segmentor's training crop.
-        role (str): ``'ours'`` or ``'reference'``. Defaults to ``'ours'``.
-        name (str, optional): Display name; None uses the file name. Defaults to None.
-        cfg_options (dict, optional): Config overrides. Defaults to None.
-
-    Returns:
-        Target: The target.
     """
-    cfg = load_config(config, cfg_options)
+    cfg = load_config(config)
     task = config_task(cfg)
     if input_size is None:
-        size = _config_input_size(cfg, task, pipeline_resize(cfg, task))
+        size = config_input_size(cfg, task, pipeline_resize(cfg, task))
     else:
         size = (int(input_size[0]), int(input_size[1]))
-    label = name or osp.splitext(osp.basename(config.split("::")[-1]))[0]
-    options = tuple(sorted((cfg_options or {}).items()))
-    return Target(label, "config", config, size, task, role, options)
+    name = osp.splitext(osp.basename(config.split("::")[-1]))[0]
+    return Target(name, "config", config, size, task)
 
 
 def reference_targets(targets: Sequence[Target]) -> List[Target]:
-    """What a user would pick instead, at the input size of each of our models.
-
-    mmpretrain's EdgeNeXt of the same arch beside a backbone
-    (:mod:`edgenext_dense.analysis.mmpretrain_reference`), mmdet's SSDLite-MobileNetV2 beside a
-    detector, mmseg's DeepLabv3-MobileNetV2 (21 classes) beside a segmentor.
+    """What a user would pick instead, at the input size of each of our models: mmpretrain's
+    EdgeNeXt of the same arch, mmdet's SSDLite-MobileNetV2, mmseg's DeepLabv3-MobileNetV2 (21
+    classes).
 
     Args:
         targets (Sequence[Target]): Our backbones and det/seg configs.
-
-    Returns:
-        list[Target]: One reference per backbone arch and size, and per det or seg group.
 
     Raises:
         ValueError: When nothing can be compared, or mmpretrain is missing for a backbone.
@@ -171,14 +139,17 @@ def reference_targets(targets: Sequence[Target]) -> List[Target]:
         name = ours.name.replace(" backbone", " (mmpretrain)")
         ref = Target(name, "mmpretrain", ours.source, ours.input_size, ours.group, "reference")
         refs += [ref] if ref not in refs else []
-    seg_classes = {"model.decode_head.num_classes": 21, "model.auxiliary_head.num_classes": 21}
+    seg_classes = (("model.auxiliary_head.num_classes", 21), ("model.decode_head.num_classes", 21))
     for group, config, name, options in (
-        ("det", MMDET_SSDLITE, "SSDLite MobileNetV2 (mmdet)", None),
+        ("det", MMDET_SSDLITE, "SSDLite MobileNetV2 (mmdet)", ()),
         ("seg", MMSEG_DEEPLABV3, "DeepLabv3 MobileNetV2-D8 (mmseg)", seg_classes),
     ):
         ours = next((t for t in targets if t.group == group and t.role == "ours"), None)
         if ours is not None:
-            refs.append(config_target(config, ours.input_size, "reference", name, options))
+            load_config(config, dict(options))  # a missing reference config fails here
+            refs.append(
+                Target(name, "config", config, ours.input_size, group, "reference", options)
+            )
     if not refs:
         raise ValueError(
             "--compare needs a backbone or a detection/segmentation config to set beside "
@@ -215,7 +186,8 @@ def time_pytorch(
     fuse: bool = False,
     amp: bool = False,
 ) -> Dict[str, Any]:
-    """Time the eager graph on a random batch, in this process.
+    """Time the eager graph on a random batch, in this process: ``times_ms`` and, on CUDA,
+    ``peak_memory_mb``.
 
     Args:
         deploy (DeployModel): The graph.
@@ -225,11 +197,8 @@ def time_pytorch(
         runs (int): Timed calls.
         device (str): ``'cpu'`` or ``'cuda'``. Defaults to ``'cpu'``.
         fuse (bool): Fold EdgeNeXt's inference constants first. Defaults to False.
-        amp (bool): Run under ``torch.autocast`` (float16 on CUDA, bfloat16 on CPU; weights and
-            input stay float32, as in mixed-precision serving). Defaults to False.
-
-    Returns:
-        dict: ``times_ms`` and, on CUDA, ``peak_memory_mb`` (``max_memory_allocated``).
+        amp (bool): Run under ``torch.autocast``: float16 on CUDA, bfloat16 on CPU, weights
+            and input float32 (mixed-precision serving). Defaults to False.
     """
     torch.set_num_threads(threads)
     graph = deploy.graph.eval().to(device)
@@ -240,38 +209,23 @@ def time_pytorch(
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     dtype = torch.float16 if cuda else torch.bfloat16
-    autocast = torch.autocast(torch.device(device).type, dtype=dtype, enabled=amp)
-    with torch.inference_mode(), autocast:
+    with torch.inference_mode(), torch.autocast(torch.device(device).type, dtype, enabled=amp):
         # torch.utils.benchmark.timer synchronises CUDA before reading the clock
         times = timing.time_calls(lambda: graph(x), warmup, runs, torch.utils.benchmark.timer)
-    result: Dict[str, Any] = dict(times_ms=times)
     if cuda:
-        result["peak_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20
-    return result
+        return dict(times_ms=times, peak_memory_mb=torch.cuda.max_memory_allocated() / 2**20)
+    return dict(times_ms=times)
 
 
 def _pytorch_worker(request: Dict[str, Any]) -> Dict[str, Any]:
     """The fresh-process PyTorch measurement (``python -m edgenext_dense.analysis.benchmark``)."""
-    fields = request.pop("target")  # JSON made its tuples lists
-    fields.update(input_size=tuple(fields["input_size"]))
-    fields.update(cfg_options=tuple(map(tuple, fields["cfg_options"])))
+    target = Target(**request.pop("target"))  # JSON made its tuples lists: fine for building
     rss_before = timing.rss_mb(peak=False)
     torch.set_num_interop_threads(1)
-    result = time_pytorch(build_deploy(Target(**fields)), **request)
+    result = time_pytorch(build_deploy(target), **request)
     if not request["device"].startswith("cuda"):
         result.update(peak_memory_mb=timing.rss_mb(), rss_before_mb=rss_before)
     return result
-
-
-def _run_worker(command: List[str], threads: int) -> Dict[str, Any]:
-    """Run a measurement process; its last line of output is the result, JSON."""
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    proc = subprocess.run(command, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        raise RuntimeError(
-            f"the benchmark worker failed ({proc.returncode}): {proc.stderr[-3000:]}"
-        )
-    return json.loads(proc.stdout.splitlines()[-1])
 
 
 def _onnx_providers(device: str) -> List[str]:
@@ -290,19 +244,9 @@ def _onnx_providers(device: str) -> List[str]:
 
 @dataclass
 class Measurement:
-    """The timings of one model in one runtime, all rounds together.
-
-    Args:
-        target (Target): What was measured.
-        runtime (str): One of :data:`RUNTIMES`.
-        batch_size (int): Images per call.
-        threads (int): Threads given to the runtime.
-        device (str): ``'cpu'`` or ``'cuda'``.
-        times_ms (list[float]): Every timed call.
-        round_medians_ms (list[float]): Median of each round.
-        peak_memory_mb (float, optional): Peak RSS (CPU, isolated) or peak CUDA allocation.
-        rss_before_mb (float, optional): Resident size after the imports (CPU, isolated).
-    """
+    """The timings of one model in one runtime (:data:`RUNTIMES`), all rounds together; the
+    peak memory is the RSS (CPU, isolated) or the CUDA allocation, ``rss_before_mb`` the
+    resident size after the imports."""
 
     target: Target
     runtime: str
@@ -320,8 +264,7 @@ class Measurement:
         return statistics.median(self.times_ms)
 
     def row(self) -> Dict[str, Any]:
-        """A flat JSON-ready record; ``spread`` is the range of the round medians over the
-        median (None with one round), ``images_per_s`` at the median."""
+        """A flat JSON-ready record; ``spread`` is None with one round."""
         h, w = self.target.input_size
         rounds = self.round_medians_ms
         spread = (max(rounds) - min(rounds)) / self.median_ms if len(rounds) > 1 else None
@@ -361,13 +304,15 @@ def run_benchmark(
     work_dir: Optional[str] = None,
     log: Optional[Callable[[str], None]] = None,
 ) -> List[Measurement]:
-    """Measure every target in every runtime, round after round.
+    """Measure every target in every runtime, round after round: one :class:`Measurement` per
+    (target, runtime), in target then runtime order.
 
     Args:
         targets (Sequence[Target]): The models.
         runtimes (Sequence[str]): Among :data:`RUNTIMES`. Defaults to pytorch, onnxruntime.
         batch_size (int): Images per call. Defaults to 1.
-        threads (int): Threads per runtime. Defaults to 2.
+        threads (int): Threads per runtime (PyTorch's and OpenMP's; ONNX Runtime's intra-op,
+            one inter-op). Defaults to 2.
         device (str): ``'cpu'`` or ``'cuda'``. Defaults to ``'cpu'``.
         warmup (int): Untimed calls per round. Defaults to 5.
         runs (int): Timed calls per round. Defaults to 20.
@@ -376,11 +321,8 @@ def run_benchmark(
         work_dir (str, optional): For the ONNX files. Defaults to None (a temporary folder).
         log (Callable[[str], None], optional): Progress messages. Defaults to None.
 
-    Returns:
-        list[Measurement]: One per (target, runtime), in target then runtime order.
-
     Raises:
-        ValueError: For an unknown runtime or non-positive counts.
+        ValueError: For an unknown runtime, non-positive counts or OpenVINO on CUDA.
     """
     unknown = [r for r in runtimes if r not in RUNTIMES]
     if unknown:
@@ -396,48 +338,53 @@ def run_benchmark(
     common = dict(batch_size=batch_size, threads=threads, warmup=warmup, runs=runs)
     pairs = [(t, r) for t in targets for r in runtimes]
     results = {p: Measurement(p[0], p[1], batch_size, threads, device) for p in pairs}
-    onnx = any(r in EXPORTED for r in runtimes)
-    providers = _onnx_providers(device) if onnx else []
-    cache = {t: build_deploy(t) for t in targets} if onnx or not isolate else {}
+    kinds = {EXPORTED[r][2] for r in runtimes if r in EXPORTED}
+    providers = _onnx_providers(device) if kinds else []
+    cache = {t: build_deploy(t) for t in targets} if kinds or not isolate else {}
     onnx_paths: Dict[Tuple[Target, str], str] = {}
 
     def measure(target: Target, runtime: str) -> Dict[str, Any]:
         """One round of one pair: ``times_ms`` and the memory fields."""
         if runtime in EXPORTED:
             backend, precision, kind = EXPORTED[runtime]
-            path = onnx_paths[(target, kind)]
-            request = dict(common, path=path, input_size=target.input_size, providers=providers)
-            request.update(backend=backend, precision=precision)
+            request = dict(common, path=onnx_paths[(target, kind)], providers=providers)
+            request.update(input_size=target.input_size, backend=backend, precision=precision)
             if not isolate:
                 from edgenext_dense.deploy.ort import open_model
 
-                return dict(times_ms=timing.time_session(open_model, **request))
-            command = [sys.executable, "-I", timing.__file__, json.dumps(request)]
+                return dict(times_ms=timing.time_session(open_model, request))
+            command = [sys.executable, "-I", timing.__file__]
         else:
-            flags = dict(common, device=device)
-            flags.update(fuse=runtime == "pytorch-fused", amp=runtime == "pytorch-amp")
+            request = dict(common, device=device, fuse=runtime == "pytorch-fused")
+            request.update(amp=runtime == "pytorch-amp")
             if not isolate:
-                return time_pytorch(cache[target], **flags)
-            request = json.dumps(dict(flags, target=asdict(target)))
-            command = [sys.executable, "-m", "edgenext_dense.analysis.benchmark", request]
-        return _run_worker(command, threads)
+                return time_pytorch(cache[target], **request)
+            request.update(target=asdict(target))
+            command = [sys.executable, "-m", "edgenext_dense.analysis.benchmark"]
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+        proc = subprocess.run(
+            [*command, json.dumps(request)], capture_output=True, text=True, env=env
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(
+                f"the benchmark worker failed ({proc.returncode}): {proc.stderr[-3000:]}"
+            )
+        return json.loads(proc.stdout.splitlines()[-1])  # the worker's last line
 
     with contextlib.ExitStack() as stack:
         folder = work_dir or stack.enter_context(tempfile.TemporaryDirectory(prefix="bench_"))
-        for i, target in enumerate(targets if onnx else []):
+        for i, target in enumerate(targets if kinds else []):
             log(f"exporting {target.name} ({target.input_size[0]}x{target.input_size[1]})")
-            path = osp.join(folder, f"model_{i}.onnx")
-            path = export_onnx(cache[target], path, batch_size=batch_size)
+            stem = osp.join(folder, f"model_{i}")
+            path = export_onnx(cache[target], f"{stem}.onnx", batch_size=batch_size)
             onnx_paths[(target, "fp32")] = path
-            kinds = {EXPORTED[r][2] for r in runtimes if r in EXPORTED}
             if "dynamic" in kinds:
-                int8_path = osp.join(folder, f"model_{i}_int8.onnx")
-                onnx_paths[(target, "dynamic")] = quantize_dynamic_int8(path, int8_path)
+                onnx_paths[(target, "dynamic")] = quantize_dynamic_int8(path, f"{stem}_int8.onnx")
             if "static" in kinds:
                 shape = (batch_size, 3, *target.input_size)
-                batches = [np.random.default_rng(0).standard_normal(shape, np.float32)]
-                static = osp.join(folder, f"model_{i}_int8_static.onnx")
-                onnx_paths[(target, "static")] = quantize_static_int8(path, static, batches, 1)
+                batch = np.random.default_rng(0).standard_normal(shape, np.float32)
+                static = quantize_static_int8(path, f"{stem}_int8_static.onnx", [batch], 1)
+                onnx_paths[(target, "static")] = static
         for r in range(rounds):
             shift = r % len(pairs)
             for target, runtime in pairs[shift:] + pairs[:shift]:
@@ -450,6 +397,121 @@ def run_benchmark(
                     m.peak_memory_mb = max(m.peak_memory_mb or 0.0, out["peak_memory_mb"])
                 m.rss_before_mb = out.get("rss_before_mb", m.rss_before_mb)
     return [results[p] for p in pairs]
+
+
+# --------------------------------------------------------------------------- reporting
+def _ratio(slow: Measurement, fast: Measurement) -> Tuple[float, float]:
+    """``slow`` over ``fast`` latency: of the medians and of the minimums."""
+    return (
+        round(slow.median_ms / fast.median_ms, 3),
+        round(min(slow.times_ms) / min(fast.times_ms), 3),
+    )
+
+
+def ratios(measurements: Sequence[Measurement]) -> List[Dict[str, Any]]:
+    """Speed-ups over eager PyTorch, over ONNX Runtime float32, and reference / ours.
+
+    Args:
+        measurements (Sequence[Measurement]): From :func:`run_benchmark`.
+
+    Returns:
+        list[dict]: ``kind`` (``'RUNTIME_speedup'``, ``'vs_onnxruntime'`` or
+        ``'ours_vs_reference'``), ``model`` (and ``reference``), ``runtime``, ``ratio`` of the
+        median latencies and ``ratio_min`` of the minimums (> 1: the second is faster; under
+        load from other jobs the minimums estimate the unloaded ratio better).
+    """
+
+    def ratio(slow: Measurement, fast: Measurement, kind: str, **names: str) -> Dict[str, Any]:
+        median, minimum = _ratio(slow, fast)
+        names.update(runtime=fast.runtime, ratio=median, ratio_min=minimum)
+        return dict(kind=kind, model=fast.target.name, **names)
+
+    by_key = {(m.target, m.runtime): m for m in measurements}
+    out = [
+        ratio(by_key[(m.target, base)], m, kind or f"{m.runtime}_speedup")
+        for base, kind in (("pytorch", None), ("onnxruntime", "vs_onnxruntime"))
+        for m in measurements
+        if m.runtime != base and (base == "pytorch" or m.runtime in EXPORTED)
+        if (m.target, base) in by_key
+    ]
+    for ref in (m for m in measurements if m.target.role == "reference"):
+        for ours in (m for m in measurements if m.target.role == "ours"):
+            if (ours.target.group, ours.runtime) == (ref.target.group, ref.runtime):
+                out.append(ratio(ref, ours, "ours_vs_reference", reference=ref.target.name))
+    return out
+
+
+def format_table(
+    measurements: Sequence[Measurement], machine: Optional[Dict[str, Any]] = None
+) -> str:
+    """The table, then the ours-vs-reference and vs-ONNX-Runtime lines.
+
+    Args:
+        measurements (Sequence[Measurement]): From :func:`run_benchmark`.
+        machine (dict, optional): :func:`machine_info` for Markdown with a machine line.
+            Defaults to None (plain text).
+    """
+    all_ratios = ratios(measurements)
+    eager = {m.target: m for m in measurements if m.runtime == "pytorch"}
+    table = PrettyTable(COLUMNS, align="l")
+    for m in measurements:
+        row = m.row()
+        base = eager.get(m.target)
+        speedup = [f"{v:.2f}x" for v in _ratio(base, m)] if base else ["-", "-"]
+        table.add_row(
+            [row[k] for k in ("model", "runtime", "input", "threads")]
+            + [cell(row[k], ".2f") for k in ("median_ms", "min_ms", "max_ms")]
+            + [cell(row["images_per_s"], ".1f"), cell(row["peak_memory_mb"], ".0f")]
+            + [cell(row["spread"], ".0%")]
+            + speedup
+        )
+    table.set_style(TableStyle.DEFAULT if machine is None else TableStyle.MARKDOWN)
+    bullet = "- " if machine else ""
+    lines = [
+        f"{bullet}{r['model']} vs {r['reference']} ({r['runtime']}): reference "
+        f"latency / ours = {r['ratio']:.2f} median, {r['ratio_min']:.2f} min "
+        f"({'ours faster' if r['ratio_min'] > 1 else 'reference faster'})"
+        for r in all_ratios
+        if r["kind"] == "ours_vs_reference"
+    ]
+    lines += [
+        f"{bullet}{r['model']}, {r['runtime']} vs onnxruntime float32: "
+        f"{r['ratio']:.2f}x median, {r['ratio_min']:.2f}x min (> 1: faster)"
+        for r in all_ratios
+        if r["kind"] == "vs_onnxruntime"
+    ]
+    text = "\n".join([table.get_string(), "", *lines]).rstrip() + "\n"
+    if machine is None:
+        return text
+    return text + (
+        f"\nMeasured on {machine['cpu']} ({machine['logical_cpus']} logical CPUs), torch "
+        f"{machine['torch']}, onnxruntime {machine['onnxruntime']}, openvino "
+        f"{machine.get('openvino')}; load average "
+        f"{machine['load_before']} before, {machine['load_after']} after. Peak memory: the "
+        "measuring process's peak RSS (VmHWM) in a fresh process per model and runtime.\n"
+    )
+
+
+def machine_info() -> Dict[str, Any]:
+    """CPU model, CPU count, library versions and the 1-minute load average."""
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo") as f:
+            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
+        cpu = names[0] if names else cpu
+    versions = {}
+    for package in ("onnxruntime", "openvino"):
+        with contextlib.suppress(metadata.PackageNotFoundError):  # the deploy extra is missing
+            versions[package] = None
+            versions[package] = metadata.version(package)
+    return dict(
+        cpu=cpu,
+        logical_cpus=os.cpu_count(),
+        python=platform.python_version(),
+        torch=torch.__version__,
+        **versions,
+        load_before=(timing.load_average() or [None])[0],
+    )
 
 
 if __name__ == "__main__":

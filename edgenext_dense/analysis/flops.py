@@ -1,14 +1,8 @@
 """Parameters and FLOPs of a detector or segmentor config, for ``tools/analysis/get_flops.py``.
 
-Counting is mmengine's (``mmengine.analysis``, the fvcore counter that
-``get_model_complexity_info`` wraps): one multiply-add counts as one FLOP, which is what papers
-call "MAdds" (the EdgeNeXt paper's 2.1G for SSDLite-EdgeNeXt-S is such a number). What is
-counted is the tensor-mode forward a deployed model runs:
-
-* detection: backbone + neck + head outputs (class scores and box deltas for every prior), no
-  box decoding or NMS;
-* segmentation: encode-decode, i.e. backbone + decode head + the bilinear resize of the logits
-  to the input size; an auxiliary head (training only) is left out.
+mmengine's fvcore counter counts one multiply-add as one FLOP, what papers call "MAdds" (the
+EdgeNeXt paper's 2.1G for SSDLite-EdgeNeXt-S), over the forward a deployed model runs
+(:data:`FORWARD_DESCRIPTIONS`); an auxiliary head (training only) is left out.
 """
 
 from __future__ import annotations
@@ -46,7 +40,7 @@ class Complexity:
 
 
 class _InferenceForward(nn.Module):
-    """Wrap a detector/segmentor so that ``forward(image)`` is the inference network alone."""
+    """``forward(image)``: the detector's/segmentor's inference network alone."""
 
     def __init__(self, model: nn.Module, task: str, shape: Tuple[int, int]) -> None:
         super().__init__()
@@ -61,17 +55,12 @@ class _InferenceForward(nn.Module):
 
 
 def default_input_shape(cfg: Config, task: str) -> Tuple[Tuple[int, int], str]:
-    """The (H, W) the config tests at, read from the test pipeline's ``Resize``.
-
-    A fixed-size resize gives its size; a ``keep_ratio`` resize gives a square of its short
-    side (what a square image becomes, e.g. 512 for mmseg's VOC ``scale=(2048, 512)``).
+    """``((H, W), where it came from)``: the test pipeline's fixed resize, or the square of a
+    ``keep_ratio`` resize's short side (what a square image becomes), else the task's default.
 
     Args:
         cfg (Config): The config.
-        task (str): ``'det'`` or ``'seg'``, for the fallback size.
-
-    Returns:
-        tuple: ``((H, W), where it came from)``.
+        task (str): ``'det'`` or ``'seg'``, for the default.
     """
     for transform in config_test_pipeline(cfg):
         if str(transform.get("type", "")).split(".")[-1] not in ("Resize", "FixShapeResize"):
@@ -90,52 +79,35 @@ def default_input_shape(cfg: Config, task: str) -> Tuple[Tuple[int, int], str]:
 
 
 def model_complexity(cfg: Config, task: str, shape: Tuple[int, int] | None = None) -> Complexity:
-    """Count parameters and FLOPs (multiply-adds) of a config's inference network.
+    """Parameters and FLOPs (multiply-adds) of a config's inference network: totals, per
+    top-level component, and the operators the counter skips (elementwise ops, ...).
 
     Args:
         cfg (Config): The config.
         task (str): ``'det'`` or ``'seg'``.
-        shape (tuple[int, int], optional): Input (H, W). Defaults to None: from the test
-            pipeline (see :func:`default_input_shape`).
-
-    Returns:
-        Complexity: Totals, per top-level component (backbone, neck, heads) and the operators
-        the counter does not count (additions, activations, ...: elementwise ops are not
-        multiply-adds).
+        shape (tuple[int, int], optional): Input (H, W). Defaults to None
+            (:func:`default_input_shape`).
     """
     shape_source = "--shape"
     if shape is None:
         shape, shape_source = default_input_shape(cfg, task)
     model = build_model_without_init(cfg)
-    notes = []
-    if cfg.model.get("auxiliary_head"):
-        notes.append("auxiliary head left out (it only adds a training loss)")
     wrapper = _InferenceForward(model, task, shape)
-    image = torch.randn(1, 3, *shape)
-    analyzer = FlopAnalyzer(wrapper, (image,))
+    analyzer = FlopAnalyzer(wrapper, (torch.randn(1, 3, *shape),))
     analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
     analyzer.tracer_warnings("none")
-    flops_by_module = analyzer.by_module()
-    params_by_module = parameter_count(wrapper)
-    by_component = {}
-    for name, _child in model.named_children():
-        params = params_by_module.get(f"model.{name}", 0)
-        flops = flops_by_module.get(f"model.{name}", 0)
-        if params or flops:
-            by_component[name] = (int(params), int(flops))
-    total = int(analyzer.total())
-    rest = total - sum(flops for _, flops in by_component.values())
+    flops, params = analyzer.by_module(), parameter_count(wrapper)  # both default to 0
+    keys = {name: f"model.{name}" for name, _ in model.named_children()}
+    parts = {n: (int(params[k]), int(flops[k])) for n, k in keys.items() if params[k] or flops[k]}
+    rest = int(analyzer.total()) - sum(f for _, f in parts.values())
     if rest:  # ops outside any component's forward, e.g. the segmentor's final resize
-        by_component["other"] = (0, rest)
+        parts["other"] = (0, rest)
+    aux = cfg.model.get("auxiliary_head")
+    notes = ["auxiliary head left out (it only adds a training loss)"] if aux else []
     return Complexity(
-        params=int(params_by_module[""]),
-        flops=total,
-        shape=tuple(shape),
-        shape_source=shape_source,
-        by_component=by_component,
-        uncounted_ops=dict(analyzer.unsupported_ops()),
-        notes=notes,
-    )
+        int(params[""]), int(analyzer.total()), tuple(shape), shape_source, parts,
+        dict(analyzer.unsupported_ops()), notes,
+    )  # fmt: skip
 
 
 def format_complexity(result: Complexity, task: str) -> str:

@@ -1,12 +1,9 @@
-"""The model zoo's own EdgeNeXt (mmpretrain 1.2.0): the straightforward implementation we are
-timed against (``tools/analysis/benchmark.py --backbone ARCH --compare``) and checked against
-(``tests/reference/mmpretrain_logits.py``).
+"""mmpretrain 1.2.0's EdgeNeXt, which the benchmark's ``--compare`` times ours against and
+``tests/reference/mmpretrain_logits.py`` checks ours against.
 
-mmpretrain is optional and never imported by the package otherwise: ``tools/setup.sh`` installs
-it with ``--no-deps``, since its torchvision requirement does not install beside this torch.
-Its package ``__init__`` imports a few modules the EdgeNeXt backbone never uses (torchvision,
-mat4py, modelindex); where they are missing they are stubbed while mmpretrain is imported, and
-the stubs are taken out of ``sys.modules`` afterwards, so no later import finds them.
+mmpretrain is optional, installed ``--no-deps`` (its torchvision requirement does not install
+beside this torch). Its package ``__init__`` imports modules EdgeNeXt never uses (torchvision,
+mat4py, modelindex): missing ones are stubbed during its import only.
 """
 
 from __future__ import annotations
@@ -56,7 +53,7 @@ class _StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 @contextlib.contextmanager
 def _stubbed_imports() -> Iterator[None]:
-    """Stub the missing :data:`STUBBED` packages for the duration of the block only."""
+    """Stub the missing :data:`STUBBED` packages, then take the stubs out of ``sys.modules``."""
     missing = [n for n in STUBBED if n not in sys.modules and importlib.util.find_spec(n) is None]
     finder = _StubFinder(missing)
     sys.meta_path.insert(0, finder)
@@ -69,14 +66,8 @@ def _stubbed_imports() -> Iterator[None]:
 
 
 def mmpretrain_edgenext_class() -> type:
-    """mmpretrain's ``EdgeNeXt`` backbone class.
-
-    Returns:
-        type: ``mmpretrain.models.backbones.edgenext.EdgeNeXt``.
-
-    Raises:
-        ImportError: When mmpretrain is not installed (the message says how to install it).
-    """
+    """``mmpretrain.models.backbones.edgenext.EdgeNeXt``; ImportError saying how to install
+    mmpretrain when it is missing."""
     if not mmpretrain_available():
         raise ImportError(f"mmpretrain, the reference EdgeNeXt, is not installed: {INSTALL_HINT}")
     with _stubbed_imports():
@@ -88,12 +79,8 @@ def build_mmpretrain_edgenext(arch: str, out_indices: Sequence[int] = (3,)) -> n
     """mmpretrain's EdgeNeXt returning raw stage outputs (no output norms), in eval mode.
 
     Args:
-        arch (str): Any arch spelling :func:`~edgenext_dense.models.backbones.edgenext.
-            resolve_arch` accepts.
+        arch (str): Any spelling ``resolve_arch`` accepts.
         out_indices (Sequence[int]): Stages returned. Defaults to ``(3,)``.
-
-    Returns:
-        nn.Module: The backbone; its state dict is mmpretrain's ``backbone.*`` layout.
     """
     backbone = mmpretrain_edgenext_class()(
         arch=MMPRETRAIN_ARCHS[resolve_arch(arch)],

@@ -1,10 +1,8 @@
 """How well a detector config's priors cover a COCO-format dataset's boxes, before training.
 
-For every ground-truth box, resized as the test pipeline resizes its image (a fixed
-``input_size``, aspect ignored, as the SSDLite configs do), the IoU with every prior of the
-config's anchor generator: how many boxes get at least one positive prior (IoU at least the
-assigner's ``pos_iou_thr``), how many positives they get on each level, and how good their best
-prior is, per COCO size class (small < 32², medium < 96², large, in original pixels).
+Each box is resized as its image is (to the square ``input_size``, as the SSDLite configs do)
+and matched against every prior: per COCO size class (in original pixels), how many boxes get
+a positive (IoU >= the assigner's ``pos_iou_thr``), how many on each level, their best IoU.
 """
 
 from __future__ import annotations
@@ -37,10 +35,6 @@ class CoverageRow:
     per_level: List[int] = field(default_factory=list)
 
 
-def _size_class(area: float) -> str:
-    return [name for name, low in SIZE_CLASSES if area >= low][-1]
-
-
 def _priors(cfg: Config, input_size: int) -> tuple:
     """All priors at a square input (one map per level: the backbone's and the neck's sizes)."""
     with DefaultScope.overwrite_default_scope("mmdet"):
@@ -57,15 +51,12 @@ def _priors(cfg: Config, input_size: int) -> tuple:
 
 
 def prior_coverage(cfg: Config, ann_file: str) -> Dict[str, object]:
-    """Measure how the config's priors cover the boxes of a COCO annotation file.
+    """``rows`` (a :class:`CoverageRow` per size class with boxes), ``map_sizes``,
+    ``num_priors`` and ``pos_iou_thr``.
 
     Args:
         cfg (Config): A detection config with ``input_size`` and an SSDLite head.
         ann_file (str): COCO instances json (crowd boxes are left out, as the assigner does).
-
-    Returns:
-        dict: ``rows`` (one :class:`CoverageRow` per size class with boxes), ``map_sizes``,
-        ``num_priors`` and ``pos_iou_thr``.
     """
     if not osp.isfile(ann_file):
         raise FileNotFoundError(f"annotation file {ann_file} does not exist")
@@ -85,7 +76,7 @@ def prior_coverage(cfg: Config, ann_file: str) -> Dict[str, object]:
         box = torch.tensor([[x * sx, y * sy, (x + w) * sx, (y + h) * sy]])
         iou = bbox_overlaps(box, priors)[0]
         positive = iou >= thr
-        row = rows[_size_class(w * h)]
+        row = rows[[name for name, low in SIZE_CLASSES if w * h >= low][-1]]
         row.boxes += 1
         row.covered += int(positive.any())
         row.positives.append(int(positive.sum()))

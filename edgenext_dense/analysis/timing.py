@@ -1,19 +1,19 @@
-"""The benchmark's clock and memory readings, without torch, and its ONNX Runtime worker.
+"""The benchmarks' clock, memory and load readings, without torch, and the ONNX Runtime worker.
 
 ``python -I timing.py REQUEST_JSON`` times one exported model in a fresh process that loads
-``edgenext_dense/deploy/ort`` as a stand-alone package and never imports torch, so the peak
-resident size it reports is what a process serving the model with onnxruntime needs; it prints
-the result as its last line, JSON. :mod:`edgenext_dense.analysis.benchmark` starts it.
+``edgenext_dense/deploy/ort`` as a stand-alone package and never imports torch, so its peak
+resident size is what a process serving the model needs; the result is its last line, JSON.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import os.path as osp
 import sys
 import timeit
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
@@ -29,14 +29,10 @@ def time_calls(
         fn (Callable[[], Any]): What to time.
         warmup (int): Untimed calls first.
         runs (int): Timed calls.
-        timer (Callable[[], float]): The clock; ``torch.utils.benchmark.timer`` synchronises
-            an accelerator first. Defaults to ``timeit.default_timer``.
-
-    Returns:
-        list[float]: One latency per call, in ms.
+        timer (Callable[[], float]): The clock. Defaults to ``timeit.default_timer``.
     """
-    # NOTE: timeit's single-call repeats (the loop inside torch.utils.benchmark.Timer), not Timer:
-    # it averages blocks of calls of its own choosing, and the ONNX Runtime worker has no torch.
+    # NOTE: not torch.utils.benchmark.Timer: it averages blocks of calls of its own choosing,
+    # and this worker has no torch.
     times = timeit.Timer(fn, timer=timer).repeat(warmup + runs, number=1)
     return [1e3 * t for t in times[warmup:]]
 
@@ -44,7 +40,7 @@ def time_calls(
 def rss_mb(peak: bool = True) -> Optional[float]:
     """This process's peak (``VmHWM``) or current (``VmRSS``) resident size in MiB; None off Linux.
 
-    ``ru_maxrss`` is not used: across fork + exec it keeps the parent's high-water mark.
+    Not ``ru_maxrss``: across fork + exec it keeps the parent's high-water mark.
     """
     if not osp.isfile("/proc/self/status"):
         return None
@@ -53,41 +49,25 @@ def rss_mb(peak: bool = True) -> Optional[float]:
         return next(int(line.split()[1]) for line in f if line.startswith(key)) / 1024
 
 
-def time_session(
-    open_model: Callable[..., Any],
-    path: str,
-    batch_size: int,
-    input_size: Sequence[int],
-    threads: int,
-    warmup: int,
-    runs: int,
-    providers: Sequence[str],
-    backend: str = "onnxruntime",
-    precision: str = "fp32",
-    input_name: str = "images",
-) -> List[float]:
+def load_average() -> List[float]:
+    """The 1, 5 and 15-minute load averages, rounded; empty where the OS has none."""
+    return [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else []
+
+
+def time_session(open_model: Callable[..., Any], request: Dict[str, Any]) -> List[float]:
     """Latencies (ms) of an exported model on a random batch (see :func:`time_calls`).
 
     Args:
         open_model (Callable): ``edgenext_dense.deploy.ort.open_model``.
-        path (str): The ``.onnx`` file.
-        batch_size (int): Images per call.
-        input_size (Sequence[int]): ``(H, W)``.
-        threads (int): Threads one inference may use.
-        warmup (int): Untimed runs.
-        runs (int): Timed runs.
-        providers (Sequence[str]): ONNX Runtime execution providers.
-        backend (str): ``'onnxruntime'`` or ``'openvino'``. Defaults to ``'onnxruntime'``.
-        precision (str): ``'fp32'``, ``'bf16'`` or ``'int8'``. Defaults to ``'fp32'``.
-        input_name (str): The graph's input. Defaults to ``'images'``.
-
-    Returns:
-        list[float]: One latency per run, in ms.
+        request (dict): ``open_model``'s ``path`` (input ``images``), ``backend``,
+            ``precision``, ``threads``, ``providers``; ``batch_size``, ``input_size``,
+            ``warmup``, ``runs``.
     """
-    session = open_model(path, backend, precision, threads, providers)
-    batch = np.random.default_rng(0).standard_normal((batch_size, 3, *input_size), np.float32)
-    feed = {input_name: batch}
-    return time_calls(lambda: session.run(None, feed), warmup, runs)
+    r = request
+    session = open_model(r["path"], r["backend"], r["precision"], r["threads"], r["providers"])
+    shape = (r["batch_size"], 3, *r["input_size"])
+    feed = {"images": np.random.default_rng(0).standard_normal(shape, np.float32)}
+    return time_calls(lambda: session.run(None, feed), r["warmup"], r["runs"])
 
 
 def _worker(request: Dict[str, Any]) -> Dict[str, Any]:
@@ -102,7 +82,7 @@ def _worker(request: Dict[str, Any]) -> Dict[str, Any]:
     sys.modules[spec.name] = runtime = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(runtime)
     rss_before = rss_mb(peak=False)
-    times = time_session(runtime.open_model, **request)
+    times = time_session(runtime.open_model, request)
     return dict(times_ms=times, rss_before_mb=rss_before, peak_memory_mb=rss_mb())
 
 

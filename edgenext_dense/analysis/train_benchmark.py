@@ -1,23 +1,14 @@
 """How far a training run gets, and how fast: validation metrics per iteration and images/second.
 
-Behind ``tools/analysis/train_benchmark.py``. The config trains exactly as ``tools/train.py``
-trains it (:func:`edgenext_dense.engine.runner.train`), optionally validating more often; then
-everything is read from the Runner's message hub, no log parsing:
-
-- **validation history**: what :class:`~edgenext_dense.engine.hooks.TrainingCurvesHook` keeps,
-  one row per validation: iteration, epoch (epoch-based loops), images seen (iteration x batch
-  size x world size) and the training seconds up to that iteration;
-- **training seconds**: the sum of mmengine's ``IterTimerHook`` ``train/time`` values (data
-  loading, train step, hooks; not validation). NOTE: in an ``IterBasedTrainLoop`` the iteration
-  after a validation also carries the evaluation's last step, as the timer restarts there;
-- **throughput**: images per iteration / the median iteration time, the first iterations
-  (workers starting, allocator warm-up) left out;
-- **compare** (optional): the train-step throughput of the model a user would pick instead,
-  mmdet's SSDLite-MobileNetV2 or mmseg's DeepLabv3-MobileNetV2, beside a fresh copy of ours, in
-  this process, on the same batches of our training set, alternating the two step by step so
-  that load from other jobs falls on both alike. A step is ``model.train_step(batch,
-  optim_wrapper)``: preprocessing, forward, loss, backward and the optimizer step (each model
-  with its own config's optimizer, no LR schedule).
+Behind ``tools/analysis/train_benchmark.py``. The config trains as ``tools/train.py`` trains it,
+then everything is read from the Runner's message hub: the validation history that
+:class:`~edgenext_dense.engine.hooks.TrainingCurvesHook` keeps, and ``IterTimerHook``'s
+``train/time`` (data + step + hooks, no validation; NOTE: in an ``IterBasedTrainLoop`` the
+iteration after a validation also carries the evaluation's last step). ``--compare`` times the
+train steps (preprocess, forward, loss, backward, each config's own optimizer) of mmdet's
+SSDLite-MobileNetV2 or mmseg's DeepLabv3-MobileNetV2 beside a fresh copy of ours, in this
+process, on the same batches, alternating step by step so that load from other jobs falls on
+both alike.
 """
 
 from __future__ import annotations
@@ -44,8 +35,8 @@ from mmengine.runner import EpochBasedTrainLoop, Runner
 from prettytable import PrettyTable
 from torch import nn
 
-from edgenext_dense.analysis.benchmark import MMDET_SSDLITE, MMSEG_DEEPLABV3
-from edgenext_dense.analysis.benchmark_report import machine_info
+from edgenext_dense.analysis.benchmark import MMDET_SSDLITE, MMSEG_DEEPLABV3, cell, machine_info
+from edgenext_dense.analysis.timing import load_average
 from edgenext_dense.deploy.ort.images import write_json
 from edgenext_dense.engine.config import load_config
 from edgenext_dense.engine.hooks import VAL_HISTORY_KEY
@@ -69,15 +60,9 @@ METRIC_DECIMALS = {"det": 4, "seg": 2}  # COCO mAPs are fractions, mmseg's metri
 
 @dataclasses.dataclass
 class TrainBenchmarkReport:
-    """Everything one run measured; JSON-ready (:func:`save_report`).
-
-    ``val_interval`` counts epochs (epoch-based loops) or iterations; ``wall_seconds`` is the
-    training run's (building, training, validating, checkpoints), not the comparison's;
-    ``load_before``/``load_after`` are ``os.getloadavg()``; ``evaluations`` come from
-    :func:`evaluation_rows`, ``compare`` and ``compare_ratio`` (our images/s over the
-    reference's) from :func:`compare_throughput`, the throughput fields from
-    :func:`throughput`.
-    """
+    """Everything one run measured, JSON-ready. ``val_interval`` counts epochs or iterations as
+    the loop does; ``wall_seconds`` is the training run's; ``load_*`` are ``os.getloadavg()``;
+    ``compare_ratio`` is our images/s over the reference's."""
 
     config: str
     task: str
@@ -107,21 +92,15 @@ def evaluation_rows(
     by_epoch: bool = True,
     first_iter: int = 1,
 ) -> List[Dict[str, Any]]:
-    """One row per validation: where training was, what it had cost, what it scored.
+    """One row per validation, in iteration order: ``iter``, ``epoch``, ``images_seen``,
+    ``train_seconds`` (None unless every iteration up to it was timed) and all ``metrics``.
 
     Args:
-        history (Sequence[Mapping]): ``TrainingCurvesHook``'s records,
-            ``dict(iter=..., epoch=..., metrics={name: float})``.
+        history (Sequence[Mapping]): ``TrainingCurvesHook``'s ``dict(iter, epoch, metrics)``.
         iter_times (Sequence[float]): Seconds of each training iteration (``train/time``).
         images_per_iter (int): Batch size x world size.
-        by_epoch (bool): Whether the loop counts epochs (else the rows' epoch is None).
-            Defaults to True.
-        first_iter (int): The iteration ``iter_times[0]`` belongs to; above 1 (the buffer lost
-            its beginning) the cumulative seconds are unknown. Defaults to 1.
-
-    Returns:
-        list[dict]: ``iter``, ``epoch``, ``images_seen``, ``train_seconds`` (None when not all
-        of it was timed) and ``metrics`` (all of them), in iteration order.
+        by_epoch (bool): Whether the loop counts epochs (else no epoch). Defaults to True.
+        first_iter (int): The iteration of ``iter_times[0]``. Defaults to 1.
     """
     cumulative = np.cumsum(np.asarray(iter_times, dtype=float))
     rows = []
@@ -143,21 +122,13 @@ def evaluation_rows(
 def throughput(
     iter_times: Sequence[float], images_per_iter: int, warmup: int = DEFAULT_WARMUP_ITERS
 ) -> Dict[str, Any]:
-    """Training images/second at the median iteration time, the first ``warmup`` left out.
-
-    At least the last iteration is always kept.
+    """Images/s at the median iteration time, the first ``warmup`` (never the last) left out:
+    ``images_per_s``, ``median_iter_s`` (None without times), ``warmup_skipped``, ``timed_iters``.
 
     Args:
         iter_times (Sequence[float]): Seconds of each training iteration, in order.
         images_per_iter (int): Batch size x world size.
         warmup (int): Iterations to skip. Defaults to :data:`DEFAULT_WARMUP_ITERS`.
-
-    Returns:
-        dict: ``images_per_s`` and ``median_iter_s`` (None without timed iterations),
-        ``warmup_skipped`` and ``timed_iters``.
-
-    Raises:
-        ValueError: When ``warmup`` is negative.
     """
     if warmup < 0:
         raise ValueError(f"warmup must be 0 or more iterations, got {warmup}")
@@ -173,18 +144,12 @@ def throughput(
 
 
 def reference_config(cfg: Config, task: str) -> Config:
-    """The reference model's config (its own optimizer), set up to train on our data.
-
-    mmdet's SSDLite-MobileNetV2 or mmseg's DeepLabv3-MobileNetV2 with our number of classes and,
-    for segmentation, our crop size. The detector keeps its anchors: their sizes do not change
-    the work a step does.
+    """The reference's config (its own optimizer) with our classes and, for segmentation, our
+    crop size; the detector keeps its anchors (they do not change a step's work).
 
     Args:
         cfg (Config): Our config.
         task (str): ``'det'`` or ``'seg'``.
-
-    Returns:
-        Config: The reference config; its ``filename`` is the installed file.
 
     Raises:
         PreflightError: When the installed mmdet/mmseg lacks the reference config.
@@ -225,46 +190,14 @@ def build_train_model(cfg: Config) -> Tuple[nn.Module, OptimWrapper]:
     return model, build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
 
 
-def sample_batches(cfg: Config, count: int) -> List[Any]:
-    """``count`` collated batches of a config's training dataloader (no workers), repeating a
-    short dataset.
-
-    Raises:
-        PreflightError: When the dataloader yields nothing.
-    """
-    loader_cfg = copy.deepcopy(cfg.train_dataloader)
-    loader_cfg.update(num_workers=0, persistent_workers=False)
-    init_default_scope(cfg.default_scope)
-    batches = list(
-        itertools.islice(itertools.cycle(Runner.build_dataloader(loader_cfg, seed=0)), count)
-    )
-    if not batches:
-        raise PreflightError(
-            "the training dataloader yielded no batch (empty dataset, or drop_last with fewer "
-            "images than the batch size); check train_dataloader in the config"
-        )
-    return batches
-
-
 def time_interleaved(
     steps: Sequence[Callable[[Any], Any]],
     batches: Sequence[Any],
     warmup: int = COMPARE_WARMUP_STEPS,
 ) -> List[List[float]]:
-    """Time train-step functions on the same batches, alternating between them.
-
-    Each function first runs ``warmup`` untimed steps; then every batch goes to function 0, 1,
-    ..., so that a burst of load from other processes falls on all. Each call gets its own deep
-    copy of the batch, made outside the timing (data preprocessors write into data samples).
-
-    Args:
-        steps (Sequence[Callable]): ``step(batch)`` per model.
-        batches (Sequence): The timed batches (the warm-up reuses them from the first).
-        warmup (int): Untimed steps per function. Defaults to :data:`COMPARE_WARMUP_STEPS`.
-
-    Returns:
-        list[list[float]]: Seconds of each timed call, per function.
-    """
+    """Seconds of each ``step(batch)``, per step function: each first runs ``warmup`` untimed
+    steps, then every batch goes to function 0, 1, ... in turn, each call on its own deep copy
+    (data preprocessors write into data samples), made outside the timing."""
     for step in steps:
         for i in range(warmup):
             step(copy.deepcopy(batches[i % len(batches)]))
@@ -284,22 +217,16 @@ def time_interleaved(
 def compare_throughput(
     cfg: Config, task: str, iters: int = DEFAULT_COMPARE_ITERS
 ) -> Tuple[List[Dict[str, Any]], float]:
-    """Train-step throughput of a fresh copy of our model and of the reference, alternating.
+    """Train-step throughput of a fresh copy of our model and of the reference, alternating on
+    ``iters`` batches of our training set: ``(rows, our images/s over the reference's)``.
 
     Args:
         cfg (Config): Our config (the one trained).
         task (str): ``'det'`` or ``'seg'``.
         iters (int): Timed steps per model. Defaults to :data:`DEFAULT_COMPARE_ITERS`.
 
-    Returns:
-        tuple: ``(rows, ratio)``: per model (ours first) ``model``, ``config``, ``params``,
-        ``steps``, ``median_s``, ``min_s``, ``images_per_s`` (at the median) and the raw
-        ``step_times``; and our images/s over the reference's.
-
     Raises:
-        ValueError: When ``iters`` is below 1.
-        PreflightError: When the reference config is not installed or our training
-            dataloader yields nothing.
+        PreflightError: When the reference config is missing or our dataloader yields nothing.
     """
     if iters < 1:
         raise ValueError(f"iters must be at least 1, got {iters}")
@@ -308,7 +235,16 @@ def compare_throughput(
         ("ours", str(cfg.filename), cfg),
         ("reference", reference, reference_config(cfg, task)),
     ]
-    batches = sample_batches(cfg, iters)
+    loader_cfg = copy.deepcopy(cfg.train_dataloader)
+    loader_cfg.update(num_workers=0, persistent_workers=False)
+    init_default_scope(cfg.default_scope)
+    loader = Runner.build_dataloader(loader_cfg, seed=0)
+    batches = list(itertools.islice(itertools.cycle(loader), iters))  # a short dataset repeats
+    if not batches:
+        raise PreflightError(
+            "the training dataloader yielded no batch (empty dataset, or drop_last with fewer "
+            "images than the batch size); check train_dataloader in the config"
+        )
     built = [build_train_model(c) for _, _, c in models]
     times = time_interleaved([partial(m.train_step, optim_wrapper=o) for m, o in built], batches)
     rows = []
@@ -329,10 +265,6 @@ def compare_throughput(
     return rows, rows[0]["images_per_s"] / rows[1]["images_per_s"]
 
 
-def _load_average() -> List[float]:
-    return [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else []
-
-
 def run_train_benchmark(
     cfg_path: str,
     work_dir: Optional[str] = None,
@@ -351,13 +283,9 @@ def run_train_benchmark(
         val_interval (int, optional): Validate every this many epochs (epoch-based loops) or
             iterations instead of the config's. Defaults to None.
         cfg_options (dict, optional): ``--cfg-options`` overrides. Defaults to None.
-        compare (bool): Also time the reference's train steps (:func:`compare_throughput`).
-            Defaults to False.
+        compare (bool): Also run :func:`compare_throughput`. Defaults to False.
         compare_iters (int): Timed steps per model for ``compare``. Defaults to 10.
         warmup (int): Training iterations left out of the throughput. Defaults to 5.
-
-    Returns:
-        TrainBenchmarkReport: What was measured.
 
     Raises:
         PreflightError: When the config or a dataset path is missing (before training).
@@ -371,19 +299,21 @@ def run_train_benchmark(
     if val_interval is not None:
         options["train_cfg.val_interval"] = val_interval
     name = osp.splitext(osp.basename(cfg_path))[0]
-    load_before, start = _load_average(), time.perf_counter()
+    load_before, start = load_average(), time.perf_counter()
     work_dir = work_dir or osp.join("work_dirs", "train_benchmark", name)
     runner = train(cfg_path, work_dir=work_dir, cfg_options=options)
     wall_seconds = time.perf_counter() - start
-    cfg, batch_size = runner.cfg, int(runner.cfg.train_dataloader.batch_size)
+    cfg = runner.cfg
+    task, batch_size = task_of(cfg), int(cfg.train_dataloader.batch_size)
     buffer = runner.message_hub.log_scalars.get("train/time")  # IterTimerHook's
     times = [] if buffer is None else np.asarray(buffer.data[0], dtype=float).ravel().tolist()
     history = runner.message_hub.get_info(VAL_HISTORY_KEY) or []
     by_epoch = isinstance(runner.train_loop, EpochBasedTrainLoop)
     images_per_iter = batch_size * runner.world_size
-    report = TrainBenchmarkReport(
+    compared, ratio = compare_throughput(cfg, task, compare_iters) if compare else ([], None)
+    return TrainBenchmarkReport(
         config=cfg_path,
-        task=task_of(cfg),
+        task=task,
         work_dir=runner.work_dir,
         batch_size=batch_size,
         world_size=runner.world_size,
@@ -392,59 +322,42 @@ def run_train_benchmark(
         wall_seconds=round(wall_seconds, 2),
         **throughput(times, images_per_iter, warmup),
         load_before=load_before,
-        load_after=[],
+        load_after=load_average(),
         evaluations=evaluation_rows(
             history, times, images_per_iter, by_epoch, runner.iter - len(times) + 1
         ),
+        compare=compared,
+        compare_ratio=ratio,
+        machine={k: v for k, v in machine_info().items() if k != "load_before"},
     )
-    if compare:
-        report.compare, report.compare_ratio = compare_throughput(cfg, report.task, compare_iters)
-    report.load_after = _load_average()
-    report.machine = {k: v for k, v in machine_info().items() if k != "load_before"}
-    return report
 
 
 # --------------------------------------------------------------------------- reporting
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    table = PrettyTable(headers, align="l")
-    table.add_rows(rows)
-    return table.get_string()
-
-
 def format_report(report: TrainBenchmarkReport) -> str:
-    """The plain-text report: validation table, throughput, wall clock, load, comparison.
-
-    Args:
-        report (TrainBenchmarkReport): What was measured.
-
-    Returns:
-        str: The text to print.
-    """
+    """The plain-text report: validation table, throughput, wall clock, load, comparison."""
     r = report
     processes = f"{r.world_size} process" + ("es" if r.world_size != 1 else "")
     lines = [
         f"Training benchmark: {r.config} ({r.task}, batch {r.batch_size} x {processes}, "
         f"{r.iterations} iterations, val_interval {r.val_interval})"
     ]
-    rows = r.evaluations
-    if not rows:
+    if not r.evaluations:
         lines.append("No validation ran (no val_dataloader/val_cfg, or val_interval > the run).")
     else:
         notes = KEY_METRICS.get(r.task, {})
-        names = [m for m in notes if any(m in row["metrics"] for row in rows)]
-        with_epoch = any(row.get("epoch") is not None for row in rows)
-        decimals = METRIC_DECIMALS.get(r.task, 4)
-        cell = lambda v, fmt: "-" if v is None else format(v, fmt)  # noqa: E731
-        cells = [
-            [row["iter"]]
-            + ([cell(row.get("epoch"), "")] if with_epoch else [])
-            + [row["images_seen"], cell(row.get("train_seconds"), ".1f")]
-            + [cell(row["metrics"].get(m), f".{decimals}f") for m in names]
-            for row in rows
-        ]
-        headers = ["iter", *(["epoch"] if with_epoch else []), "images", "train s", *names]
+        names = [m for m in notes if any(m in row["metrics"] for row in r.evaluations)]
+        fmt = f".{METRIC_DECIMALS.get(r.task, 4)}f"
+        table = PrettyTable(["iter", "epoch", "images", "train s", *names], align="l")
+        for row in r.evaluations:
+            table.add_row(
+                [row["iter"], cell(row["epoch"], ""), row["images_seen"]]
+                + [cell(row["train_seconds"], ".1f")]
+                + [cell(row["metrics"].get(m), fmt) for m in names]
+            )
+        if all(row["epoch"] is None for row in r.evaluations):
+            table.del_column("epoch")
         lines += [
-            _table(headers, cells),
+            table.get_string(),
             "train s: training seconds up to that iteration (data + step, no validation)",
         ]
         if names:
@@ -465,23 +378,23 @@ def format_report(report: TrainBenchmarkReport) -> str:
         "machine slow every figure above)",
     ]
     if r.compare:
+        table = PrettyTable(
+            ["model", "params (M)", "median s/iter", "min s/iter", "images/s", "config"], align="l"
+        )
+        for c in r.compare:
+            table.add_row(
+                [c["model"], f"{c['params'] / 1e6:.2f}", f"{c['median_s']:.3f}"]
+                + [f"{c['min_s']:.3f}", f"{c['images_per_s']:.1f}", c["config"]]
+            )
         lines += [
             "",
             f"Train-step throughput, same process and batches ({r.compare[0]['steps']} steps "
             f"each, alternating the models after {COMPARE_WARMUP_STEPS} warm-up steps each; a "
             "step: preprocess + forward + loss + backward + optimizer, no data loading):",
-            _table(
-                ["model", "params (M)", "median s/iter", "min s/iter", "images/s", "config"],
-                [
-                    [c["model"], f"{c['params'] / 1e6:.2f}", f"{c['median_s']:.3f}"]
-                    + [f"{c['min_s']:.3f}", f"{c['images_per_s']:.1f}", c["config"]]
-                    for c in r.compare
-                ],
-            ),
+            table.get_string(),
         ]
-        if r.compare_ratio is not None:
-            verdict = "ours faster" if r.compare_ratio > 1 else "reference faster"
-            lines.append(f"images/s ours / reference: {r.compare_ratio:.2f}x ({verdict})")
+        verdict = "ours faster" if r.compare_ratio > 1 else "reference faster"
+        lines.append(f"images/s ours / reference: {r.compare_ratio:.2f}x ({verdict})")
     return "\n".join(lines) + "\n"
 
 

@@ -127,7 +127,7 @@ def pipeline_resize(cfg: Config, task: str) -> Dict[str, Any]:
     return dict(type="keep_ratio", scale=scale, interpolation=interpolation)
 
 
-def _config_input_size(cfg: Config, task: str, resize: Dict[str, Any]) -> Tuple[int, int]:
+def config_input_size(cfg: Config, task: str, resize: Dict[str, Any]) -> Tuple[int, int]:
     """The natural ``(H, W)``: the stretch resize's size, else the training crop, else 512."""
     if resize["type"] == "stretch":
         return int(resize["size"][1]), int(resize["size"][0])
@@ -156,7 +156,7 @@ def deploy_from_config(
     cfg = load_config(config, cfg_options)
     task = config_task(cfg)
     resize = pipeline_resize(cfg, task)
-    natural = _config_input_size(cfg, task, resize)
+    natural = config_input_size(cfg, task, resize)
     size = natural if input_size is None else (int(input_size[0]), int(input_size[1]))
     if task == "det" and size != natural:
         warnings.warn(

@@ -275,9 +275,8 @@ def test_seg_cli_validates_by_iteration_and_compares_with_mmseg(data, shapes_pre
 def test_missing_config_is_an_error(tmp_path: Path) -> None:
     proc = _run(str(tmp_path / "nope.py"), cwd=tmp_path)
     assert proc.returncode != 0
-    assert f"train_benchmark.py: error: the config file {tmp_path / 'nope.py'} does not exist" in (
-        proc.stderr
-    )
+    assert "train_benchmark.py: error:" in proc.stderr
+    assert f"{tmp_path / 'nope.py'} does not exist" in proc.stderr
 
 
 @pytest.mark.slow

@@ -18,7 +18,8 @@ from typing import Optional, Sequence
 
 import torch
 
-from edgenext_dense.analysis import benchmark, benchmark_report
+from edgenext_dense.analysis import benchmark
+from edgenext_dense.analysis.timing import load_average
 from edgenext_dense.deploy.ort.images import write_json
 from edgenext_dense.engine import PreflightError
 
@@ -93,7 +94,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (ValueError, PreflightError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    machine = benchmark_report.machine_info()
+    machine = benchmark.machine_info()
     settings = {k: getattr(args, k) for k in ("batch_size", "threads", "device", "warmup")}
     settings.update(runs=args.runs, rounds=args.rounds)
     measurements = benchmark.run_benchmark(
@@ -103,14 +104,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         log=lambda msg: print(msg, file=sys.stderr),
         **settings,
     )
-    machine["load_after"] = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+    machine["load_after"] = (load_average() or [None])[0]
     if args.device == "cuda":
         memory = "torch.cuda.max_memory_allocated (PyTorch only)"
     elif args.no_isolate:
         memory = "not measured (--no-isolate)"
     else:
         memory = "peak RSS (VmHWM) of a fresh process per measurement"
-    print(benchmark_report.format_table(measurements), end="")
+    print(benchmark.format_table(measurements), end="")
     print(f"peak memory: {memory}")
     if args.json:
         write_json(
@@ -119,13 +120,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 machine=machine,
                 settings=dict(settings, isolated=not args.no_isolate, memory=memory),
                 results=[m.row() for m in measurements],
-                ratios=benchmark_report.ratios(measurements),
+                ratios=benchmark.ratios(measurements),
             ),
         )
     if args.markdown:
         os.makedirs(os.path.dirname(os.path.abspath(args.markdown)), exist_ok=True)
         with open(args.markdown, "w") as f:
-            f.write(benchmark_report.format_table(measurements, machine))
+            f.write(benchmark.format_table(measurements, machine))
     return 0
 
 
