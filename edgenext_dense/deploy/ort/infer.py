@@ -1,18 +1,10 @@
-"""Run an exported model on images (:mod:`.backends`): the engine of ``tools/deploy/onnx_infer.py``.
+"""The engine of ``tools/deploy/onnx_infer.py``: :class:`OnnxModel` and the loop over images.
 
-Outputs follow the PyTorch demos:
-
-- detection (``tools/demo/image_demo.py``): one JSON line per image on stdout
-  (``image``, ``height``, ``width``, ``detections``: ``label``, ``class``, ``score``,
-  ``bbox`` [x1, y1, x2, y2] in the image's pixels, scores at least ``--score-thr``),
-  ``OUT_DIR/vis/<image name>`` drawn and ``OUT_DIR/preds/<image name>.json``;
-- segmentation (``tools/demo/image_seg_demo.py``): ``OUT_DIR/<image name>.png``, the class
-  colours blended over the image with a legend, and one line per image;
-- classification (``tools/demo/image_classify.py``): the top-5 as one JSON line per image
-  (and ``OUT_DIR/preds/<image name>.json``).
-
-Folders are processed one image at a time; an image that cannot be read, predicted, drawn or
-written is reported on stderr and skipped (:func:`.images.process_each`).
+Outputs follow the PyTorch demos: detection (``image_demo.py``) one JSON line per image (scores
+at least ``--score-thr``), ``OUT_DIR/vis/<image name>`` and ``OUT_DIR/preds/<image name>.json``;
+segmentation (``image_seg_demo.py``) ``OUT_DIR/<image name>.png``, the classes blended with a
+legend; classification (``image_classify.py``) the top-5 as JSON lines and ``preds/`` files.
+An image that cannot be read, predicted, drawn or written is reported and skipped.
 """
 
 from __future__ import annotations
@@ -22,17 +14,16 @@ import json
 import os
 import os.path as osp
 import sys
-from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
 from .backends import BACKENDS, PRECISIONS, BackendError, create_session, open_model
 from .images import (
+    DemoSummary,
     list_images,
-    output_name,
     output_paths,
-    process_each,
+    process_images,
     read_image,
     summary_line,
     write_image,
@@ -74,7 +65,6 @@ def read_metadata(path: Union[str, os.PathLike]) -> Dict[str, Any]:
     return parse_metadata(session.get_modelmeta().custom_metadata_map, path)
 
 
-# --------------------------------------------------------------------------- model
 class OnnxModel:
     """An exported model with its preprocessing and post-processing.
 
@@ -138,33 +128,31 @@ class OnnxModel:
         return result
 
 
-# --------------------------------------------------------------------------- images
-@dataclass
-class InferenceSummary:
-    """What a run did: one record per image processed, ``(image, reason)`` per image skipped."""
-
-    results: List[Dict[str, Any]] = field(default_factory=list)
-    skipped: List[Tuple[str, str]] = field(default_factory=list)
-
-
 def _process_one(
-    model: OnnxModel, image: str, out_dir: Optional[str], score_thr: float, opacity: float
+    model: OnnxModel,
+    image: str,
+    out_dir: Optional[str],
+    score_thr: float,
+    opacity: float,
+    log: Callable[[str], None],
+    keep_labels: bool,
 ) -> Dict[str, Any]:
-    """Read and predict one image and write its outputs; returns its record."""
+    """Read and predict one image, write its outputs and log its line; returns its record."""
     img = read_image(image)
     result = model.predict(img)
+    height, width = (int(v) for v in result.pop("ori_shape"))
     if model.task == "seg":
         labels = result["labels"]
         counts = np.bincount(labels.ravel(), minlength=len(model.classes))  # np.unique: a copy
         present = [model.classes[i] for i in np.flatnonzero(counts[: len(model.classes)])]
-        record = dict(image=image, height=labels.shape[0], width=labels.shape[1], classes=present)
+        record = dict(image=image, height=height, width=width, classes=present)
         if out_dir is not None:
-            record["out_file"] = osp.join(out_dir, output_name(image, ".png"))
+            record["out_file"] = osp.join(out_dir, f"{osp.basename(image)}.png")
             write_image(record["out_file"], draw_segmentation(img, labels, model.meta, opacity))
-        return dict(record, labels=labels)
+        log(f"{image} -> {record.get('out_file', '(not written)')} ({', '.join(present)})")
+        return dict(record, labels=labels) if keep_labels else record
     if model.task == "det":
         keep = np.flatnonzero(result["scores"] >= score_thr)  # already best first
-        height, width = result["ori_shape"]
         detections = [
             {
                 "label": int(result["labels"][i]),
@@ -174,17 +162,18 @@ def _process_one(
             }
             for i in keep
         ]
-        record = dict(image=image, height=int(height), width=int(width), detections=detections)
+        record = dict(image=image, height=height, width=width, detections=detections)
     else:
-        record = dict(image=image, **{k: v for k, v in result.items() if k != "ori_shape"})
+        record = dict(image=image, **result)
     if out_dir is not None:
         vis_path, json_path = output_paths(out_dir, image)
         if model.task == "det":
-            write_image(vis_path, draw_detections(img, record["detections"], model.meta))
+            write_image(vis_path, draw_detections(img, detections, model.meta))
         write_json(json_path, record)
         if model.task == "det":
             record["out_file"] = vis_path
         record["json_file"] = json_path
+    log(json.dumps(record))
     return record
 
 
@@ -196,7 +185,7 @@ def run_inference(
     opacity: float = 0.5,
     log: Callable[[str], None] = print,
     keep_labels: bool = True,
-) -> InferenceSummary:
+) -> DemoSummary:
     """Predict each image, writing the demo outputs; an image that fails is reported and skipped.
 
     Args:
@@ -207,29 +196,17 @@ def run_inference(
         opacity (float): Segmentation: opacity of the class colours. Defaults to 0.5.
         log (Callable[[str], None]): Receives one line per image (JSON for detection and
             classification). Defaults to ``print``.
-        keep_labels (bool): Segmentation: keep each image's ``labels`` in its record; False
-            spares a folder of big photos from holding every label map. Defaults to True.
+        keep_labels (bool): Segmentation: keep each image's ``labels`` in its record (False
+            spares a folder of big photos). Defaults to True.
 
     Returns:
-        InferenceSummary: The records and the skipped images (each also reported on stderr
-        as ``skipped <image>: <reason>``).
+        DemoSummary: The records and the skipped ``(image, reason)`` (each also reported on
+        stderr as ``skipped <image>: <reason>``).
     """
-    summary = InferenceSummary()
-    done = process_each(
+    return process_images(
         inputs,
-        lambda image: _process_one(model, image, out_dir, score_thr, opacity),
-        summary.skipped,
+        lambda image: _process_one(model, image, out_dir, score_thr, opacity, log, keep_labels),
     )
-    for image, record in done:
-        if model.task == "seg":
-            target, classes = record.get("out_file", "(not written)"), ", ".join(record["classes"])
-            log(f"{image} -> {target} ({classes})")
-            if not keep_labels:
-                del record["labels"]
-        else:
-            log(json.dumps(record))
-        summary.results.append(record)
-    return summary
 
 
 def add_backend_args(parser: argparse.ArgumentParser) -> None:
