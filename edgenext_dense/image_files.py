@@ -1,9 +1,9 @@
 """Image files for the batch tools (the demos, ``onnx_infer.py``, ``onnx_eval.py``).
 
 An image or a folder in; each image read as ``mmcv.imread`` reads it, or skipped and reported
-(``skipped <image>: <reason>``, then ``N image(s) processed, M skipped``); the segmentation
-legend both segmentation drawings share. Imports only the standard library, numpy and OpenCV:
-the torch-free runtime (``deploy/ort``) uses it too.
+(``skipped <image>: <reason>``, then ``N image(s) processed, M skipped``); the detection
+tools' JSON record and the segmentation drawings' legend. Imports only the standard library,
+numpy and OpenCV: the torch-free runtime (``deploy/ort``) uses it too.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import os.path as osp
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, List, Sequence, Tuple, TypeVar
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Sequence, Tuple, TypeVar
 
 import cv2
 import numpy as np
@@ -115,6 +115,31 @@ def process_images(images: Sequence[str], process: Callable[[str], Any]) -> Demo
 def summary_line(processed: int, skipped: int) -> str:
     """The batch tools' closing line: ``N image(s) processed, M skipped``."""
     return f"{processed} image(s) processed, {skipped} skipped"
+
+
+def detections_record(
+    image: str,
+    shape: Sequence[int],
+    classes: Sequence[str],
+    bboxes: np.ndarray,
+    scores: np.ndarray,
+    labels: np.ndarray,
+    score_thr: float,
+) -> Dict[str, Any]:
+    """One image's detections scoring at least ``score_thr``, best first, as the JSON record
+    the detection tools print: ``image``, ``height``, ``width`` and ``detections`` (``label``,
+    ``class``, ``score``, ``bbox`` [x1, y1, x2, y2] in the image's pixels)."""
+    detections = [
+        {
+            "label": int(labels[i]),
+            "class": classes[int(labels[i])],
+            "score": round(float(scores[i]), 4),
+            "bbox": [round(float(v), 1) for v in bboxes[i]],
+        }
+        for i in np.argsort(-np.asarray(scores), kind="stable")
+        if scores[i] >= score_thr
+    ]
+    return dict(image=image, height=int(shape[0]), width=int(shape[1]), detections=detections)
 
 
 def draw_legend(

@@ -26,6 +26,7 @@ from edgenext_dense.image_files import (  # noqa: E402,F401  (the runtime's imag
     IMAGE_EXTENSIONS,
     DemoSummary,
     ImageReadError,
+    detections_record,
     draw_legend,
     list_images,
     process_each,

@@ -21,6 +21,7 @@ import numpy as np
 from .backends import BACKENDS, PRECISIONS, BackendError, create_session, open_model
 from .images import (
     DemoSummary,
+    detections_record,
     list_images,
     output_paths,
     process_images,
@@ -94,8 +95,7 @@ class OnnxModel:
         # fp32 and int8 compile alike (int8 lives in the file); ORT's session carries the metadata
         self.session = open_model(path, backend, precision or "fp32", threads, providers)
         if backend == "onnxruntime":
-            props = self.session.get_modelmeta().custom_metadata_map
-            self.meta = parse_metadata(props, path)
+            self.meta = parse_metadata(self.session.get_modelmeta().custom_metadata_map, path)
         else:
             self.meta = read_metadata(path)
         self.precision = check_precision(self.meta, precision, path)
@@ -128,55 +128,6 @@ class OnnxModel:
         return result
 
 
-def _process_one(
-    model: OnnxModel,
-    image: str,
-    out_dir: Optional[str],
-    score_thr: float,
-    opacity: float,
-    log: Callable[[str], None],
-    keep_labels: bool,
-) -> Dict[str, Any]:
-    """Read and predict one image, write its outputs and log its line; returns its record."""
-    img = read_image(image)
-    result = model.predict(img)
-    height, width = (int(v) for v in result.pop("ori_shape"))
-    if model.task == "seg":
-        labels = result["labels"]
-        counts = np.bincount(labels.ravel(), minlength=len(model.classes))  # np.unique: a copy
-        present = [model.classes[i] for i in np.flatnonzero(counts[: len(model.classes)])]
-        record = dict(image=image, height=height, width=width, classes=present)
-        if out_dir is not None:
-            record["out_file"] = osp.join(out_dir, f"{osp.basename(image)}.png")
-            write_image(record["out_file"], draw_segmentation(img, labels, model.meta, opacity))
-        log(f"{image} -> {record.get('out_file', '(not written)')} ({', '.join(present)})")
-        return dict(record, labels=labels) if keep_labels else record
-    if model.task == "det":
-        keep = np.flatnonzero(result["scores"] >= score_thr)  # already best first
-        detections = [
-            {
-                "label": int(result["labels"][i]),
-                "class": model.classes[int(result["labels"][i])],
-                "score": round(float(result["scores"][i]), 4),
-                "bbox": [round(float(v), 1) for v in result["bboxes"][i]],
-            }
-            for i in keep
-        ]
-        record = dict(image=image, height=height, width=width, detections=detections)
-    else:
-        record = dict(image=image, **result)
-    if out_dir is not None:
-        vis_path, json_path = output_paths(out_dir, image)
-        if model.task == "det":
-            write_image(vis_path, draw_detections(img, detections, model.meta))
-        write_json(json_path, record)
-        if model.task == "det":
-            record["out_file"] = vis_path
-        record["json_file"] = json_path
-    log(json.dumps(record))
-    return record
-
-
 def run_inference(
     model: OnnxModel,
     inputs: Sequence[str],
@@ -203,10 +154,37 @@ def run_inference(
         DemoSummary: The records and the skipped ``(image, reason)`` (each also reported on
         stderr as ``skipped <image>: <reason>``).
     """
-    return process_images(
-        inputs,
-        lambda image: _process_one(model, image, out_dir, score_thr, opacity, log, keep_labels),
-    )
+
+    def process(image: str) -> Dict[str, Any]:
+        img = read_image(image)
+        result = model.predict(img)
+        height, width = (int(v) for v in result.pop("ori_shape"))
+        if model.task == "seg":
+            labels = result["labels"]
+            counts = np.bincount(labels.ravel(), minlength=len(model.classes))  # np.unique copies
+            present = [model.classes[i] for i in np.flatnonzero(counts[: len(model.classes)])]
+            record = dict(image=image, height=height, width=width, classes=present)
+            if out_dir is not None:
+                record["out_file"] = osp.join(out_dir, f"{osp.basename(image)}.png")
+                write_image(record["out_file"], draw_segmentation(img, labels, model.meta, opacity))
+            log(f"{image} -> {record.get('out_file', '(not written)')} ({', '.join(present)})")
+            return dict(record, labels=labels) if keep_labels else record
+        if model.task == "det":
+            det = (result["bboxes"], result["scores"], result["labels"])
+            record = detections_record(image, (height, width), model.classes, *det, score_thr)
+        else:
+            record = dict(image=image, **result)
+        if out_dir is not None:
+            vis_path, record_path = output_paths(out_dir, image)
+            if model.task == "det":
+                write_image(vis_path, draw_detections(img, record["detections"], model.meta))
+            write_json(record_path, record)
+            record.update({"out_file": vis_path} if model.task == "det" else {})
+            record["json_file"] = record_path
+        log(json.dumps(record))
+        return record
+
+    return process_images(inputs, process)
 
 
 def add_backend_args(parser: argparse.ArgumentParser) -> None:

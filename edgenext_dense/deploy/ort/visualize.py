@@ -17,23 +17,15 @@ _STRIP_PIXELS = 1 << 21
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
-def _palette(meta: Dict[str, Any]) -> np.ndarray:
-    """``(num_classes, 3)`` RGB colours: the metadata's, else a fixed random palette."""
-    classes, palette = meta["classes"], meta.get("palette") or []
-    if len(palette) != len(classes):
-        return np.random.default_rng(42).integers(0, 256, (len(classes), 3)).astype(np.uint8)
-    return np.asarray(palette, np.uint8).reshape(-1, 3)
-
-
 def draw_detections(
     image_bgr: np.ndarray, detections: Sequence[Dict[str, Any]], meta: Dict[str, Any]
 ) -> np.ndarray:
     """A copy of the BGR image with the records' (``label``, ``class``, ``score``, ``bbox``)
-    boxes, class names and scores, in the colours of ``meta['palette']``."""
-    canvas, palette = image_bgr.copy(), _palette(meta)
+    boxes, class names and scores, in the colours of ``meta['palette']`` (RGB, one a class)."""
+    canvas, palette = image_bgr.copy(), meta["palette"]
     thick = max(1, round(min(canvas.shape[:2]) / 300))
     for det in detections:
-        r, g, b = (int(c) for c in palette[det["label"] % len(palette)])
+        r, g, b = (int(c) for c in palette[det["label"]])
         x1, y1, x2, y2 = (int(round(v)) for v in det["bbox"])
         cv2.rectangle(canvas, (x1, y1), (x2, y2), (b, g, r), thick)
         text = f"{det['class']}: {det['score']:.2f}"
@@ -50,8 +42,7 @@ def draw_segmentation(
     """The class colours blended over the BGR image, with the legend on its right.
 
     The blend is mmseg's ``(image * (1 - opacity) + colour * opacity).astype(uint8)``, a strip
-    of rows at a time (the same pixels without its full-size float64 copies); labels outside
-    the palette stay black.
+    of rows at a time (the same pixels without its full-size float64 copies).
 
     Args:
         image_bgr (np.ndarray): ``(H, W, 3)`` uint8 BGR image.
@@ -59,16 +50,14 @@ def draw_segmentation(
         meta (dict): Model metadata (``classes``, ``palette``).
         opacity (float): Opacity of the class colours. Defaults to 0.5.
     """
-    palette = np.ascontiguousarray(_palette(meta)[:, ::-1])  # draw in BGR: no full-size copy
+    palette = np.asarray(meta["palette"], np.uint8)[:, ::-1]  # draw in BGR: no full-size copy
     legend = draw_legend(labels, meta["classes"], palette, image_bgr.shape[0])
     height, width = image_bgr.shape[:2]
     canvas = np.full((legend.shape[0], width + legend.shape[1], 3), 255, np.uint8)
     canvas[:, width:] = legend
-    lut = np.concatenate([palette, np.zeros((1, 3), np.uint8)])  # last row: unknown labels
     step = max(1, _STRIP_PIXELS // max(1, width))
     for top in range(0, height, step):
         rows = slice(top, min(height, top + step))
-        strip = labels[rows]
-        mask = lut[np.where((strip >= 0) & (strip < len(palette)), strip, len(palette))]
-        canvas[rows, :width] = (image_bgr[rows] * (1 - opacity) + mask * opacity).astype(np.uint8)
+        blended = image_bgr[rows] * (1 - opacity) + palette[labels[rows]] * opacity
+        canvas[rows, :width] = blended.astype(np.uint8)
     return canvas
