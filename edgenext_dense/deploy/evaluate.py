@@ -138,7 +138,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     )
     parser.add_argument("config", help="the det/seg config the models were exported from")
     parser.add_argument("model", nargs="+", help="one or more .onnx files to score")
-    parser.add_argument("--threads", type=int, default=None, help="inference threads")
     add_backend_args(parser)
     parser.add_argument("--limit", type=int, default=None, help="score the first N images only")
     parser.add_argument("--json", help="write {model: result} as JSON here")

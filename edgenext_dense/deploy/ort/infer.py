@@ -188,11 +188,11 @@ def run_inference(
 
 
 def add_backend_args(parser: argparse.ArgumentParser) -> None:
-    """``--backend`` and ``--precision``, as onnx_infer, onnx_eval and the benchmark take them."""
-    parser.add_argument(
-        "--backend", choices=BACKENDS, default="onnxruntime", help="runtime (default onnxruntime)"
-    )
-    parser.add_argument(
+    """``--threads``, ``--backend`` and ``--precision``, as onnx_infer and onnx_eval take them."""
+    add = parser.add_argument
+    add("--threads", type=int, default=None, help="inference threads (default: the backend's)")
+    add("--backend", choices=BACKENDS, default="onnxruntime", help="runtime (default onnxruntime)")
+    add(
         "--precision",
         choices=PRECISIONS,
         default=None,
@@ -222,15 +222,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help="detection: lowest score drawn and printed (default 0.3)",
     )
     add("--opacity", type=float, default=0.5, help="segmentation: mask opacity (default 0.5)")
-    add("--threads", type=int, default=None, help="inference threads (default: the backend's)")
     add_backend_args(parser)
     args = parser.parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be at least 1, got {args.threads}")
     if not 0.0 <= args.score_thr <= 1.0:
         parser.error(f"--score-thr must be in [0, 1], got {args.score_thr}")
     if not 0.0 < args.opacity <= 1.0:
         parser.error(f"--opacity must be in (0, 1], got {args.opacity}")
-    if args.threads is not None and args.threads < 1:
-        parser.error(f"--threads must be at least 1, got {args.threads}")
     return args
 
 
