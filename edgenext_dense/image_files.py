@@ -112,6 +112,15 @@ def process_images(images: Sequence[str], process: Callable[[str], Any]) -> Demo
     return summary
 
 
+def output_paths(out_dir: str, image: str) -> Tuple[str, str]:
+    """``out_dir/vis/<image name>`` (``.jpg`` appended to a name that is not an image format)
+    and ``out_dir/preds/<image name>.json``: mmdet's layout, named after the whole file name so
+    that ``pic.jpg`` and ``pic.png`` never share an output."""
+    name = osp.basename(image)
+    drawing = name if name.lower().endswith(IMAGE_EXTENSIONS) else f"{name}.jpg"
+    return osp.join(out_dir, "vis", drawing), osp.join(out_dir, "preds", f"{name}.json")
+
+
 def summary_line(processed: int, skipped: int) -> str:
     """The batch tools' closing line: ``N image(s) processed, M skipped``."""
     return f"{processed} image(s) processed, {skipped} skipped"

@@ -19,10 +19,11 @@ import torch
 from edgenext_dense.deploy.graph_modules import ExportError
 from edgenext_dense.deploy.graphs import config_task
 from edgenext_dense.deploy.ort import BackendError, OnnxModel
-from edgenext_dense.deploy.ort.images import process_each, read_image, summary_line, write_json
+from edgenext_dense.deploy.ort.images import write_json
 from edgenext_dense.deploy.ort.infer import add_backend_args
 from edgenext_dense.engine.config import add_cfg_options_arg, load_config
 from edgenext_dense.engine.preflight import PreflightError
+from edgenext_dense.image_files import process_each, read_image, summary_line
 
 # test-pipeline steps the runtime does itself (OnnxModel.predict reads and resizes the image)
 _IMAGE_STEPS = ("LoadImageFromFile", "LoadImageFromNDArray", "Resize")
