@@ -36,25 +36,6 @@ from .preprocess import preprocess_image
 from .visualize import draw_detections, draw_segmentation
 
 
-def check_precision(meta: Dict[str, Any], precision: Optional[str], path: str) -> str:
-    """The precision to run ``path`` at: ``precision``, or the file's when None.
-
-    Raises:
-        BackendError: When ``precision`` contradicts the file (int8 asked of a float export,
-            or a float precision of an int8 one).
-    """
-    quantized = meta.get("quantization")
-    if precision is None:
-        return "int8" if quantized else "fp32"
-    if (precision == "int8") != bool(quantized):
-        what = f"int8-quantised ({quantized})" if quantized else "a float32 export"
-        raise BackendError(
-            f"{path} is {what}, so it cannot run at --precision {precision}: int8 runs files "
-            "written by export_onnx.py --int8, fp32 and bf16 run float exports"
-        )
-    return precision
-
-
 def read_metadata(path: Union[str, os.PathLike]) -> Dict[str, Any]:
     """The checked edgenext_dense metadata of an exported model (see :mod:`.metadata`).
 
@@ -80,7 +61,8 @@ class OnnxModel:
 
     Raises:
         MetadataError: When the file carries no edgenext_dense metadata.
-        BackendError: When the backend or precision cannot run this file.
+        BackendError: When the backend cannot run this file, or ``precision`` contradicts it
+            (int8 of a float export, a float precision of an int8 one).
     """
 
     def __init__(
@@ -98,7 +80,14 @@ class OnnxModel:
             self.meta = parse_metadata(self.session.get_modelmeta().custom_metadata_map, path)
         else:
             self.meta = read_metadata(path)
-        self.precision = check_precision(self.meta, precision, path)
+        quantized = self.meta.get("quantization")
+        if precision is not None and (precision == "int8") != bool(quantized):
+            what = f"int8-quantised ({quantized})" if quantized else "a float32 export"
+            raise BackendError(
+                f"{path} is {what}, so it cannot run at --precision {precision}: int8 runs files "
+                "written by export_onnx.py --int8, fp32 and bf16 run float exports"
+            )
+        self.precision = precision or ("int8" if quantized else "fp32")
         self.backend = backend
         self.task: str = self.meta["task"]
         self.classes: List[str] = [str(c) for c in self.meta["classes"]]
