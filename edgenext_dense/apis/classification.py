@@ -16,7 +16,7 @@ import torch
 from mmcv.transforms import CenterCrop
 from torch import nn
 
-from edgenext_dense.apis.image_files import read_image
+from edgenext_dense.image_files import read_image
 from edgenext_dense.model_zoo import (
     CROP_SIZE,
     IMAGENET_MEAN,

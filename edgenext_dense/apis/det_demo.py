@@ -24,16 +24,15 @@ from mmdet.apis import inference_detector
 from mmdet.visualization import DetLocalVisualizer
 from mmengine.logging import MMLogger
 
-from edgenext_dense.apis.image_files import (
+from edgenext_dense.apis.image_files import add_demo_args, demo_main
+from edgenext_dense.apis.loading import load_trained_model
+from edgenext_dense.image_files import (
     IMAGE_EXTENSIONS,
     DemoSummary,
-    add_demo_args,
-    demo_main,
     list_images,
     process_images,
     read_image,
 )
-from edgenext_dense.apis.loading import load_trained_model
 
 
 def detections_to_dict(

@@ -21,17 +21,11 @@ from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
 
-from edgenext_dense.apis.image_files import (
-    DemoSummary,
-    add_demo_args,
-    demo_main,
-    list_images,
-    process_images,
-    read_image,
-)
+from edgenext_dense.apis.image_files import add_demo_args, demo_main
 from edgenext_dense.apis.loading import load_trained_model
 from edgenext_dense.engine.config import config_test_pipeline
 from edgenext_dense.engine.preflight import PreflightError
+from edgenext_dense.image_files import DemoSummary, list_images, process_images, read_image
 
 # dropped from the test pipeline: demo images have no masks
 _ANNOTATION_LOADERS = ("LoadAnnotations", "LoadCheckedAnnotations")

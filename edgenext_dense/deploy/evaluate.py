@@ -1,12 +1,10 @@
 """Score an exported model on a config's test set with the config's own mmdet/mmseg metric.
 
-Behind ``tools/deploy/onnx_eval.py``. Each test image is read from its file and predicted by
-:class:`~edgenext_dense.deploy.ort.OnnxModel` exactly as ``tools/deploy/onnx_infer.py`` does;
-the predictions go to the config's ``test_evaluator`` (``CocoMetric``, ``IoUMetric``...) beside
-the ground truth its test pipeline loads, so the figures compare one to one with
-``tools/test.py``'s (e.g. float32 against int8 files). A test image that cannot be read or
-predicted is reported and skipped; it then has no prediction (``CocoMetric``, which takes the
-image list from the annotation file, counts its objects as missed).
+Behind ``tools/deploy/onnx_eval.py``. Each test image is predicted by
+:class:`~edgenext_dense.deploy.ort.OnnxModel` as ``onnx_infer.py`` does, and the config's
+``test_evaluator`` scores it against the ground truth, so the figures compare one to one with
+``tools/test.py``'s. An image that cannot be read or predicted is reported and skipped (it then
+has no prediction: ``CocoMetric`` counts its objects as missed).
 """
 
 from __future__ import annotations
@@ -21,18 +19,19 @@ import torch
 from edgenext_dense.deploy.graph_modules import ExportError
 from edgenext_dense.deploy.graphs import config_task
 from edgenext_dense.deploy.ort import BackendError, OnnxModel
-from edgenext_dense.deploy.ort.images import process_each, read_image, summary_line, write_json
+from edgenext_dense.deploy.ort.images import write_json
 from edgenext_dense.deploy.ort.infer import add_backend_args
 from edgenext_dense.engine.config import add_cfg_options_arg, load_config
 from edgenext_dense.engine.preflight import PreflightError
+from edgenext_dense.image_files import process_each, read_image, summary_line
 
 # test-pipeline steps the runtime does itself (OnnxModel.predict reads and resizes the image)
 _IMAGE_STEPS = ("LoadImageFromFile", "LoadImageFromNDArray", "Resize")
 
 
 def _predict_sample(model: OnnxModel, dataset: Any, evaluator: Any, index: int) -> float:
-    """Predict one test image onto its data sample, as the PyTorch model would, and hand it to
-    the evaluator; returns the prediction's seconds."""
+    """Predict one test image onto its data sample and hand it to the evaluator; returns the
+    prediction's seconds."""
     from mmengine.structures import InstanceData, PixelData
 
     sample = dataset[index]["data_samples"]
@@ -107,15 +106,13 @@ def evaluate_onnx(
     count = len(dataset) if limit is None else min(limit, len(dataset))
     seconds, predicted = 0.0, 0
     skipped: List[Tuple[str, str]] = []
-    done = process_each(
+    for index, elapsed in process_each(
         range(count),
         lambda index: _predict_sample(model, dataset, evaluator, index),
         skipped,
         name=lambda index: str(dataset.get_data_info(index).get("img_path", f"image {index}")),
-    )
-    for index, elapsed in done:
-        seconds += elapsed
-        predicted += 1
+    ):
+        seconds, predicted = seconds + elapsed, predicted + 1
         if log is not None and (index + 1) % 50 == 0:
             log(f"{index + 1}/{count} images")
     if not predicted:
@@ -124,19 +121,14 @@ def evaluate_onnx(
             f"{model_path}: see the reasons above"
         )
     return dict(
-        metrics={k: _plain(v) for k, v in evaluator.evaluate(predicted).items()},
+        metrics={
+            k: v if isinstance(v, str) else float(v)  # numpy scalars: JSON-ready
+            for k, v in evaluator.evaluate(predicted).items()
+        },
         images=predicted,
         skipped=[dict(image=image, reason=reason) for image, reason in skipped],
         seconds=round(seconds, 3),
     )
-
-
-def _plain(value: Any) -> Any:
-    """A metric as a JSON-ready value: numpy and torch scalars become floats."""
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return value
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -147,7 +139,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     )
     parser.add_argument("config", help="the det/seg config the models were exported from")
     parser.add_argument("model", nargs="+", help="one or more .onnx files to score")
-    parser.add_argument("--threads", type=int, default=None, help="inference threads")
     add_backend_args(parser)
     parser.add_argument("--limit", type=int, default=None, help="score the first N images only")
     parser.add_argument("--json", help="write {model: result} as JSON here")

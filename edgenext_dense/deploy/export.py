@@ -1,14 +1,9 @@
-"""ONNX export of the deployable graphs, its check against PyTorch, and the command line.
+"""ONNX export of the deployable graphs (:mod:`.graphs`), its check against PyTorch, and
+``tools/deploy/export_onnx.py``.
 
-Behind ``tools/deploy/export_onnx.py``. The graphs (what each task's file takes and returns) are
-built in :mod:`edgenext_dense.deploy.graphs`.
-
-The preprocessing (mean, std, channel order, the test pipeline's resize), class names, palette
-and post-processing settings are stored as JSON in the ONNX ``metadata_props`` (schema in
-:mod:`edgenext_dense.deploy.ort.metadata`), so the ``.onnx`` file alone is enough at inference.
-EdgeNeXt backbones are fused (:meth:`~edgenext_dense.models.EdgeNeXt.fuse`) in a copy of the
-model before tracing. The TorchScript-based exporter (``dynamo=False``) is used: it needs no
-``onnxscript`` and traces mmdet's Python control flow at the given input size.
+The file carries the runtime's settings as JSON in its ``metadata_props`` (schema in
+:mod:`.ort.metadata`), so the ``.onnx`` file alone is enough at inference. The TorchScript
+exporter (``dynamo=False``) needs no ``onnxscript`` and traces mmdet's Python control flow.
 """
 
 from __future__ import annotations
@@ -54,10 +49,10 @@ def export_onnx(
     batch_size: int = 1,
     fuse: bool = True,
 ) -> str:
-    """Trace ``deploy.graph`` to an ONNX file carrying the runtime metadata.
+    """Trace a copy of ``deploy.graph`` to an ONNX file carrying the runtime metadata.
 
     Args:
-        deploy (DeployModel): From :func:`load_deploy_model` (not modified).
+        deploy (DeployModel): From :func:`load_deploy_model`.
         out (str | os.PathLike): The ``.onnx`` file to write.
         dynamic_batch (bool): Make the batch axis dynamic. Defaults to False.
         opset (int): ONNX opset. Defaults to 17 (LayerNormalization is a single op).
@@ -75,12 +70,9 @@ def export_onnx(
         fuse_for_inference(graph)
     batch = {0: "batch"} if dynamic_batch else {}
     hw = {2: "height", 3: "width"} if deploy.dynamic_hw else {}
-    axes: Dict[str, Dict[int, str]] = {INPUT_NAME: {**batch, **hw}}
-    for name in deploy.output_names:
-        # a detector has as many rows as the batch's most detections
-        axes[name] = {**batch, **(hw if deploy.task == "seg" else {})}
-        if deploy.task == "det":
-            axes[name][1] = "detections"
+    # a detector has as many rows as the batch's most detections
+    out_axes = {"seg": hw, "det": {1: "detections"}}.get(deploy.task, {})
+    axes = {INPUT_NAME: {**batch, **hw}, **{n: {**batch, **out_axes} for n in deploy.output_names}}
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
     with warnings.catch_warnings(), torch.no_grad():  # the tracer's expected warnings
         for category in (DeprecationWarning, torch.jit.TracerWarning, UserWarning):
@@ -124,7 +116,8 @@ def verify_onnx(
     Args:
         deploy (DeployModel): What was exported.
         path (str): The exported file.
-        batch_size (int): Batch size of the check (the exported one unless dynamic).
+        batch_size (int): Batch size of the check (the exported one unless dynamic). Defaults
+            to 1.
         seed (int): Seed of the random input. Defaults to 0.
 
     Returns:

@@ -1,19 +1,10 @@
 """Deployable graphs of the classifier, the SSDLite detector and the DeepLabv3 segmentor.
 
-What :mod:`edgenext_dense.deploy.export` traces to ONNX and :mod:`edgenext_dense.analysis.benchmark`
-times. Each graph takes the normalised ``(B, 3, H, W)`` float32 RGB batch (the runtime
-normalises in numpy) and returns:
-
-- classifier (``classifier`` or ``classifier:ARCH``): ``logits (B, classes)``;
-- detector (``configs/det/*.py``): ``boxes (B, K, 4)`` (input pixels), ``scores (B, K)`` and
-  ``labels (B, K)``, the detections of mmdet's ``predict`` with the config's ``test_cfg``, each
-  image's best first, then padding rows with label -1
-  (:class:`~edgenext_dense.deploy.graph_modules.DetectorGraph`);
-- segmentor (``configs/seg/*.py``): ``seg_logits (B, classes, H, W)`` at the input size, height
-  and width dynamic (the test pipeline may keep the aspect ratio).
-
-The config's task, test-pipeline resize, normalisation, class names and palette become the
-:class:`DeployModel`'s metadata (schema in :mod:`edgenext_dense.deploy.ort.metadata`).
+Each takes the normalised ``(B, 3, H, W)`` float32 RGB batch and returns: the classifier
+``logits (B, classes)``; the detector mmdet ``predict``'s detections with the config's
+``test_cfg`` as ``boxes (B, K, 4)``, ``scores (B, K)``, ``labels (B, K)`` (each image's best
+first, then padding rows of label -1); the segmentor ``seg_logits (B, classes, H, W)`` at any
+input size. The config's test resize, normalisation, classes and palette become the metadata.
 """
 
 from __future__ import annotations
@@ -39,21 +30,14 @@ from edgenext_dense.engine.preflight import PreflightError
 
 CLASSIFIER_SPEC = "classifier"
 # test-pipeline steps that only load or pack data (nothing for the runtime to reproduce)
-_PASSIVE_STEPS = (
-    "LoadImageFromFile",
-    "LoadImageFromNDArray",
-    "LoadAnnotations",
-    "LoadCheckedAnnotations",
-    "PackDetInputs",
-    "PackSegInputs",
-)
+_PASSIVE_STEPS = ("LoadImageFromFile", "LoadImageFromNDArray", "LoadAnnotations")
+_PASSIVE_STEPS += ("LoadCheckedAnnotations", "PackDetInputs", "PackSegInputs")
 
 
 @dataclass
 class DeployModel:
-    """A model ready to export: the graph module, what it takes and gives, and the metadata
-    the runtime needs (the export adds the input/output names and dynamic axes); ``model`` is
-    the full PyTorch model, for comparisons. ``task`` may also be ``'backbone'`` (benchmarks)."""
+    """A graph to export, what it takes and gives, the runtime's metadata and the full PyTorch
+    ``model`` (for comparisons); ``task`` may also be ``'backbone'`` (benchmarks)."""
 
     graph: nn.Module
     task: str
@@ -82,8 +66,8 @@ def pipeline_resize(cfg: Config, task: str) -> Dict[str, Any]:
     """The test pipeline's resize as runtime metadata (types in ``ort.preprocess``).
 
     Raises:
-        ExportError: For a step the runtime cannot reproduce (flips, test-time augmentation,
-            padding, Pillow resizes...), or a detector whose input size varies per image.
+        ExportError: For a step the runtime cannot reproduce (flips, padding, Pillow
+            resizes...), or a detector whose input size varies per image.
     """
     name = cfg.filename
     resizes = []
@@ -105,7 +89,7 @@ def pipeline_resize(cfg: Config, task: str) -> Dict[str, Any]:
         )
     if not resizes:
         return dict(type="none")
-    step = resizes[0]
+    step, interpolation = resizes[0], resizes[0].get("interpolation", "bilinear")
     scale = step.get("scale")
     if scale is None:
         raise ExportError(f"the Resize of {name} has no 'scale' (scale_factor only)")
@@ -115,7 +99,6 @@ def pipeline_resize(cfg: Config, task: str) -> Dict[str, Any]:
             f"the Resize of {name} uses backend {step['backend']!r}; "
             "the runtime reproduces mmcv's cv2 backend only"
         )
-    interpolation = step.get("interpolation", "bilinear")
     if not step.get("keep_ratio", False):
         return dict(type="stretch", size=scale, interpolation=interpolation)
     if task == "det":
@@ -146,7 +129,8 @@ def deploy_from_config(
     Args:
         config (str | Config): ``configs/det/*.py``, ``configs/seg/*.py`` or ``mmdet::...``.
         checkpoint (str, optional): From ``tools/train.py``; None keeps random weights.
-        input_size (Sequence[int], optional): ``(H, W)``; None: the config's (see module doc).
+        input_size (Sequence[int], optional): ``(H, W)``; None: the stretch resize's size,
+            else the training crop, else 512x512.
         cfg_options (dict, optional): Config overrides. Defaults to None.
 
     Raises:
@@ -240,6 +224,13 @@ def deploy_classifier(
     classes = (
         imagenet_classes() if num_classes == 1000 else [f"class {i}" for i in range(num_classes)]
     )
+    resize = dict(
+        type="short_side_crop",
+        short_side=short,
+        crop_size=crop,
+        interpolation="bicubic",
+        backend="pillow",
+    )
     meta: Dict[str, Any] = dict(
         task="cls",
         model=spec,
@@ -247,16 +238,7 @@ def deploy_classifier(
         classes=list(classes),
         palette=[],
         preprocess=dict(
-            mean=list(IMAGENET_MEAN),
-            std=list(IMAGENET_STD),
-            to_rgb=True,
-            resize=dict(
-                type="short_side_crop",
-                short_side=short,
-                crop_size=crop,
-                interpolation="bicubic",
-                backend="pillow",
-            ),
+            mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD), to_rgb=True, resize=resize
         ),
         postprocess=dict(topk=5),
     )
@@ -277,7 +259,7 @@ def load_deploy_model(
         input_size (Sequence[int], optional): ``(H, W)``; None: the model's own.
         cfg_options (dict, optional): Config overrides (det/seg). Defaults to None.
     """
-    if config == CLASSIFIER_SPEC or config.startswith(CLASSIFIER_SPEC + ":"):
+    if config.split(":", 1)[0] == CLASSIFIER_SPEC:
         if checkpoint is None:
             raise ExportError("exporting a classifier needs its ImageNet checkpoint")
         return deploy_classifier(config, checkpoint, input_size)

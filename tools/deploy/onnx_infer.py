@@ -5,8 +5,9 @@
 
 Needs numpy, OpenCV, Pillow and onnxruntime, not PyTorch: it loads ``edgenext_dense/deploy/ort/``
 as a stand-alone package, without ``edgenext_dense/__init__.py`` (which imports torch). To deploy
-without the repository, copy that folder and this script and set ``EDGENEXT_ORT_DIR`` to the
-folder. See ``edgenext_dense/deploy/ort/infer.py``.
+without the repository, copy this script, ``edgenext_dense/image_files.py`` and
+``edgenext_dense/deploy/ort/`` (keeping their relative places) and set ``EDGENEXT_ORT_DIR`` to
+the ``ort`` folder. See ``edgenext_dense/deploy/ort/infer.py``.
 """
 
 from __future__ import annotations

@@ -1,14 +1,12 @@
 """Torch-free inference (ONNX Runtime or OpenVINO) of the models ``export_onnx.py`` writes.
 
-This folder imports only the standard library, numpy, OpenCV, Pillow, onnxruntime and
-(optionally) openvino, and its modules import one another relatively, so
-``tools/deploy/onnx_infer.py`` loads it as the stand-alone package ``edgenext_dense_ort`` where
-PyTorch and the OpenMMLab stack are absent (``edgenext_dense/__init__`` imports torch).
-:mod:`.metadata` is the settings the ``.onnx`` file carries; :mod:`.preprocess`,
-:mod:`.postprocess` and :mod:`.visualize` reproduce the test pipelines, the post-processing and
-the demos' drawings in numpy/OpenCV; :mod:`.images` reads, skips and names as the demos do;
-:mod:`.backends` creates the sessions (ONNX Runtime or OpenVINO, at a precision);
-:mod:`.infer` holds :class:`OnnxModel` and ``onnx_infer.py``'s loop.
+Imports only the standard library, numpy, OpenCV, Pillow, onnxruntime, (optionally) openvino
+and the torch-free :mod:`edgenext_dense.image_files`; its modules import one another
+relatively, so ``tools/deploy/onnx_infer.py`` loads it as the stand-alone package
+``edgenext_dense_ort`` without ``edgenext_dense/__init__`` (which imports torch).
+:mod:`.metadata` is the settings the ``.onnx`` file carries, :mod:`.preprocess`,
+:mod:`.postprocess` and :mod:`.visualize` reproduce the test pipelines, post-processing and
+drawings in numpy/OpenCV, :mod:`.backends` creates the sessions, :mod:`.infer` runs them.
 """
 
 from .backends import BackendError, create_session, open_model

@@ -1,18 +1,10 @@
-"""Run an exported model on images (:mod:`.backends`): the engine of ``tools/deploy/onnx_infer.py``.
+"""The engine of ``tools/deploy/onnx_infer.py``: :class:`OnnxModel` and the loop over images.
 
-Outputs follow the PyTorch demos:
-
-- detection (``tools/demo/image_demo.py``): one JSON line per image on stdout
-  (``image``, ``height``, ``width``, ``detections``: ``label``, ``class``, ``score``,
-  ``bbox`` [x1, y1, x2, y2] in the image's pixels, scores at least ``--score-thr``),
-  ``OUT_DIR/vis/<image name>`` drawn and ``OUT_DIR/preds/<image name>.json``;
-- segmentation (``tools/demo/image_seg_demo.py``): ``OUT_DIR/<image name>.png``, the class
-  colours blended over the image with a legend, and one line per image;
-- classification (``tools/demo/image_classify.py``): the top-5 as one JSON line per image
-  (and ``OUT_DIR/preds/<image name>.json``).
-
-Folders are processed one image at a time; an image that cannot be read, predicted, drawn or
-written is reported on stderr and skipped (:func:`.images.process_each`).
+Outputs follow the PyTorch demos: detection (``image_demo.py``) one JSON line per image (scores
+at least ``--score-thr``), ``OUT_DIR/vis/<image name>`` and ``OUT_DIR/preds/<image name>.json``;
+segmentation (``image_seg_demo.py``) ``OUT_DIR/<image name>.png``, the classes blended with a
+legend; classification (``image_classify.py``) the top-5 as JSON lines and ``preds/`` files.
+An image that cannot be read, predicted, drawn or written is reported and skipped.
 """
 
 from __future__ import annotations
@@ -22,17 +14,17 @@ import json
 import os
 import os.path as osp
 import sys
-from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
 from .backends import BACKENDS, PRECISIONS, BackendError, create_session, open_model
 from .images import (
+    DemoSummary,
+    detections_record,
     list_images,
-    output_name,
     output_paths,
-    process_each,
+    process_images,
     read_image,
     summary_line,
     write_image,
@@ -42,25 +34,6 @@ from .metadata import MetadataError, parse_metadata
 from .postprocess import classification_topk, detection_postprocess, segmentation_labels
 from .preprocess import preprocess_image
 from .visualize import draw_detections, draw_segmentation
-
-
-def check_precision(meta: Dict[str, Any], precision: Optional[str], path: str) -> str:
-    """The precision to run ``path`` at: ``precision``, or the file's when None.
-
-    Raises:
-        BackendError: When ``precision`` contradicts the file (int8 asked of a float export,
-            or a float precision of an int8 one).
-    """
-    quantized = meta.get("quantization")
-    if precision is None:
-        return "int8" if quantized else "fp32"
-    if (precision == "int8") != bool(quantized):
-        what = f"int8-quantised ({quantized})" if quantized else "a float32 export"
-        raise BackendError(
-            f"{path} is {what}, so it cannot run at --precision {precision}: int8 runs files "
-            "written by export_onnx.py --int8, fp32 and bf16 run float exports"
-        )
-    return precision
 
 
 def read_metadata(path: Union[str, os.PathLike]) -> Dict[str, Any]:
@@ -74,7 +47,6 @@ def read_metadata(path: Union[str, os.PathLike]) -> Dict[str, Any]:
     return parse_metadata(session.get_modelmeta().custom_metadata_map, path)
 
 
-# --------------------------------------------------------------------------- model
 class OnnxModel:
     """An exported model with its preprocessing and post-processing.
 
@@ -89,7 +61,8 @@ class OnnxModel:
 
     Raises:
         MetadataError: When the file carries no edgenext_dense metadata.
-        BackendError: When the backend or precision cannot run this file.
+        BackendError: When the backend cannot run this file, or ``precision`` contradicts it
+            (int8 of a float export, a float precision of an int8 one).
     """
 
     def __init__(
@@ -104,11 +77,17 @@ class OnnxModel:
         # fp32 and int8 compile alike (int8 lives in the file); ORT's session carries the metadata
         self.session = open_model(path, backend, precision or "fp32", threads, providers)
         if backend == "onnxruntime":
-            props = self.session.get_modelmeta().custom_metadata_map
-            self.meta = parse_metadata(props, path)
+            self.meta = parse_metadata(self.session.get_modelmeta().custom_metadata_map, path)
         else:
             self.meta = read_metadata(path)
-        self.precision = check_precision(self.meta, precision, path)
+        quantized = self.meta.get("quantization")
+        if precision is not None and (precision == "int8") != bool(quantized):
+            what = f"int8-quantised ({quantized})" if quantized else "a float32 export"
+            raise BackendError(
+                f"{path} is {what}, so it cannot run at --precision {precision}: int8 runs files "
+                "written by export_onnx.py --int8, fp32 and bf16 run float exports"
+            )
+        self.precision = precision or ("int8" if quantized else "fp32")
         self.backend = backend
         self.task: str = self.meta["task"]
         self.classes: List[str] = [str(c) for c in self.meta["classes"]]
@@ -138,56 +117,6 @@ class OnnxModel:
         return result
 
 
-# --------------------------------------------------------------------------- images
-@dataclass
-class InferenceSummary:
-    """What a run did: one record per image processed, ``(image, reason)`` per image skipped."""
-
-    results: List[Dict[str, Any]] = field(default_factory=list)
-    skipped: List[Tuple[str, str]] = field(default_factory=list)
-
-
-def _process_one(
-    model: OnnxModel, image: str, out_dir: Optional[str], score_thr: float, opacity: float
-) -> Dict[str, Any]:
-    """Read and predict one image and write its outputs; returns its record."""
-    img = read_image(image)
-    result = model.predict(img)
-    if model.task == "seg":
-        labels = result["labels"]
-        counts = np.bincount(labels.ravel(), minlength=len(model.classes))  # np.unique: a copy
-        present = [model.classes[i] for i in np.flatnonzero(counts[: len(model.classes)])]
-        record = dict(image=image, height=labels.shape[0], width=labels.shape[1], classes=present)
-        if out_dir is not None:
-            record["out_file"] = osp.join(out_dir, output_name(image, ".png"))
-            write_image(record["out_file"], draw_segmentation(img, labels, model.meta, opacity))
-        return dict(record, labels=labels)
-    if model.task == "det":
-        keep = np.flatnonzero(result["scores"] >= score_thr)  # already best first
-        height, width = result["ori_shape"]
-        detections = [
-            {
-                "label": int(result["labels"][i]),
-                "class": model.classes[int(result["labels"][i])],
-                "score": round(float(result["scores"][i]), 4),
-                "bbox": [round(float(v), 1) for v in result["bboxes"][i]],
-            }
-            for i in keep
-        ]
-        record = dict(image=image, height=int(height), width=int(width), detections=detections)
-    else:
-        record = dict(image=image, **{k: v for k, v in result.items() if k != "ori_shape"})
-    if out_dir is not None:
-        vis_path, json_path = output_paths(out_dir, image)
-        if model.task == "det":
-            write_image(vis_path, draw_detections(img, record["detections"], model.meta))
-        write_json(json_path, record)
-        if model.task == "det":
-            record["out_file"] = vis_path
-        record["json_file"] = json_path
-    return record
-
-
 def run_inference(
     model: OnnxModel,
     inputs: Sequence[str],
@@ -196,7 +125,7 @@ def run_inference(
     opacity: float = 0.5,
     log: Callable[[str], None] = print,
     keep_labels: bool = True,
-) -> InferenceSummary:
+) -> DemoSummary:
     """Predict each image, writing the demo outputs; an image that fails is reported and skipped.
 
     Args:
@@ -207,37 +136,52 @@ def run_inference(
         opacity (float): Segmentation: opacity of the class colours. Defaults to 0.5.
         log (Callable[[str], None]): Receives one line per image (JSON for detection and
             classification). Defaults to ``print``.
-        keep_labels (bool): Segmentation: keep each image's ``labels`` in its record; False
-            spares a folder of big photos from holding every label map. Defaults to True.
+        keep_labels (bool): Segmentation: keep each image's ``labels`` in its record (False
+            spares a folder of big photos). Defaults to True.
 
     Returns:
-        InferenceSummary: The records and the skipped images (each also reported on stderr
-        as ``skipped <image>: <reason>``).
+        DemoSummary: The records and the skipped ``(image, reason)`` (each also reported on
+        stderr as ``skipped <image>: <reason>``).
     """
-    summary = InferenceSummary()
-    done = process_each(
-        inputs,
-        lambda image: _process_one(model, image, out_dir, score_thr, opacity),
-        summary.skipped,
-    )
-    for image, record in done:
+
+    def process(image: str) -> Dict[str, Any]:
+        img = read_image(image)
+        result = model.predict(img)
+        height, width = (int(v) for v in result.pop("ori_shape"))
         if model.task == "seg":
-            target, classes = record.get("out_file", "(not written)"), ", ".join(record["classes"])
-            log(f"{image} -> {target} ({classes})")
-            if not keep_labels:
-                del record["labels"]
+            labels = result["labels"]
+            counts = np.bincount(labels.ravel(), minlength=len(model.classes))  # np.unique copies
+            present = [model.classes[i] for i in np.flatnonzero(counts[: len(model.classes)])]
+            record = dict(image=image, height=height, width=width, classes=present)
+            if out_dir is not None:
+                record["out_file"] = osp.join(out_dir, f"{osp.basename(image)}.png")
+                write_image(record["out_file"], draw_segmentation(img, labels, model.meta, opacity))
+            log(f"{image} -> {record.get('out_file', '(not written)')} ({', '.join(present)})")
+            return dict(record, labels=labels) if keep_labels else record
+        if model.task == "det":
+            det = (result["bboxes"], result["scores"], result["labels"])
+            record = detections_record(image, (height, width), model.classes, *det, score_thr)
         else:
-            log(json.dumps(record))
-        summary.results.append(record)
-    return summary
+            record = dict(image=image, **result)
+        if out_dir is not None:
+            vis_path, record_path = output_paths(out_dir, image)
+            if model.task == "det":
+                write_image(vis_path, draw_detections(img, record["detections"], model.meta))
+            write_json(record_path, record)
+            record.update({"out_file": vis_path} if model.task == "det" else {})
+            record["json_file"] = record_path
+        log(json.dumps(record))
+        return record
+
+    return process_images(inputs, process)
 
 
 def add_backend_args(parser: argparse.ArgumentParser) -> None:
-    """``--backend`` and ``--precision``, as onnx_infer, onnx_eval and the benchmark take them."""
-    parser.add_argument(
-        "--backend", choices=BACKENDS, default="onnxruntime", help="runtime (default onnxruntime)"
-    )
-    parser.add_argument(
+    """``--threads``, ``--backend`` and ``--precision``, as onnx_infer and onnx_eval take them."""
+    add = parser.add_argument
+    add("--threads", type=int, default=None, help="inference threads (default: the backend's)")
+    add("--backend", choices=BACKENDS, default="onnxruntime", help="runtime (default onnxruntime)")
+    add(
         "--precision",
         choices=PRECISIONS,
         default=None,
@@ -267,15 +211,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help="detection: lowest score drawn and printed (default 0.3)",
     )
     add("--opacity", type=float, default=0.5, help="segmentation: mask opacity (default 0.5)")
-    add("--threads", type=int, default=None, help="inference threads (default: the backend's)")
     add_backend_args(parser)
     args = parser.parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be at least 1, got {args.threads}")
     if not 0.0 <= args.score_thr <= 1.0:
         parser.error(f"--score-thr must be in [0, 1], got {args.score_thr}")
     if not 0.0 < args.opacity <= 1.0:
         parser.error(f"--opacity must be in (0, 1], got {args.opacity}")
-    if args.threads is not None and args.threads < 1:
-        parser.error(f"--threads must be at least 1, got {args.threads}")
     return args
 
 

@@ -1,8 +1,6 @@
-"""Numpy post-processing of the exported graphs' outputs, as mmdet/mmseg/the classifier do it.
-
-The detector's graph already ran mmdet's score filtering, NMS and caps; what remains is the
-rescale to the original image. Segmentation logits (at the network input's size) are resized
-bilinearly to the original image and arg-maxed as mmseg's ``postprocess_result``.
+"""Numpy post-processing of the exported graphs' outputs, as mmdet/mmseg/the classifier do it:
+the detections rescaled to the image (the graph ran mmdet's filtering and NMS), segmentation
+logits resized bilinearly to the image and arg-maxed as mmseg's ``postprocess_result``.
 """
 
 from __future__ import annotations
@@ -55,10 +53,24 @@ def _source_index(out_size: int, in_size: int, align_corners: bool) -> Tuple[np.
     return i0, np.minimum(i0 + 1, in_size - 1), np.float32(1) - lam1, lam1
 
 
-def _bilinear_rows(
-    x: np.ndarray, size: Tuple[int, int], rows: slice, align_corners: bool
+def resize_bilinear(
+    x: np.ndarray, size: Tuple[int, int], align_corners: bool = False, rows: slice = slice(None)
 ) -> np.ndarray:
-    """Rows ``rows`` of :func:`resize_bilinear`'s output, computed alone: the same numbers."""
+    """``F.interpolate(x, size, mode='bilinear', align_corners=...)`` for ``(C, H, W)`` arrays.
+
+    Args:
+        x (np.ndarray): ``(C, H, W)`` float array.
+        size (tuple[int, int]): Output ``(height, width)``.
+        align_corners (bool): PyTorch's ``align_corners``. Defaults to False.
+        rows (slice): The output rows to compute (the same numbers as from the whole map).
+            Defaults to all.
+
+    Returns:
+        np.ndarray: ``(C, rows, width)`` float32.
+    """
+    x = np.asarray(x, np.float32)
+    if x.shape[1:] == (int(size[0]), int(size[1])):
+        return x[:, rows]
     w0, w1, lw0, lw1 = _source_index(int(size[1]), x.shape[2], align_corners)
     h0, h1, lh0, lh1 = (a[rows] for a in _source_index(int(size[0]), x.shape[1], align_corners))
     top, bottom = x[:, h0], x[:, h1]
@@ -67,32 +79,12 @@ def _bilinear_rows(
     return lh0[:, None] * top + lh1[:, None] * bottom
 
 
-def resize_bilinear(
-    x: np.ndarray, size: Tuple[int, int], align_corners: bool = False
-) -> np.ndarray:
-    """``F.interpolate(x, size, mode='bilinear', align_corners=...)`` for ``(C, H, W)`` arrays.
-
-    Args:
-        x (np.ndarray): ``(C, H, W)`` float array.
-        size (tuple[int, int]): Output ``(height, width)``.
-        align_corners (bool): PyTorch's ``align_corners``. Defaults to False.
-
-    Returns:
-        np.ndarray: ``(C, height, width)`` float32.
-    """
-    x = np.asarray(x, np.float32)
-    if x.shape[1:] == (int(size[0]), int(size[1])):
-        return x
-    return _bilinear_rows(x, size, slice(None), align_corners)
-
-
 def segmentation_labels(
     logits: np.ndarray, ori_shape: Tuple[int, int], post: Dict[str, Any]
 ) -> np.ndarray:
     """mmseg's ``postprocess_result`` for one image: resize to the original size, arg-max.
 
-    Computed a strip of rows at a time, so that a big photo never holds its full-size float
-    logits; each pixel is the same number as from the whole map.
+    A strip of rows at a time: a big photo never holds its full-size float logits.
 
     Args:
         logits (np.ndarray): ``(C, h, w)`` logits at the network input's size.
@@ -109,12 +101,8 @@ def segmentation_labels(
     step = max(1, _STRIP_ELEMENTS // max(1, logits.shape[0] * width))
     for top in range(0, height, step):
         rows = slice(top, min(height, top + step))
-        if logits.shape[1:] == (height, width):
-            strip = logits[:, rows]
-        else:
-            strip = _bilinear_rows(
-                logits, (height, width), rows, bool(post.get("align_corners", False))
-            )
+        align_corners = bool(post.get("align_corners", False))
+        strip = resize_bilinear(logits, (height, width), align_corners, rows)
         if strip.shape[0] == 1:  # binary segmentation: sigmoid against the head's threshold
             labels[rows] = 1.0 / (1.0 + np.exp(-strip[0])) > post.get("threshold", 0.3)
         else:

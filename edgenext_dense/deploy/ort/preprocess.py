@@ -1,23 +1,14 @@
-"""The test pipelines' preprocessing, without mmcv.
+"""The test pipelines' preprocessing without mmcv, pixel for pixel, then the data preprocessor's
+channel conversion and ``(x - mean) / std`` into a float32 NCHW batch of one.
 
-Each resize reproduces the mmcv operation the config's test pipeline runs, pixel for pixel:
-
-- ``stretch``: mmdet ``Resize(scale=(W, H), keep_ratio=False)``, ``cv2.resize`` to W x H;
-- ``keep_ratio``: mmcv ``Resize(scale=(A, B), keep_ratio=True)`` (``mmcv.imrescale``): the
-  largest factor that fits the long side in ``max(A, B)`` and the short side in
-  ``min(A, B)``, sizes rounded as ``int(x * factor + 0.5)``;
-- ``short_side_crop``: the classifier's bicubic Pillow resize of the short side, then
-  mmcv ``CenterCrop``;
-- ``none``: the image as read.
-
-Images, read as BGR uint8 by :func:`.images.read_image` (what ``mmcv.imread`` does), are
-normalised as the model's data preprocessor does (channel conversion, then ``(x - mean) / std``
-in float32) into an NCHW batch of one.
+Resizes: ``stretch`` (mmdet ``Resize(keep_ratio=False)``, ``cv2.resize``), ``keep_ratio``
+(``mmcv.imrescale``), ``short_side_crop`` (the classifier's Pillow resize, then ``CenterCrop``)
+and ``none``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, Sequence, Tuple
+from typing import Any, Dict, Tuple
 
 import cv2
 import numpy as np
@@ -29,13 +20,6 @@ _CV2_INTERP = {
     "area": cv2.INTER_AREA,
     "lanczos": cv2.INTER_LANCZOS4,
 }
-
-
-def rescale_size(width: int, height: int, scale: Sequence[float]) -> Tuple[int, int]:
-    """mmcv's keep-ratio ``(new_width, new_height)``: the long side fits in ``max(scale)``,
-    the short side in ``min(scale)``."""
-    factor = min(max(scale) / max(height, width), min(scale) / min(height, width))
-    return int(width * float(factor) + 0.5), int(height * float(factor) + 0.5)
 
 
 def _short_side_crop(img: np.ndarray, short: int, crop: int, interpolation: str) -> np.ndarray:
@@ -67,18 +51,12 @@ def resize_image(img: np.ndarray, resize: Dict[str, Any]) -> Tuple[np.ndarray, T
         ValueError: For a resize type or interpolation this runtime does not know, or an image
             so elongated that a side would resize to 0 pixels.
     """
-    kind = resize.get("type")
-    h, w = img.shape[:2]
+    kind, (h, w) = resize.get("type"), img.shape[:2]
     if kind == "none":
         return img, (1.0, 1.0)
     if kind == "short_side_crop":
-        out = _short_side_crop(
-            img,
-            int(resize["short_side"]),
-            int(resize["crop_size"]),
-            resize.get("interpolation", "bicubic"),
-        )
-        return out, (1.0, 1.0)
+        args = int(resize["short_side"]), int(resize["crop_size"])
+        return _short_side_crop(img, *args, resize.get("interpolation", "bicubic")), (1.0, 1.0)
     interp = resize.get("interpolation", "bilinear")
     if interp not in _CV2_INTERP:
         raise ValueError(
@@ -86,8 +64,10 @@ def resize_image(img: np.ndarray, resize: Dict[str, Any]) -> Tuple[np.ndarray, T
         )
     if kind == "stretch":
         size = (int(resize["size"][0]), int(resize["size"][1]))
-    elif kind == "keep_ratio":
-        size = rescale_size(w, h, resize["scale"])
+    elif kind == "keep_ratio":  # mmcv: long side in max(scale), short side in min(scale)
+        scale = resize["scale"]
+        factor = float(min(max(scale) / max(h, w), min(scale) / min(h, w)))
+        size = (int(w * factor + 0.5), int(h * factor + 0.5))
     else:
         raise ValueError(f"unsupported resize type {kind!r}")
     if min(size) < 1:  # cv2.resize would fail with an assertion naming no size
