@@ -488,30 +488,26 @@ def make_coco_shapes(
 ) -> dict:
     """Write a synthetic shape-detection dataset in the COCO 2017 layout, or reuse it.
 
-    ``{train,val}2017/000000000001.jpg ...`` and ``annotations/instances_{train,val}2017.json``,
-    as mmdet's ``CocoDataset`` reads them. A complete dataset made with the same arguments is
-    reused (``reused=True``), nothing written.
+    ``{train,val}2017/*.jpg`` and ``annotations/instances_{train,val}2017.json``, as mmdet's
+    ``CocoDataset`` reads them; a complete dataset made with the same arguments is reused.
 
     Args:
         out_dir (str | os.PathLike): Output directory (created if missing).
-        num_train (int): Number of training images. Defaults to 800.
-        num_val (int): Number of validation images. Defaults to 100.
-        img_size (int | Sequence[int]): Square side, or ``(height, width)``, at least 32.
-            Defaults to 320.
+        num_train (int): Training images. Defaults to 800.
+        num_val (int): Validation images. Defaults to 100.
+        img_size (int | Sequence[int]): Side, or ``(height, width)``, >= 32. Defaults to 320.
         seed (int): Seed; the same seed gives the same files. Defaults to 0.
-        classes (Sequence[str]): Shape classes, category ids 1, 2, ... in this order.
-            Defaults to :data:`SHAPE_CLASSES`.
+        classes (Sequence[str]): Shape classes, category ids 1, 2, ... Defaults to all five.
         scene (SceneConfig): Number, size and overlap of the shapes. Defaults to COCO_SCENE.
         force (bool): Regenerate even when a matching dataset exists. Defaults to False.
 
     Returns:
-        dict: ``out_dir``, ``reused``, ``classes``, ``num_images`` and ``num_annotations`` per
-        split, ``train_img_dir``, ``val_img_dir``, ``train_ann_file``, ``val_ann_file`` and
-        ``manifest``.
+        dict: ``out_dir``, ``reused``, ``manifest``, ``classes``, ``num_images`` and
+        ``num_annotations`` per split, ``{train,val}_img_dir`` and ``{train,val}_ann_file``.
 
     Raises:
-        ValueError: When a count, the image size, the seed, a class or the scene is invalid.
-        FileExistsError: When ``out_dir`` holds data, not written here, where the set goes.
+        ValueError: For an invalid count, image size, seed, class or scene.
+        FileExistsError: When ``out_dir`` holds data not written here where the set goes.
     """
     anns = [f"annotations/instances_{s}2017.json" for s in ("train", "val")]
     outputs = ["train2017", "val2017", *anns]
@@ -564,30 +560,28 @@ def make_voc_shapes(
 ) -> dict:
     """Write a synthetic shape-segmentation dataset in the Pascal VOC 2012 layout, or reuse it.
 
-    ``VOC2012/JPEGImages/train_000000.jpg ...``, ``SegmentationClass/*.png`` (palettised) and
-    ``ImageSets/Segmentation/{train,val,trainval}.txt``, as
-    ``mmseg::_base_/datasets/pascal_voc12.py`` reads them with ``data_root=out_dir/VOC2012``.
-    A complete dataset made with the same arguments is reused (``reused=True``).
+    ``VOC2012/{JPEGImages,SegmentationClass}`` and ``ImageSets/Segmentation/{train,val,
+    trainval}.txt``, as ``mmseg::_base_/datasets/pascal_voc12.py`` reads them with
+    ``data_root=out_dir/VOC2012``; a complete dataset made with the same arguments is reused.
 
     Args:
         out_dir (str | os.PathLike): Output directory (created if missing).
-        num_train (int): Number of training images. Defaults to 500.
-        num_val (int): Number of validation images. Defaults to 100.
-        img_size (int | Sequence[int]): Square side, or ``(height, width)``, at least 32.
-            Defaults to 256.
+        num_train (int): Training images. Defaults to 500.
+        num_val (int): Validation images. Defaults to 100.
+        img_size (int | Sequence[int]): Side, or ``(height, width)``, >= 32. Defaults to 256.
         seed (int): Seed; the same seed gives the same files. Defaults to 0.
         classes (Sequence[str]): Shape classes drawn. Defaults to :data:`DEFAULT_SEG_CLASSES`.
         scene (SceneConfig): Number, size and overlap of the shapes. Defaults to VOC_SCENE.
         force (bool): Regenerate even when a matching dataset exists. Defaults to False.
 
     Returns:
-        dict: ``out_dir``, ``reused``, ``classes``, ``class_ids`` (VOC label of each class),
-        ``num_images`` per split, ``data_root``, ``img_dir``, ``seg_map_dir``, ``train_split``,
-        ``val_split``, ``trainval_split`` and ``manifest``.
+        dict: ``out_dir``, ``reused``, ``manifest``, ``classes``, ``class_ids`` (VOC labels),
+        ``num_images`` per split, ``data_root``, ``img_dir``, ``seg_map_dir`` and
+        ``{train,val,trainval}_split``.
 
     Raises:
-        ValueError: When a count, the image size, the seed, a class or the scene is invalid.
-        FileExistsError: When ``out_dir`` holds data, not written here, where the set goes.
+        ValueError: For an invalid count, image size, seed, class or scene.
+        FileExistsError: When ``out_dir`` holds data not written here where the set goes.
     """
     splits = [f"VOC2012/ImageSets/Segmentation/{s}.txt" for s in ("train", "val", "trainval")]
     outputs = ["VOC2012", "VOC2012/JPEGImages", "VOC2012/SegmentationClass", *splits]
