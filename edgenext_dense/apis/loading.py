@@ -40,8 +40,8 @@ def load_trained_model(
         cfg_options (dict, optional): Config overrides. Defaults to None.
 
     Returns:
-        nn.Module: The model in eval mode, with ``cfg`` and ``dataset_meta`` (the checkpoint's, else the
-        config's test set's) set.
+        nn.Module: The model in eval mode, with ``cfg`` and ``dataset_meta`` (the checkpoint's,
+        else the config's test set's) set.
 
     Raises:
         PreflightError: For a missing config or checkpoint, a config of another task or a
