@@ -25,17 +25,9 @@ TRAINING_ARGS = ("arch", "iters", "batch_size", "img_size", "lr", "num_train", "
 
 
 def parse_args(argv: List[str] | None = None) -> argparse.Namespace:
-    """Parse the command line.
-
-    Args:
-        argv (list[str], optional): Arguments; ``sys.argv[1:]`` when None. Defaults to None.
-
-    Returns:
-        argparse.Namespace: The parsed arguments.
-    """
     parser = argparse.ArgumentParser(
-        description="Train an EdgeNeXt classifier on rendered single-shape images and save it "
-        "and save its backbone in the published checkpoint layout."
+        description="Train an EdgeNeXt classifier on rendered shape crops and save its backbone "
+        "in the published checkpoint layout."
     )
     parser.add_argument("--out", default="checkpoints/edgenext_xx_small_shapes.pth")
     parser.add_argument("--arch", default="xx_small", help="EdgeNeXt arch (default xx_small)")
@@ -52,14 +44,7 @@ def parse_args(argv: List[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: List[str] | None = None) -> int:
-    """Train and save, or keep an existing checkpoint.
-
-    Args:
-        argv (list[str], optional): Arguments; ``sys.argv[1:]`` when None. Defaults to None.
-
-    Returns:
-        int: Exit status: 0 on success, 2 on invalid arguments.
-    """
+    """Train and save, or keep an existing checkpoint: 0, or 2 on invalid arguments."""
     args = parse_args(argv)
     settings = {name: getattr(args, name) for name in TRAINING_ARGS}
     try:

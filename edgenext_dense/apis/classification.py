@@ -58,9 +58,7 @@ class EdgeNeXtClassifier(nn.Module):
         channels = self.backbone.channels[-1]
         self.norm = nn.LayerNorm(channels, eps=LN_EPS)
         self.head = nn.Linear(channels, num_classes)
-        # evaluation preprocessing, set from the checkpoint by init_classifier
-        self.resize_short = 292
-        self.crop_size = CROP_SIZE
+        self.resize_short, self.crop_size = 292, CROP_SIZE  # init_classifier sets the checkpoint's
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, num_classes)`` of normalised float images ``(B, 3, H, W)``."""
@@ -108,10 +106,9 @@ def init_classifier(
 def preprocess(
     image: ImageLike, resize_short: int = 292, crop_size: int = CROP_SIZE
 ) -> torch.Tensor:
-    """The model zoo's evaluation preprocessing, with the same mmcv operations.
-
-    Bicubic (Pillow) resize of the short side to ``resize_short``, center crop ``crop_size``,
-    BGR to RGB, ImageNet mean/std; gives ``(1, 3, crop_size, crop_size)`` float32.
+    """The model zoo's evaluation preprocessing, with the same mmcv operations, as a
+    ``(1, 3, crop_size, crop_size)`` float32 RGB tensor: Pillow bicubic resize of the short
+    side, center crop, ImageNet mean/std.
 
     Args:
         image (str | os.PathLike | np.ndarray): A path, or an HxWx3 BGR uint8 array.
@@ -143,12 +140,8 @@ def preprocess(
 def inference_classifier(
     model: EdgeNeXtClassifier, image: ImageLike, topk: int = 5
 ) -> Dict[str, Any]:
-    """Classify one image (a path or an HxWx3 BGR uint8 array).
-
-    Returns:
-        dict: ``pred_label``, ``pred_score``, ``pred_class`` and ``topk``, a list of
-        ``{'label', 'score', 'class'}`` in decreasing score.
-    """
+    """Classify one image (a path or an HxWx3 BGR uint8 array): ``pred_label``, ``pred_score``,
+    ``pred_class`` and ``topk``, a list of ``{'label', 'score', 'class'}``, best first."""
     device = next(model.parameters()).device
     inputs = preprocess(image, model.resize_short, model.crop_size).to(device)
     scores = model(inputs).softmax(dim=-1)[0]
@@ -158,9 +151,6 @@ def inference_classifier(
         dict(label=int(i), score=float(s), **({"class": names[int(i)]} if names else {}))
         for s, i in zip(values, labels)
     ]
-    return dict(
-        pred_label=top[0]["label"],
-        pred_score=top[0]["score"],
-        pred_class=top[0].get("class", str(top[0]["label"])),
-        topk=top,
-    )
+    best = top[0]
+    return dict(pred_label=best["label"], pred_score=best["score"],
+                pred_class=best.get("class", str(best["label"])), topk=top)  # fmt: skip

@@ -1,8 +1,8 @@
 """Detection demo behind ``tools/demo/image_demo.py``: boxes drawn, detections printed as JSON.
 
-mmdet's ``inference_detector`` detects and its ``DetLocalVisualizer`` draws; outputs follow
-``DetInferencer``'s layout, named after the whole image name so ``pic.jpg`` and ``pic.png``
-never clash: ``OUT_DIR/vis/<image name>`` and ``OUT_DIR/preds/<image name>.json``.
+mmdet's ``inference_detector`` detects and its ``DetLocalVisualizer`` draws, into
+``DetInferencer``'s layout named after the whole image name (``pic.jpg`` and ``pic.png`` never
+clash): ``OUT_DIR/vis/<image name>`` and ``OUT_DIR/preds/<image name>.json``.
 """
 
 from __future__ import annotations
@@ -38,12 +38,8 @@ from edgenext_dense.image_files import (
 def detections_to_dict(
     result: Any, classes: Sequence[str], score_thr: float, image: str
 ) -> Dict[str, Any]:
-    """The detections scoring at least ``score_thr``, best first, as JSON-ready data.
-
-    Returns:
-        dict: ``image``, ``height``, ``width`` and ``detections``, each with ``label``,
-        ``class``, ``score`` and ``bbox`` ([x1, y1, x2, y2] in the image's pixels).
-    """
+    """``image``, ``height``, ``width`` and the ``detections`` scoring at least ``score_thr``,
+    best first, each with ``label``, ``class``, ``score`` and ``bbox`` ([x1, y1, x2, y2])."""
     pred = result.pred_instances.cpu()
     pred = pred[pred.scores >= score_thr]
     height, width = result.ori_shape[:2]
@@ -60,11 +56,8 @@ def detections_to_dict(
 
 
 def best_class_per_object(pred: Any, iou_threshold: float = 0.5) -> Any:
-    """Of boxes of different classes overlapping above ``iou_threshold``, keep the best.
-
-    The model's NMS is per class, as COCO scoring wants; a picture for people wants one label
-    per object.
-    """
+    """Of boxes of different classes overlapping above ``iou_threshold``, keep the best: the
+    model's NMS is per class, as COCO scoring wants; a picture wants one label per object."""
     if len(pred) == 0:
         return pred
     nms_cfg = dict(iou_threshold=iou_threshold, class_agnostic=True)
@@ -133,9 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "print the detections as JSON (one line per image)."
     )
     add_demo_args(parser, "det")
-    parser.add_argument(
-        "--score-thr", type=float, default=0.3, help="lowest score drawn and printed (default 0.3)"
-    )
+    parser.add_argument("--score-thr", type=float, default=0.3,
+                        help="lowest score drawn and printed (default 0.3)")  # fmt: skip
     parser.add_argument(
         "--one-per-object",
         action="store_true",
@@ -150,15 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
             handler.setStream(sys.stderr)
     return demo_main(
-        lambda: run_demo(
-            args.inputs,
-            args.config,
-            args.weights,
-            args.out_dir,
-            args.score_thr,
-            args.device,
-            one_per_object=args.one_per_object,
-        ),  # fmt: skip
+        lambda: run_demo(**vars(args)),  # the options are run_demo's arguments
         f"drawings in {osp.join(args.out_dir, 'vis')}, "
         f"detections in {osp.join(args.out_dir, 'preds')}",
     )

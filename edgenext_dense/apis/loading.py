@@ -1,7 +1,5 @@
-"""Building a detector or segmentor and loading its trained checkpoint, every weight accounted for.
-
-Used by the demos and the ONNX export in place of mmdet's ``init_detector`` and mmseg's
-``init_model``, which load a checkpoint without saying that weights are missing or left over.
+"""Building a detector or segmentor and loading its trained checkpoint, every weight accounted for
+(mmdet's ``init_detector`` and mmseg's ``init_model`` say nothing of missing or extra weights).
 """
 
 from __future__ import annotations
@@ -31,10 +29,8 @@ def load_trained_model(
     device: str = "cpu",
     cfg_options: Optional[Dict[str, Any]] = None,
 ) -> nn.Module:
-    """Build the config's detector or segmentor and load a checkpoint ``tools/train.py`` saved.
-
-    DDP's ``module.`` prefixes and a segmentor's auxiliary head are dropped; no other weight
-    may be missing or left over.
+    """Build the config's detector or segmentor and load a checkpoint ``tools/train.py`` saved;
+    DDP's ``module.`` and a segmentor's auxiliary head are dropped, no other weight may be.
 
     Args:
         config (str | os.PathLike | Config): A config under ``configs/det`` or ``configs/seg``.
@@ -44,8 +40,8 @@ def load_trained_model(
         cfg_options (dict, optional): Config overrides. Defaults to None.
 
     Returns:
-        nn.Module: The model in eval mode, with ``cfg`` and ``dataset_meta`` (the checkpoint's
-        ``meta.dataset_meta``, else the config's test set's) set.
+        nn.Module: The model in eval mode, with ``cfg`` and ``dataset_meta`` (the checkpoint's,
+        else the config's test set's) set.
 
     Raises:
         PreflightError: For a missing config or checkpoint, a config of another task or a

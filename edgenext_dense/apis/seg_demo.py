@@ -1,8 +1,7 @@
 """Segmentation demo behind ``tools/demo/image_seg_demo.py``: classes blended over the images.
 
-The drawing is mmseg ``SegLocalVisualizer``'s (the dataset palette blended over the image, the
-same pixels) with a legend of the classes present and their share, written to
-``OUT_DIR/<image name>.png``. Prediction and drawing go a class or a strip at a time, where
+``OUT_DIR/<image name>.png`` holds mmseg ``SegLocalVisualizer``'s blend (the same pixels) and a
+legend of the classes present. Prediction and drawing go a class or a strip at a time, where
 mmseg's ``inference_model`` and visualizer hold several full-size float copies of a big photo.
 """
 
@@ -34,11 +33,8 @@ _STRIP_PIXELS = 1 << 21
 
 
 def build_demo_pipeline(cfg: Config) -> Compose:
-    """The config's test pipeline for ``dict(img=BGR array)``, without annotation loading.
-
-    Raises:
-        PreflightError: When the config has no test pipeline.
-    """
+    """The config's test pipeline for ``dict(img=BGR array)``, without annotation loading;
+    PreflightError when the config has none."""
     steps = config_test_pipeline(cfg)
     if not steps:
         raise PreflightError(f"the config {cfg.filename} has no test pipeline: add test_pipeline")
@@ -50,10 +46,8 @@ def build_demo_pipeline(cfg: Config) -> Compose:
 
 @torch.no_grad()
 def predict_labels(model: torch.nn.Module, pipeline: Compose, image: np.ndarray) -> np.ndarray:
-    """The ``(H, W)`` int64 labels mmseg's ``test_step`` gives a BGR image, in bounded memory.
-
-    mmseg resizes all ``C`` logit maps to the image's size before the arg-max; here each class
-    is resized with the same ``F.interpolate`` and arg-maxed as it comes (first maximum kept).
+    """The ``(H, W)`` int64 labels mmseg's ``test_step`` gives a BGR image, in bounded memory:
+    each class's logits resized as mmseg does and arg-maxed as they come (first maximum kept).
     """
     data = pipeline(dict(img=image))
     sample = data["data_samples"]
@@ -106,11 +100,8 @@ def draw_legend(
 def render(
     image_bgr: np.ndarray, labels: np.ndarray, dataset_meta: Dict[str, Any], opacity: float = 0.5
 ) -> np.ndarray:
-    """RGB: the class colours blended over the image as mmseg does, the legend on the right.
-
-    The blend is ``SegLocalVisualizer``'s, ``(image * (1 - opacity) + colour * opacity)``
-    cast to uint8, a strip of rows at a time.
-    """
+    """RGB: the class colours blended over the image as ``SegLocalVisualizer`` does (a strip
+    of rows at a time), the legend on the right."""
     palette = np.asarray(dataset_meta["palette"], np.uint8).reshape(-1, 3)
     legend = draw_legend(labels, dataset_meta["classes"], palette.tolist(), labels.shape[0])
     height, width = labels.shape
@@ -139,8 +130,7 @@ def run_seg_demo(
         inputs (str): Image file or folder.
         config (str): Segmentation config.
         weights (str): Segmentor checkpoint.
-        out_dir (str): Output folder; ``<out_dir>/<image name>.png``. Defaults to
-            ``'outputs/seg_demo'``.
+        out_dir (str): Output folder. Defaults to ``'outputs/seg_demo'``.
         opacity (float): Opacity of the class colours, in (0, 1]. Defaults to 0.5.
         device (str): Torch device. Defaults to ``'cpu'``.
         log (Callable[[str], None]): Receives one line per image segmented. Defaults to print.
@@ -178,13 +168,8 @@ def main(argv: List[str] | None = None) -> int:
         description="Segment an image, or every image in a folder, and blend the classes over it."
     )
     add_demo_args(parser, "seg")
-    parser.add_argument(
-        "--opacity", type=float, default=0.5, help="opacity of the colours, (0, 1] (default: 0.5)"
-    )
+    parser.add_argument("--opacity", type=float, default=0.5,
+                        help="opacity of the colours, (0, 1] (default: 0.5)")  # fmt: skip
     args = parser.parse_args(argv)
-    return demo_main(
-        lambda: run_seg_demo(
-            args.inputs, args.config, args.weights, args.out_dir, args.opacity, args.device
-        ),
-        f"outputs in {args.out_dir}",
-    )
+    # the options are run_seg_demo's arguments
+    return demo_main(lambda: run_seg_demo(**vars(args)), f"outputs in {args.out_dir}")

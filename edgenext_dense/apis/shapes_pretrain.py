@@ -1,13 +1,9 @@
 """Classification pretraining on rendered shapes: the no-download demos' stand-in for ImageNet.
 
-The paper's dense models start from an ImageNet-pretrained EdgeNeXt; trained from scratch on a
-few hundred generated images they learn where shapes are long before which shape is which. So
-the demos first train an EdgeNeXt classifier on crops of the shapes in rendered scenes (their
-own random streams, never the demo datasets' images) and save its backbone in the published
-checkpoint layout, which the demo configs load with ``init_cfg=dict(type='Pretrained', ...)``
-as they would ImageNet weights.
-
-    python tools/pretrain_shapes.py --out checkpoints/edgenext_xx_small_shapes.pth
+Trained from scratch on a few hundred images, the dense demos learn where shapes are long
+before which shape is which; so an EdgeNeXt classifier is first trained on crops of shapes in
+rendered scenes (their own random streams) and its backbone saved in the published layout,
+which the demo configs load with ``init_cfg=dict(type='Pretrained', ...)``.
 """
 
 from __future__ import annotations
@@ -16,7 +12,7 @@ import inspect
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -33,13 +29,8 @@ from edgenext_dense.models.backbones.edgenext_checkpoint import (
     save_official,
 )
 
-__all__ = [
-    "RECIPE_VERSION",
-    "PretrainResult",
-    "pretrain_shapes_classifier",
-    "recipe_mismatch",
-    "render_shape_crops",
-]
+__all__ = ["RECIPE_VERSION", "PretrainResult", "pretrain_shapes_classifier", "recipe_mismatch",
+           "render_shape_crops"]  # fmt: skip
 
 # NOTE: raise it whenever the training or its rendered crops change (not its arguments) in a way
 # that changes the weights written, so that files of the former recipe are retrained, not kept.
@@ -48,16 +39,8 @@ RECIPE_VERSION = 2
 
 @dataclass
 class PretrainResult:
-    """What :func:`pretrain_shapes_classifier` trained and wrote.
-
-    Args:
-        path (str): The checkpoint written (published layout, backbone tensors only).
-        arch (str): Backbone arch.
-        classes (tuple[str, ...]): Class names, in logit order.
-        val_accuracy (float): Top-1 accuracy on the rendered val images.
-        iters (int): Training iterations.
-        seconds (float): Training wall time.
-    """
+    """The checkpoint written, the arch, the classes in logit order, the top-1 accuracy on the
+    rendered val crops, the iterations and the training wall time."""
 
     path: str
     arch: str
@@ -78,9 +61,9 @@ def render_shape_crops(
 ) -> Tuple[np.ndarray, np.ndarray]:
     """Render detection-style scenes and cut out every visible shape as a labelled crop.
 
-    Each crop is the shape's visible bounding box grown by ``margin`` of its longer side on
-    every edge, resized (aspect not kept) to ``crop_size`` square, so it holds what a box of
-    the detection demo holds: one shape, parts of its neighbours, background and clutter.
+    Each crop is the shape's visible box grown by ``margin`` of its longer side on every edge,
+    resized to a square: what a box of the detection demo holds (one shape, parts of its
+    neighbours, background).
 
     Args:
         num_scenes (int): Scenes to render (> 0); each gives 1-6 crops.
@@ -89,12 +72,11 @@ def render_shape_crops(
         seed (int): Seed; the same arguments give the same crops.
         classes (Sequence[str]): Shape classes. Defaults to :data:`SHAPE_CLASSES`.
         scene_size (int): Side of the rendered scenes. Defaults to 320 (the detection demo's).
-        margin (float): Context around each box, as a fraction of its longer side.
-            Defaults to 0.15.
+        margin (float): Context around each box, a fraction of its longer side. Defaults to 0.15.
 
     Returns:
         tuple[np.ndarray, np.ndarray]: ``(N, crop_size, crop_size, 3)`` uint8 RGB crops and
-        ``(N,)`` int64 indices into ``classes``.
+        their ``(N,)`` int64 indices into ``classes``.
     """
     if num_scenes <= 0:
         raise ValueError(f"need at least one scene, got num_scenes={num_scenes}")
@@ -114,19 +96,17 @@ def render_shape_crops(
 
 
 def _to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 NHWC RGB -> normalised float NCHW."""
+    """uint8 NHWC RGB -> float NCHW normalised as the dense configs do (ImageNet mean/std)."""
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
-    # ImageNet mean/std (RGB), what the dense configs normalise with
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    return (x - mean) / std
+    return (x - mean) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
 
 
 class _PooledLinear(nn.Module):
     """Backbone, global average pool and a linear layer: the pretraining classifier.
 
     NOTE: no LayerNorm before the linear layer, unlike the published classifier: with it, the
-    features transferred badly (docs/benchmarks.md).
+    features transfer badly (docs/benchmarks.md).
     """
 
     def __init__(self, backbone: EdgeNeXt, num_classes: int) -> None:
@@ -163,15 +143,13 @@ def pretrain_shapes_classifier(
     log: Optional[Callable[[str], None]] = print,
     log_interval: int = 50,
 ) -> PretrainResult:
-    """Train an EdgeNeXt classifier on rendered shapes and save it in the published layout.
+    """Train an EdgeNeXt classifier on rendered shapes and save its backbone, published layout.
 
-    AdamW at a constant learning rate, batches mirrored at random; the crops are rendered once
-    (a few seconds) and reused. Only the backbone is saved (see :class:`_PooledLinear`).
+    AdamW at a constant learning rate, batches mirrored at random, the crops rendered once.
     Deterministic for a given seed and thread count.
 
     Args:
-        out (str | os.PathLike): Checkpoint to write (``{'state_dict': official names,
-            'meta': {...}}``).
+        out (str | os.PathLike): Checkpoint to write (official names, settings in ``meta``).
         arch (str): Backbone arch, any spelling. Defaults to ``'xx_small'``.
         iters (int): Training iterations. Defaults to 1600.
         batch_size (int): Images per iteration. Defaults to 64.
@@ -183,8 +161,7 @@ def pretrain_shapes_classifier(
         seed (int): Seed of the images, the initialisation and the batches. Defaults to 0.
         layer_scale_init_value (float): Initial layer scale. Defaults to 1.0: from scratch,
             the published 1e-6 keeps the blocks near identity for too long for a short run.
-        log (Callable[[str], None], optional): Progress printer; None is silent.
-            Defaults to ``print``.
+        log (Callable[[str], None], optional): Progress printer, None silent. Defaults to print.
         log_interval (int): Iterations between progress lines. Defaults to 50.
 
     Returns:
@@ -203,10 +180,8 @@ def pretrain_shapes_classifier(
     x_val, y_val = render_shape_crops(num_val, img_size, "val", seed, classes)
     x_train, x_val = _to_tensor(x_train), _to_tensor(x_val)
     y_train, y_val = torch.from_numpy(y_train), torch.from_numpy(y_val)
-    say(
-        f"rendered {len(x_train)} train / {len(x_val)} val {img_size}px shape crops "
-        f"({time.perf_counter() - started:.1f} s)"
-    )
+    say(f"rendered {len(x_train)} train / {len(x_val)} val {img_size}px shape crops "
+        f"({time.perf_counter() - started:.1f} s)")  # fmt: skip
 
     backbone = EdgeNeXt(arch=arch, out_indices=(3,), layer_scale_init_value=layer_scale_init_value)
     backbone.init_weights()
@@ -224,25 +199,17 @@ def pretrain_shapes_classifier(
         loss.backward()
         optimizer.step()
         if (step + 1) % log_interval == 0 or step + 1 == iters:
-            say(
-                f"iter {step + 1}/{iters}  loss {loss.item():.3f}  "
-                f"{time.perf_counter() - started:.0f} s"
-            )
+            elapsed = time.perf_counter() - started
+            say(f"iter {step + 1}/{iters}  loss {loss.item():.3f}  {elapsed:.0f} s")
     seconds = time.perf_counter() - started
     accuracy = _accuracy(model, x_val, y_val)
     say(f"val top-1 accuracy {accuracy:.3f} on {len(x_val)} crops")
 
-    state: Dict[str, torch.Tensor] = dict(backbone.state_dict())
     local = locals()  # the arguments, arch resolved
-    settings = {name: local[name] for name in _DEFAULT_SETTINGS}
-    meta = dict(
-        settings,
-        source_format="shapes-pretrain",
-        recipe=RECIPE_VERSION,
-        classes=list(classes),
-        val_accuracy=round(accuracy, 4),
-    )
-    save_official(state, out, meta=meta)
+    meta = {name: local[name] for name in _DEFAULT_SETTINGS}
+    meta.update(source_format="shapes-pretrain", recipe=RECIPE_VERSION, classes=list(classes),
+                val_accuracy=round(accuracy, 4))  # fmt: skip
+    save_official(dict(backbone.state_dict()), out, meta=meta)
     say(f"saved {out}")
     return PretrainResult(os.fspath(out), arch, classes, accuracy, iters, seconds)
 
@@ -252,16 +219,15 @@ def recipe_mismatch(path: Union[str, os.PathLike], **settings: Any) -> Optional[
 
     Args:
         path (str | os.PathLike): A file written by :func:`pretrain_shapes_classifier`.
-        **settings: Keyword arguments of :func:`pretrain_shapes_classifier` (``arch`` in any
-            spelling); the others keep their defaults.
+        **settings: Its keyword arguments (``arch`` in any spelling); others keep defaults.
 
     Returns:
         str | None: None when the file was trained with this recipe and these settings; else
         what differs, e.g. ``"iters 800 (now 1600)"``.
 
     Raises:
-        ValueError: When ``path`` cannot be read or was not written by this function (it must
-            not be overwritten without being asked).
+        ValueError: When ``path`` is unreadable or was not written by
+            :func:`pretrain_shapes_classifier` (it must not be overwritten unasked).
     """
     unknown = sorted(set(settings) - set(_DEFAULT_SETTINGS))
     if unknown:
@@ -278,19 +244,14 @@ def recipe_mismatch(path: Union[str, os.PathLike], **settings: Any) -> Optional[
         )
     wanted = dict(_DEFAULT_SETTINGS, **settings, recipe=RECIPE_VERSION)
     wanted["arch"] = resolve_arch(wanted["arch"])
-    diffs = [
-        f"{key} {meta.get(key, 'unrecorded')} (now {value})"
-        for key, value in wanted.items()
-        if meta.get(key) != value
-    ]
+    diffs = [f"{k} {meta.get(k, 'unrecorded')} (now {v})" for k, v in wanted.items()
+             if meta.get(k) != v]  # fmt: skip
     return ", ".join(diffs) or None
 
 
-def _default_settings() -> Dict[str, Any]:
-    """The training settings :func:`pretrain_shapes_classifier` takes, with their defaults."""
-    skip = {"out", "log", "log_interval"}
-    parameters = inspect.signature(pretrain_shapes_classifier).parameters.values()
-    return {p.name: p.default for p in parameters if p.name not in skip}
-
-
-_DEFAULT_SETTINGS = _default_settings()
+# the training settings pretrain_shapes_classifier takes, with their defaults
+_DEFAULT_SETTINGS = {
+    p.name: p.default
+    for p in inspect.signature(pretrain_shapes_classifier).parameters.values()
+    if p.name not in ("out", "log", "log_interval")
+}

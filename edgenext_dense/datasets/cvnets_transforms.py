@@ -1,9 +1,8 @@
-"""Three training augmentations of apple/ml-cvnets (tag cvnets-v0.1) as mmdet/mmseg transforms.
+"""Three augmentations of apple/ml-cvnets (tag cvnets-v0.1), the EdgeNeXt paper's recipe.
 
-The EdgeNeXt paper trained its detector and segmenter with MobileViT's cvnets recipe; these
-have no exact mmdet/mmseg counterpart and are transcribed from ``data/transforms/image.py``
-(line numbers in docs/protocol.md). Images are HWC uint8 BGR, as cvnets read them with OpenCV;
-random numbers come from numpy's global generator, which mmengine seeds per worker.
+They have no exact mmdet/mmseg counterpart and are transcribed from ``data/transforms/image.py``
+(line numbers in docs/protocol.md): HWC uint8 BGR images, numpy's global generator (mmengine
+seeds it per worker).
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from mmseg.registry import TRANSFORMS as SEG_TRANSFORMS
 
 
 class _ArgsRepr:
-    def __repr__(self) -> str:  # the constructor's arguments, as mmcv's transforms print
+    def __repr__(self) -> str:  # the constructor's arguments, as mmcv's transforms print them
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
 
 
@@ -36,12 +35,10 @@ def _iou_with_rect(boxes: np.ndarray, rect: np.ndarray) -> np.ndarray:
 class CvnetsSSDRandomCrop(_ArgsRepr, BaseTransform):
     """cvnets' ``SSDCroping``: random crops that zoom in on objects.
 
-    Each round draws a threshold from ``min_ious`` (0: no crop; 1.0, which no crop meets, only
-    makes another draw, as in cvnets) and tries up to ``trials`` crops of ``min_crop_size``-1x
-    the sides with h/w in ``aspect_ratio_range``; the first whose LARGEST IoU with a box reaches
-    the threshold (mmdet's ``MinIoURandomCrop`` asks the smallest) and that holds a box centre
-    is kept. Boxes centred outside are dropped, the others clipped; ignored boxes (COCO crowds,
-    which cvnets removed from the data) take no part in the choice.
+    Each round draws a threshold from ``min_ious`` (0: no crop; 1.0 only makes another draw, as
+    in cvnets) and tries ``trials`` crops; the first whose LARGEST IoU with a box reaches it
+    (mmdet's ``MinIoURandomCrop`` asks the smallest) and holds a box centre is kept. Boxes
+    centred outside are dropped, the others clipped; ignored boxes (crowds) take no part.
 
     Args:
         min_ious (Sequence[float]): Thresholds drawn uniformly; one must be 0 (no crop).
@@ -120,10 +117,9 @@ class CvnetsSSDRandomCrop(_ArgsRepr, BaseTransform):
 class CvnetsPhotoMetricDistortion(_ArgsRepr, BaseTransform):
     """cvnets' ``PhotometricDistort`` of a BGR uint8 image.
 
-    Each step with probability ``prob``, in order: contrast (x alpha) and brightness
-    (+ beta x 255), rounded to uint8; in OpenCV's 8-bit HSV, saturation (x gamma) and hue
-    (+ int(delta x 255), clipped, not wrapped); contrast again only if the first was skipped;
-    a random permutation of the channels.
+    Each step with probability ``prob``: contrast and brightness; in OpenCV's 8-bit HSV,
+    saturation and hue (clipped, not wrapped); contrast again if the first was skipped; a
+    random permutation of the channels.
 
     Args:
         contrast_range (tuple[float, float]): alpha. Defaults to (0.5, 1.5).
@@ -141,10 +137,8 @@ class CvnetsPhotoMetricDistortion(_ArgsRepr, BaseTransform):
         hue_range: Tuple[float, float] = (-0.05, 0.05),
         prob: float = 0.5,
     ) -> None:
-        self.contrast_range = tuple(contrast_range)
-        self.brightness_range = tuple(brightness_range)
-        self.saturation_range = tuple(saturation_range)
-        self.hue_range = tuple(hue_range)
+        self.contrast_range, self.brightness_range = tuple(contrast_range), tuple(brightness_range)
+        self.saturation_range, self.hue_range = tuple(saturation_range), tuple(hue_range)
         self.prob = prob
 
     def transform(self, results: Dict[str, Any]) -> Dict[str, Any]:
@@ -198,8 +192,7 @@ class CvnetsRandomResizeCrop(_ArgsRepr, BaseTransform):
     """cvnets' ``RandomResize`` + ``RandomCrop(resize_if_needed=True)`` for segmentation.
 
     The short side goes to ``randint(min_size, max_size)`` (bilinear, masks nearest), then up
-    to the crop if a side is below it (for a square crop: ``max(s, crop)``, as cvnets' two
-    resizes do), then a random ``crop_size`` window is cut; no padding, no class-ratio check.
+    to the crop if a side is below it, then a random window is cut; no padding.
 
     Args:
         crop_size (tuple[int, int]): (height, width) of the crop. Defaults to (512, 512).
@@ -213,8 +206,7 @@ class CvnetsRandomResizeCrop(_ArgsRepr, BaseTransform):
         if not 0 < min_size <= max_size:
             raise ValueError(f"need 0 < min_size <= max_size, got {min_size} and {max_size}")
         self.crop_size = (int(crop_size[0]), int(crop_size[1]))
-        self.min_size = min_size
-        self.max_size = max_size
+        self.min_size, self.max_size = min_size, max_size
 
     def transform(self, results: Dict[str, Any]) -> Dict[str, Any]:
         """Resize and crop ``results``."""

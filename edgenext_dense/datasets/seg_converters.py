@@ -1,18 +1,13 @@
 """Converters to the Pascal VOC segmentation layout: SBD ``.mat`` files and COCO instances.
 
-* :func:`convert_voc_aug`: SBD (Hariharan et al. 2011) to ``VOC2012/SegmentationClassAug``
-  PNGs and ``ImageSets/Segmentation/aug.txt``, the 10,582 training ids DeepLab, MobileViT and
-  EdgeNeXt trained on, as mmseg's ``voc_aug.py`` does, except that VOC's own (finer) masks of
-  its train/val images also go to SegmentationClassAug and ``aug.txt`` lists VOC train too, so
-  that our configs read one folder and one list.
-* :func:`convert_coco_to_voc`: the COCO instances of the 20 VOC classes painted into VOC masks
-  exactly as sacmehta/EdgeNets ``data_loader/segmentation/coco.py`` made the extra data of the
-  MobileViT/EdgeNeXt recipe (the images stay where they are).
+:func:`convert_voc_aug` writes SBD as ``SegmentationClassAug`` PNGs and ``aug.txt`` (mmseg's
+``voc_aug.py``, plus VOC's own masks, so that configs read one folder and one list);
+:func:`convert_coco_to_voc` paints the COCO instances of the 20 VOC classes as
+sacmehta/EdgeNets ``data_loader/segmentation/coco.py`` did for the MobileViT/EdgeNeXt recipe.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import shutil
@@ -47,10 +42,7 @@ VOC_NAME_OF_COCO: Dict[str, str] = {
     "potted plant": "pottedplant", "couch": "sofa", "tv": "tvmonitor"}
 # fmt: on
 
-_VOC_LABEL_OF_NAME: Dict[str, int] = {
-    **COCO_TO_VOC,
-    **{voc: COCO_TO_VOC[coco] for coco, voc in VOC_NAME_OF_COCO.items()},
-}
+_VOC_LABEL_OF_NAME = {**COCO_TO_VOC, **{v: COCO_TO_VOC[c] for c, v in VOC_NAME_OF_COCO.items()}}
 _COCO_NAME_OF_LABEL: Dict[int, str] = {label: name for name, label in COCO_TO_VOC.items()}
 
 SBD_LAYOUT = """\
@@ -94,11 +86,8 @@ def save_voc_mask(mask: np.ndarray, path: PathLike) -> None:
 
 
 def read_sbd_mask(mat_file: PathLike) -> np.ndarray:
-    """The (H, W) uint8 labels of one SBD ``dataset/cls/<id>.mat`` file.
-
-    Raises:
-        ValueError: When the file is unreadable, not an SBD class file or holds labels above 20.
-    """
+    """The (H, W) uint8 labels of one SBD ``dataset/cls/<id>.mat`` file, or ValueError saying
+    why it is unreadable, not an SBD class file or holds labels above 20."""
     from scipy.io import loadmat  # scipy comes with mmseg; imported only to convert SBD
 
     try:
@@ -139,9 +128,8 @@ def convert_voc_aug(
     out_dir: PathLike | None = None,
     nproc: int = 1,
 ) -> Dict[str, object]:
-    """Convert SBD to ``SegmentationClassAug`` and write ``ImageSets/Segmentation/aug.txt``.
-
-    aug.txt holds ``(SBD train | SBD val | VOC train) - VOC val``; VOC's masks replace SBD's.
+    """Convert SBD to ``SegmentationClassAug`` and write ``ImageSets/Segmentation/aug.txt``,
+    ``(SBD train | SBD val | VOC train) - VOC val``; VOC's masks replace SBD's.
 
     Args:
         devkit_path (str | os.PathLike): The ``VOCdevkit`` folder (holding ``VOC2012/``).
@@ -184,7 +172,8 @@ def convert_voc_aug(
         with Pool(nproc) as pool:
             pool.starmap(_convert_one_mat, jobs, chunksize=64)
     else:
-        list(itertools.starmap(_convert_one_mat, jobs))
+        for job in jobs:
+            _convert_one_mat(*job)
 
     voc_train, voc_val = _ids(split_dir / "train.txt"), _ids(split_dir / "val.txt")
     for name in sorted(voc_train | voc_val):  # VOC's own masks: finer, borders 255
@@ -202,22 +191,13 @@ def convert_voc_aug(
         )
     aug_list = split_dir / "aug.txt"
     aug_list.write_text("".join(f"{i}\n" for i in ids))
-    return dict(
-        out_dir=str(out),
-        num_sbd=len(mat_files),
-        num_voc=len(voc_train) + len(voc_val),
-        aug_list=str(aug_list),
-        num_aug=len(ids),
-    )
+    num_voc = len(voc_train) + len(voc_val)
+    return dict(out_dir=str(out), num_sbd=len(mat_files), num_voc=num_voc,
+                aug_list=str(aug_list), num_aug=len(ids))  # fmt: skip
 
 
 def _convert_one_mat(src: str, dst: str) -> None:
     save_voc_mask(read_sbd_mask(src), dst)
-
-
-def _class_name(coco_name: str) -> str:
-    voc_name = VOC_NAME_OF_COCO.get(coco_name)
-    return f"{coco_name} ({voc_name})" if voc_name else coco_name
 
 
 def coco_category_to_voc(categories: Sequence[Mapping], ann_file: PathLike) -> Dict[int, int]:
@@ -237,7 +217,9 @@ def coco_category_to_voc(categories: Sequence[Mapping], ann_file: PathLike) -> D
     }
     missing = sorted(set(COCO_TO_VOC.values()) - set(cat_to_voc.values()))
     if missing:
-        names = ", ".join(_class_name(_COCO_NAME_OF_LABEL[label]) for label in missing)
+        coco_names = [_COCO_NAME_OF_LABEL[label] for label in missing]
+        names = ", ".join(f"{n} ({VOC_NAME_OF_COCO[n]})" if n in VOC_NAME_OF_COCO else n
+                          for n in coco_names)  # fmt: skip
         raise ValueError(
             f"{ann_file} lacks {len(missing)} of the 20 VOC classes in its 'categories': "
             f"{names}. Give a COCO instances file with the 80 COCO categories, e.g. "
@@ -251,12 +233,9 @@ def coco_voc_mask(
 ) -> np.ndarray:
     """The (H, W) uint8 VOC label map of one COCO image's annotations, as EdgeNets paints it.
 
-    In file order each VOC-class instance (polygons or RLE) paints the pixels still background,
-    so the first of overlapping instances wins; crowds are painted like any instance, nothing is
-    255 (ignored).
-
-    Raises:
-        ValueError: When an RLE's ``size`` is not the image's.
+    In file order each VOC-class instance (polygons or RLE, crowds too) paints the pixels still
+    background, so the first of overlapping instances wins; nothing is 255. Raises ValueError
+    when an RLE's ``size`` is not the image's.
     """
     label = np.zeros((height, width), dtype=np.uint8)
     for ann in anns:
@@ -287,9 +266,8 @@ def convert_coco_to_voc(
 ) -> Dict[str, object]:
     """Write VOC-style masks for the COCO images that show VOC classes, and their id list.
 
-    As EdgeNets, images are taken in the json's order and kept when both sides are at least
-    ``min_size`` pixels and their mask holds at least ``min_labels`` distinct values,
-    background included (with 2, all-background and all-one-class masks are skipped).
+    As EdgeNets, images are kept, in the json's order, when both sides are at least ``min_size``
+    and their mask holds at least ``min_labels`` distinct values, background included.
 
     Args:
         coco_root (str | os.PathLike): COCO root with ``annotations/instances_{split}.json``.
@@ -322,8 +300,7 @@ def convert_coco_to_voc(
             f"'categories', found {found}"
         )
     cat_to_voc = coco_category_to_voc(coco["categories"], ann_file)
-    # pycocotools' getAnnIds(imgIds=i) order: the json's annotation order.
-    anns_of: Dict[int, List[Mapping]] = {}
+    anns_of: Dict[int, List[Mapping]] = {}  # in the json's order, as pycocotools' getAnnIds
     for ann in coco["annotations"]:
         anns_of.setdefault(ann["image_id"], []).append(ann)
 
@@ -353,11 +330,6 @@ def convert_coco_to_voc(
         kept.append(stem)
     list_file = out / f"{split}.txt"
     list_file.write_text("".join(f"{i}\n" for i in kept))
-    return dict(
-        out_dir=str(out),
-        list_file=str(list_file),
-        num_images=len(coco["images"]),
-        num_kept=len(kept),
-        skipped_small=skipped_small,
-        skipped_labels=skipped_labels,
-    )
+    return dict(out_dir=str(out), list_file=str(list_file), num_images=len(coco["images"]),
+                num_kept=len(kept), skipped_small=skipped_small,
+                skipped_labels=skipped_labels)  # fmt: skip

@@ -1,8 +1,7 @@
 """Segmentation-mask loading that fails loudly, naming the file, on masks training cannot use.
 
-mmseg's ``LoadAnnotations`` loads an RGB-coloured, shifted or foreign mask without a word; its
-labels >= ``num_classes`` then crash the loss far from the file (a CUDA assert, or an
-IndexError without a path on CPU), and a corrupt PNG raises PIL's error without its name.
+mmseg's ``LoadAnnotations`` loads an RGB-coloured or foreign mask without a word; its labels
+then crash the loss far from the file, and a corrupt PNG raises PIL's error without its name.
 """
 
 from __future__ import annotations
@@ -20,12 +19,10 @@ class SegMaskError(ValueError):
 
 @TRANSFORMS.register_module()
 class LoadCheckedAnnotations(LoadAnnotations):
-    """``LoadAnnotations`` plus checks of the loaded ``gt_seg_map``.
-
-    Raises :class:`FileNotFoundError` for a missing mask and :class:`SegMaskError` for one that
-    cannot be decoded, is not single-channel, is not its image's size or holds labels outside
-    ``0..num_classes-1`` and ``ignore_index``. Without a ``seg_map_path`` (inference on bare
-    images through the test pipeline) it does nothing.
+    """``LoadAnnotations`` that raises, naming the file, for a missing mask (FileNotFoundError)
+    or one that is undecodable, not single-channel, not its image's size or holds labels
+    outside ``0..num_classes-1`` and ``ignore_index`` (:class:`SegMaskError`). Without a
+    ``seg_map_path`` (bare images through the test pipeline) it does nothing.
 
     Args:
         num_classes (int): Number of classes; valid labels are ``0..num_classes-1``.
@@ -66,10 +63,6 @@ class LoadCheckedAnnotations(LoadAnnotations):
         if results.get("seg_map_path") is None:
             return results
         results = super().transform(results)
-        self._check(results)
-        return results
-
-    def _check(self, results: Dict[str, Any]) -> None:
         path = results["seg_map_path"]
         seg = results["gt_seg_map"]
         if seg.ndim != 2:
@@ -98,6 +91,7 @@ class LoadCheckedAnnotations(LoadAnnotations):
                 "with colours instead of class indices? Fix the mask, or set num_classes to "
                 "match the dataset."
             )
+        return results
 
     def __repr__(self) -> str:
         return (

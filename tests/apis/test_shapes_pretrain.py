@@ -176,7 +176,7 @@ def test_tool_trains_keeps_an_existing_file_and_reports_bad_input(tmp_path):
 
 @pytest.mark.slow
 def test_pretraining_learns_the_shapes(tmp_path):
-    # 150 iterations (about 15 s): far above the 1-in-5 of guessing (0.74 when measured)
+    # 150 iterations: far above the 1-in-5 of guessing
     result = pretrain_shapes_classifier(
         tmp_path / "s.pth", iters=150, img_size=64, num_train=200, num_val=40, log=None
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -388,7 +389,7 @@ def test_scene_settings_shape_the_dataset_and_its_manifest(tmp_path):
     ],
 )
 def test_bad_scene_settings_raise_value_error_naming_the_value(kwargs, named):
-    with pytest.raises(ValueError, match=named.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(ValueError, match=re.escape(named)):
         SceneConfig(**kwargs)
 
 
@@ -420,7 +421,7 @@ def test_non_square_images(tmp_path):
 def test_bad_arguments_raise_value_error_naming_the_value(tmp_path, make, kwargs, named):
     args = dict(num_train=2, num_val=1, img_size=64)
     args.update(kwargs)
-    with pytest.raises(ValueError, match=named.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(ValueError, match=re.escape(named)):
         make(tmp_path / "out", **args)
     assert not (tmp_path / "out").exists(), "nothing should be written for bad arguments"
 

@@ -18,14 +18,6 @@ from edgenext_dense.datasets import make_coco_shapes, make_voc_shapes
 
 
 def parse_args(argv: List[str] | None = None) -> argparse.Namespace:
-    """Parse the command line.
-
-    Args:
-        argv (list[str], optional): Arguments; ``sys.argv[1:]`` when None. Defaults to None.
-
-    Returns:
-        argparse.Namespace: The parsed arguments.
-    """
     parser = argparse.ArgumentParser(
         description="Write a deterministic synthetic shapes dataset: 'det' in the COCO 2017 "
         "layout (mmdet CocoDataset), 'seg' in the Pascal VOC 2012 layout (mmseg "
@@ -44,31 +36,20 @@ def parse_args(argv: List[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: List[str] | None = None) -> int:
-    """Generate the dataset and print what was written.
-
-    Args:
-        argv (list[str], optional): Arguments; ``sys.argv[1:]`` when None. Defaults to None.
-
-    Returns:
-        int: Exit status: 0 on success, 2 on invalid arguments or an occupied directory.
-    """
+    """Generate the dataset and print what was written: 0, or 2 on invalid arguments or an
+    occupied directory."""
     args = parse_args(argv)
     make = make_coco_shapes if args.task == "det" else make_voc_shapes
-    kwargs = dict(seed=args.seed, force=args.force)
-    for key, value in (("num_train", args.num_train), ("num_val", args.num_val)):
-        if value is not None:
-            kwargs[key] = value
-    if args.size is not None:
-        kwargs["img_size"] = args.size
+    sizes = dict(num_train=args.num_train, num_val=args.num_val, img_size=args.size)
+    sizes = {k: v for k, v in sizes.items() if v is not None}  # else the task's defaults
     try:
-        summary = make(args.out_dir, **kwargs)
+        summary = make(args.out_dir, seed=args.seed, force=args.force, **sizes)
     except (ValueError, FileExistsError) as err:
         print(f"make_shapes_dataset: error: {err}", file=sys.stderr)
         return 2
+    state = "written"
     if summary["reused"]:
         state = "already complete with these parameters, nothing written (--force regenerates)"
-    else:
-        state = "written"
     print(f"{args.task} dataset in {summary['out_dir']}: {state}")
     counts = summary["num_images"]
     print(f"  images: {counts['train']} train, {counts['val']} val")

@@ -21,15 +21,8 @@ from edgenext_dense.models.backbones.edgenext_checkpoint import CheckpointError
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Classify one image from the command line.
-
-    Args:
-        argv (Sequence[str], optional): Arguments; ``sys.argv[1:]`` when None. Defaults to None.
-
-    Returns:
-        int: 0 on success, 1 on an error (a folder, a missing, empty or undecodable image, an
-        unusable checkpoint).
-    """
+    """Classify one image: 0, or 1 on an error (a folder, a missing, empty or undecodable
+    image, an unusable checkpoint)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("image", help="one image file")
     parser.add_argument("--checkpoint", required=True, help="checkpoint path or model-zoo name")
