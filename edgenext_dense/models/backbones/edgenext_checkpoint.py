@@ -76,13 +76,10 @@ class CheckpointError(RuntimeError):
 
 
 def detect_format(state_dict: Mapping[str, Any]) -> Optional[str]:
-    """Name the layout of an unwrapped EdgeNeXt state dict from its key names.
+    """The layout (one of :data:`FORMATS`) of unwrapped tensors from their key names, or None.
 
     Args:
         state_dict (Mapping[str, Any]): Unwrapped tensors (see :func:`unwrap_state_dict`).
-
-    Returns:
-        str | None: One of :data:`FORMATS`, or None when the keys are not EdgeNeXt's.
     """
     for fmt, patterns in SIGNATURES.items():
         if all(any(re.search(p, k) for k in state_dict) for p in patterns):
@@ -96,9 +93,6 @@ def convert_to_official(state_dict: Mapping[str, torch.Tensor], fmt: str) -> Sta
     Args:
         state_dict (Mapping[str, torch.Tensor]): Tensors in layout ``fmt``.
         fmt (str): One of :data:`FORMATS`; ``edgenext_dense`` keeps the ``backbone.`` tensors.
-
-    Returns:
-        dict[str, torch.Tensor]: The same tensors under official names.
     """
     if fmt not in RENAMES:
         raise ValueError(f"unknown checkpoint format {fmt!r}; expected one of {FORMATS}")

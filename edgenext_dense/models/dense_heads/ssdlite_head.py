@@ -114,29 +114,19 @@ class SSDLiteAnchorGenerator:
             raise ValueError(
                 f"got {len(featmap_sizes)} feature maps for {self.num_levels} anchor levels"
             )
-        return [
-            self.single_level_grid_priors(size, i, dtype=dtype, device=device)
-            for i, size in enumerate(featmap_sizes)
-        ]
-
-    def single_level_grid_priors(
-        self,
-        featmap_size: Tuple[int, int],
-        level_idx: int,
-        dtype: torch.dtype = torch.float32,
-        device: DeviceType = "cuda",
-    ) -> Tensor:
-        """Priors of one level (see :meth:`grid_priors`)."""
-        feat_h, feat_w = int(featmap_size[0]), int(featmap_size[1])
         in_h, in_w = self._input_shape or self.input_size
-        cy = (torch.arange(feat_h, device=device, dtype=torch.float32) + 0.5) * (in_h / feat_h)
-        cx = (torch.arange(feat_w, device=device, dtype=torch.float32) + 0.5) * (in_w / feat_w)
-        cy, cx = torch.meshgrid(cy, cx, indexing="ij")
-        centers = torch.stack([cx.reshape(-1), cy.reshape(-1)], dim=-1)[:, None, :]
         scale = torch.tensor([in_w, in_h], device=device, dtype=torch.float32)
-        half = (self.base_priors[level_idx].to(device) * scale / 2)[None, :, :]
-        priors = torch.cat([centers - half, centers + half], dim=-1)
-        return priors.reshape(-1, 4).to(dtype)
+        priors = []
+        for (feat_h, feat_w), base in zip(featmap_sizes, self.base_priors):
+            feat_h, feat_w = int(feat_h), int(feat_w)
+            cy = (torch.arange(feat_h, device=device, dtype=torch.float32) + 0.5) * (in_h / feat_h)
+            cx = (torch.arange(feat_w, device=device, dtype=torch.float32) + 0.5) * (in_w / feat_w)
+            cy, cx = torch.meshgrid(cy, cx, indexing="ij")
+            centers = torch.stack([cx.reshape(-1), cy.reshape(-1)], dim=-1)[:, None, :]
+            half = (base.to(device) * scale / 2)[None, :, :]
+            boxes = torch.cat([centers - half, centers + half], dim=-1)
+            priors.append(boxes.reshape(-1, 4).to(dtype))
+        return priors
 
     def valid_flags(
         self,
@@ -146,13 +136,11 @@ class SSDLiteAnchorGenerator:
     ) -> List[Tensor]:
         """Per level, a bool per prior: whether its map location covers the image's unpadded
         ``pad_shape`` (height, width)."""
-        in_h, in_w = self._input_shape or self.input_size
+        (in_h, in_w), (pad_h, pad_w) = self._input_shape or self.input_size, pad_shape[:2]
         flags = []
         for (feat_h, feat_w), num_base in zip(featmap_sizes, self.num_base_priors):
             valid = torch.zeros(feat_h, feat_w, dtype=torch.bool, device=device)
-            valid[
-                : math.ceil(pad_shape[0] * feat_h / in_h), : math.ceil(pad_shape[1] * feat_w / in_w)
-            ] = True
+            valid[: math.ceil(pad_h * feat_h / in_h), : math.ceil(pad_w * feat_w / in_w)] = True
             flags.append(valid.reshape(-1, 1).expand(-1, num_base).reshape(-1))
         return flags
 
@@ -167,10 +155,8 @@ class SSDLiteAnchorGenerator:
 
 def _input_shape_of(img_meta: dict) -> Tuple[int, int] | None:
     """The padded network input (height, width) an image was predicted in."""
-    for key in ("batch_input_shape", "pad_shape", "img_shape"):
-        if img_meta.get(key) is not None:
-            return tuple(img_meta[key][:2])
-    return None
+    keys = ("batch_input_shape", "pad_shape", "img_shape")
+    return next((tuple(img_meta[k][:2]) for k in keys if img_meta.get(k) is not None), None)
 
 
 def _with_default(cfg: OptConfigType, default: dict) -> dict:

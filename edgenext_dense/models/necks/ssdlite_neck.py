@@ -58,35 +58,18 @@ class SSDLiteNeck(BaseModule):
         self.extra_channels = tuple(extra_channels)
         self.pool_channels = pool_channels
         # cvnets' SeparableConv: the depth-wise half has a norm and never an activation
+        sep = dict(stride=2, padding=1, norm_cfg=norm_cfg, act_cfg=act_cfg, dw_act_cfg=None)
+        widths = self.in_channels[-1:] + self.extra_channels
         self.extra_layers = nn.ModuleList(
-            DepthwiseSeparableConvModule(
-                c_in,
-                c_out,
-                3,
-                stride=2,
-                padding=1,
-                norm_cfg=norm_cfg,
-                act_cfg=act_cfg,
-                dw_act_cfg=None,
-            )
-            for c_in, c_out in zip(self.in_channels[-1:] + self.extra_channels, self.extra_channels)
+            DepthwiseSeparableConvModule(c_in, c_out, 3, **sep)
+            for c_in, c_out in zip(widths, widths[1:])
         )
-        # cvnets' ConvLayer keeps bias=False even without a norm
-        self.pool_layer = (
-            nn.Sequential(
-                nn.AdaptiveAvgPool2d(1),
-                ConvModule(
-                    (self.in_channels + self.extra_channels)[-1],
-                    pool_channels,
-                    1,
-                    bias=False,
-                    norm_cfg=None,
-                    act_cfg=act_cfg,
-                ),
+        self.pool_layer = None
+        if pool_channels:  # cvnets' ConvLayer keeps bias=False even without a norm
+            conv = ConvModule(
+                widths[-1], pool_channels, 1, bias=False, norm_cfg=None, act_cfg=act_cfg
             )
-            if pool_channels
-            else None
-        )
+            self.pool_layer = nn.Sequential(nn.AdaptiveAvgPool2d(1), conv)
 
     @property
     def out_channels(self) -> Tuple[int, ...]:
