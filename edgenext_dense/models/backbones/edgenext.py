@@ -4,11 +4,9 @@ Paper: "EdgeNeXt: Efficiently Amalgamated CNN-Transformer Architecture for Mobil
 Applications", Maaz et al., 2022 (https://arxiv.org/abs/2206.10589).
 Original code: https://github.com/mmaaz60/EdgeNeXt (MIT license).
 
-Module names are the authors' (``downsample_layers``, ``stages.i.j.dwconv``, ``pwconv1``,
-``xca``, ...), so official checkpoints load by unwrapping alone; other layouts are renamed by
-:mod:`.edgenext_checkpoint`. Added for dense heads: multi-scale outputs, output stride 16 or 8
-(dilated depth-wise convolutions; the checkpoints load unchanged), optional output norms,
-``frozen_stages`` and strict pretrained loading through ``init_cfg``.
+Module names are the authors', so official checkpoints load by unwrapping alone (other layouts:
+:mod:`.edgenext_checkpoint`). Added for dense heads: multi-scale outputs, output stride 16 or 8
+(dilated depth-wise convs, same weights), output norms, ``frozen_stages``, strict ``init_cfg``.
 """
 
 from __future__ import annotations
@@ -90,11 +88,7 @@ class EdgeNeXt(BaseModule):
         self.num_heads: Tuple[int, ...] = tuple(settings["num_heads"])
         indices = (out_indices,) if isinstance(out_indices, int) else tuple(out_indices)
         indices = tuple(sorted(i + 4 if i < 0 else i for i in indices))
-        if (
-            not indices
-            or any(i not in range(4) for i in indices)
-            or len(set(indices)) < len(indices)
-        ):
+        if not indices or len(set(indices)) < len(indices) or not set(indices) <= {0, 1, 2, 3}:
             raise ValueError(f"out_indices must be distinct values in 0..3, got {out_indices!r}")
         if output_stride not in (8, 16, 32):
             raise ValueError(f"output_stride must be 8, 16 or 32, got {output_stride!r}")
@@ -197,8 +191,7 @@ class EdgeNeXt(BaseModule):
         for i in range(self.out_indices[-1] + 1):
             x = self.stages[i](self.downsample_layers[i](x))
             if i in self.out_indices:
-                norm = self.out_norms[len(outs)] if self.out_norms is not None else None
-                outs.append(norm(x) if norm is not None else x)
+                outs.append(x if self.out_norms is None else self.out_norms[len(outs)](x))
         return tuple(outs)
 
     def fuse(self) -> EdgeNeXt:

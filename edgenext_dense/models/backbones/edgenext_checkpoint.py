@@ -244,11 +244,8 @@ def match_state_dict(
     Returns:
         tuple: The tensors to load, and the sorted checkpoint keys that were dropped.
     """
-    expected = {
-        k: v
-        for k, v in model.state_dict().items()
-        if not any(k.startswith(p) for p in ignore_missing_prefixes)
-    }
+    skip = tuple(ignore_missing_prefixes)
+    expected = {k: v for k, v in model.state_dict().items() if not k.startswith(skip)}
     provided = source.state_dict
     extra = sorted(set(provided) - set(expected))
     problems = {

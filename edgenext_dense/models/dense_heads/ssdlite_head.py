@@ -222,8 +222,7 @@ class SSDLiteHead(SSDHead):
         test_cfg: OptConfigType = None,
         init_cfg: OptMultiConfig = None,
     ) -> None:
-        num_levels = len(in_channels)
-        if len(proj_channels) != num_levels or len(kernel_sizes) != num_levels:
+        if not len(in_channels) == len(proj_channels) == len(kernel_sizes):
             raise ValueError(
                 f"SSDLiteHead needs one proj_channels and one kernel_sizes entry per input level: "
                 f"in_channels={tuple(in_channels)}, proj_channels={tuple(proj_channels)}, "
