@@ -289,10 +289,3 @@ def test_paper_post_processing_keeps_the_best_200_of_each_class(cfg, monkeypatch
     # the 200 kept are the class's best
     kept_min = scores[labels == 7].min()
     assert kept_min > 0.05 and (scores[labels == 7] >= kept_min).all()
-
-
-def test_rank_within_class() -> None:
-    from edgenext_dense.models.dense_heads.ssdlite_head import rank_within_class
-
-    labels = torch.tensor([3, 1, 3, 3, 1, 0])
-    assert rank_within_class(labels).tolist() == [0, 0, 1, 2, 1, 0]

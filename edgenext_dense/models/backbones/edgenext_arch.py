@@ -10,15 +10,11 @@ ARCH_SETTINGS: Dict[str, Dict[str, Tuple[int, ...]]] = {
     "small": dict(channels=(48, 96, 160, 304), depths=(3, 3, 9, 3), num_heads=(8, 8, 8, 8)),
     "base": dict(channels=(80, 160, 288, 584), depths=(3, 3, 9, 3), num_heads=(8, 8, 8, 8)),
 }
-# Other spellings users bring from mmpretrain (``xxsmall``), timm (``edgenext_xx_small``) or
-# the model zoo (``xx-small``).
+# Spellings from mmpretrain (``xxsmall``), the model zoo (``xx-small``) and short names;
+# timm's ``edgenext_`` prefix is removed first.
 ARCH_ALIASES: Dict[str, str] = {
-    "xxsmall": "xx_small",
-    "xx-small": "xx_small",
-    "xxs": "xx_small",
-    "xsmall": "x_small",
-    "x-small": "x_small",
-    "xs": "x_small",
+    **dict.fromkeys(("xxsmall", "xx-small", "xxs"), "xx_small"),
+    **dict.fromkeys(("xsmall", "x-small", "xs"), "x_small"),
     "s": "small",
     "b": "base",
 }
@@ -32,16 +28,12 @@ SDTA_POS_EMBED = (False, True, False, False)
 
 
 def resolve_arch(arch: str) -> str:
-    """Return the canonical arch name for ``arch`` (``'xxsmall'`` -> ``'xx_small'``).
+    """The canonical name (``'xx_small'``, ``'x_small'``, ``'small'``, ``'base'``) of ``arch``.
 
     Args:
-        arch (str): An arch name in any of the accepted spellings.
-
-    Returns:
-        str: One of ``'xx_small'``, ``'x_small'``, ``'small'``, ``'base'``.
+        arch (str): An arch name in any accepted spelling (``'xxsmall'``, ``'edgenext_base'``).
     """
-    key = arch.lower().strip()
-    key = key[len("edgenext_") :] if key.startswith("edgenext_") else key
+    key = arch.lower().strip().removeprefix("edgenext_")
     key = ARCH_ALIASES.get(key, key)
     if key not in ARCH_SETTINGS:
         spellings = sorted(set(ARCH_SETTINGS) | set(ARCH_ALIASES))

@@ -1,19 +1,13 @@
 """Reading every published EdgeNeXt checkpoint into our (the official) module names, strictly.
 
-Three layouts of the ImageNet weights exist (``shared/checkpoint_layouts`` lists every tensor):
-
-- ``official``: the authors' release; tensors under ``model_ema`` (preferred) and ``model``, or
-  under ``state_dict`` in the USI files. Our module names are these, so they load as they are.
-- ``timm``: a plain state dict with ``stem.*``, ``stages.i.blocks.j.*`` and ``head.fc``.
-- ``mmpretrain``: ``{'meta', 'state_dict'}`` with ``backbone.`` prefixes and renamed modules.
-
-A fourth, ``edgenext_dense``, is a detector or segmenter of ours (``backbone.`` + official
-names, beside ``neck.``/``bbox_head.``/``decode_head.`` tensors that are ignored here).
-
-The format is recognised from the key names, never from the wrapper: official USI files and
-mmpretrain files both use ``state_dict``. Converters are pure, idempotent functions of a state
-dict. Loading is strict: every backbone tensor must be found with its shape, otherwise an error
-names the file, the detected format and architecture, and what is missing or unexpected.
+Layouts (``tests/data/checkpoint_layouts`` lists every tensor): ``official`` (the authors'
+release, under ``model_ema``/``model``, or ``state_dict`` in the USI files; our module names),
+``timm`` (``stem.*``, ``stages.i.blocks.j.*``, ``head.fc``), ``mmpretrain`` (``backbone.``
+prefixes and renamed modules) and ``edgenext_dense`` (a detector or segmenter of ours, whose
+``backbone.`` tensors are taken). The layout is recognised from the key names, never from the
+wrapper: USI and mmpretrain files both use ``state_dict``. Loading is strict: every backbone
+tensor must be found with its shape, otherwise an error names the file, the layout and
+architecture, and what is missing or unexpected.
 """
 
 from __future__ import annotations
@@ -22,7 +16,7 @@ import os
 import re
 import zipfile
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -30,118 +24,92 @@ from torch import nn
 from .edgenext_arch import ARCH_SETTINGS
 
 StateDict = Dict[str, torch.Tensor]
-FORMATS = ("official", "timm", "mmpretrain", "edgenext_dense")
+PathLike = Union[str, os.PathLike]
 CLASSIFIER_KEYS = ("norm.weight", "norm.bias", "head.weight", "head.bias")
 # Wrappers in the order they are preferred (the EMA weights are the evaluated ones).
 WRAPPER_KEYS = ("model_ema", "state_dict_ema", "model", "state_dict", "module")
+
+# Key patterns that identify each layout (all must occur), in detection order.
+SIGNATURES: Dict[str, Tuple[str, ...]] = {
+    "timm": (r"^stem\.0\.", r"^stages\.\d+\.blocks\.\d+\.conv_dw\."),
+    "mmpretrain": (r"^backbone\.stages\.\d+\.\d+\.(depthwise_conv|pointwise_conv1)\.",),
+    "official": (r"^downsample_layers\.0\.0\.", r"^stages\.\d+\.\d+\.dwconv\."),
+    "edgenext_dense": (
+        r"^backbone\.downsample_layers\.0\.0\.",
+        r"^backbone\.stages\.\d+\.\d+\.dwconv\.",
+    ),
+}
+# (pattern, replacement) renames of each layout to the official names, applied in order.
+RENAMES: Dict[str, Tuple[Tuple[str, str], ...]] = {
+    "official": (),
+    "timm": (
+        (r"^stem\.", "downsample_layers.0."),
+        (r"^stages\.(\d+)\.downsample\.", r"downsample_layers.\1."),
+        (r"^stages\.(\d+)\.blocks\.(\d+)\.", r"stages.\1.\2."),
+        (r"\.conv_dw\.", ".dwconv."),
+        (r"\.mlp\.fc1\.", ".pwconv1."),
+        (r"\.mlp\.fc2\.", ".pwconv2."),
+        (r"^head\.norm\.", "norm."),
+        (r"^head\.fc\.", "head."),
+    ),
+    "mmpretrain": (
+        (r"^head\.fc\.", "head."),
+        (r"^backbone\.", ""),
+        (r"\.depthwise_conv\.", ".dwconv."),
+        (r"\.pointwise_conv1\.", ".pwconv1."),
+        (r"\.pointwise_conv2\.", ".pwconv2."),
+        (r"\.gamma_csa$", ".gamma_xca"),
+        (r"\.conv_modules\.", ".convs."),
+        (r"\.pos_embed\.proj\.", ".pos_embd.token_projection."),
+        (r"\.norm_csa\.", ".norm_xca."),
+        (r"\.csa\.scale$", ".xca.temperature"),
+        (r"\.csa\.", ".xca."),
+        (r"^norm3\.", "norm."),
+    ),
+    "edgenext_dense": ((r"^backbone\.", ""),),  # and only the backbone's tensors are kept
+}
+FORMATS = tuple(RENAMES)
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint file that cannot be read or does not fit the model."""
 
 
-# ---------------------------------------------------------------------------- pure converters
-def _timm_key_to_official(key: str) -> str:
-    key = re.sub(r"^stem\.", "downsample_layers.0.", key)
-    key = re.sub(r"^stages\.(\d+)\.downsample\.", r"downsample_layers.\1.", key)
-    key = re.sub(r"^stages\.(\d+)\.blocks\.(\d+)\.", r"stages.\1.\2.", key)
-    key = key.replace(".conv_dw.", ".dwconv.")
-    key = key.replace(".mlp.fc1.", ".pwconv1.").replace(".mlp.fc2.", ".pwconv2.")
-    key = re.sub(r"^head\.norm\.", "norm.", key)
-    return re.sub(r"^head\.fc\.", "head.", key)
-
-
-_MMPRETRAIN_RENAMES: Tuple[Tuple[str, str], ...] = (
-    (r"\.depthwise_conv\.", ".dwconv."),
-    (r"\.pointwise_conv1\.", ".pwconv1."),
-    (r"\.pointwise_conv2\.", ".pwconv2."),
-    (r"\.gamma_csa$", ".gamma_xca"),
-    (r"\.conv_modules\.", ".convs."),
-    (r"\.pos_embed\.proj\.", ".pos_embd.token_projection."),
-    (r"\.norm_csa\.", ".norm_xca."),
-    (r"\.csa\.scale$", ".xca.temperature"),
-    (r"\.csa\.", ".xca."),
-    (r"^norm3\.", "norm."),
-)
-
-
-def _mmpretrain_key_to_official(key: str) -> str:
-    if key.startswith("head.fc."):
-        return "head." + key[len("head.fc.") :]
-    key = re.sub(r"^backbone\.", "", key)
-    for pattern, repl in _MMPRETRAIN_RENAMES:
-        key = re.sub(pattern, repl, key)
-    return key
-
-
-def _dense_key_to_official(key: str) -> Optional[str]:
-    return key[len("backbone.") :] if key.startswith("backbone.") else None
-
-
 def detect_format(state_dict: Mapping[str, Any]) -> Optional[str]:
-    """Name the layout of an EdgeNeXt state dict from its key names.
+    """The layout (one of :data:`FORMATS`) of unwrapped tensors from their key names, or None.
 
     Args:
         state_dict (Mapping[str, Any]): Unwrapped tensors (see :func:`unwrap_state_dict`).
-
-    Returns:
-        str | None: One of :data:`FORMATS`, or None when the keys are not EdgeNeXt's.
     """
-    keys = list(state_dict)
-
-    def has(pattern: str) -> bool:
-        return any(re.search(pattern, k) for k in keys)
-
-    if has(r"^stem\.0\.") and has(r"^stages\.\d+\.blocks\.\d+\.conv_dw\."):
-        return "timm"
-    if has(r"^backbone\.stages\.\d+\.\d+\.(depthwise_conv|pointwise_conv1)\."):
-        return "mmpretrain"
-    if has(r"^downsample_layers\.0\.0\.") and has(r"^stages\.\d+\.\d+\.dwconv\."):
-        return "official"
-    if has(r"^backbone\.downsample_layers\.0\.0\.") and has(
-        r"^backbone\.stages\.\d+\.\d+\.dwconv\."
-    ):
-        return "edgenext_dense"
+    for fmt, patterns in SIGNATURES.items():
+        if all(any(re.search(p, k) for k in state_dict) for p in patterns):
+            return fmt
     return None
 
 
 def convert_to_official(state_dict: Mapping[str, torch.Tensor], fmt: str) -> StateDict:
-    """Rename a state dict of layout ``fmt`` to the official names (pure and idempotent).
-
-    Tensors are not copied. For ``edgenext_dense`` (a detector/segmenter), only the
-    ``backbone.`` tensors are kept.
+    """Rename a state dict of layout ``fmt`` to the official names (pure, idempotent, no copies).
 
     Args:
         state_dict (Mapping[str, torch.Tensor]): Tensors in layout ``fmt``.
-        fmt (str): One of :data:`FORMATS`.
-
-    Returns:
-        dict[str, torch.Tensor]: The same tensors under official names.
+        fmt (str): One of :data:`FORMATS`; ``edgenext_dense`` keeps the ``backbone.`` tensors.
     """
-    renamers: Dict[str, Callable[[str], Optional[str]]] = {
-        "official": lambda k: k,
-        "timm": _timm_key_to_official,
-        "mmpretrain": _mmpretrain_key_to_official,
-        "edgenext_dense": _dense_key_to_official,
-    }
-    if fmt not in renamers:
+    if fmt not in RENAMES:
         raise ValueError(f"unknown checkpoint format {fmt!r}; expected one of {FORMATS}")
     out: StateDict = {}
     for key, value in state_dict.items():
-        new = renamers[fmt](key)
-        if new is not None:
-            out[new] = value
+        if fmt != "edgenext_dense" or key.startswith("backbone."):
+            for pattern, repl in RENAMES[fmt]:
+                key = re.sub(pattern, repl, key)
+            out[key] = value
     return out
 
 
 def infer_arch(state_dict: Mapping[str, torch.Tensor]) -> Optional[str]:
-    """Name the published arch of an official-layout state dict from its widths and depths.
+    """Name the published arch (``'xx_small'`` ... ``'base'``) of official-named tensors, or None.
 
     Args:
         state_dict (Mapping[str, torch.Tensor]): Tensors under official names.
-
-    Returns:
-        str | None: ``'xx_small'``, ``'x_small'``, ``'small'``, ``'base'``, or None.
     """
     try:
         channels = tuple(
@@ -155,20 +123,16 @@ def infer_arch(state_dict: Mapping[str, torch.Tensor]) -> Optional[str]:
         for i in range(4)
     )
     for name, settings in ARCH_SETTINGS.items():
-        if tuple(settings["channels"]) == channels and tuple(settings["depths"]) == depths:
+        if (tuple(settings["channels"]), tuple(settings["depths"])) == (channels, depths):
             return name
     return None
 
 
-# ---------------------------------------------------------------------------- reading files
-def read_checkpoint(path: Union[str, os.PathLike]) -> Dict[str, Any]:
-    """Read a checkpoint file with ``weights_only=True`` and explain any failure.
+def read_checkpoint(path: PathLike) -> Dict[str, Any]:
+    """Read a ``.pth`` file with ``weights_only=True``; any failure names the file and the fix.
 
     Args:
         path (str | os.PathLike): A ``.pth`` file.
-
-    Returns:
-        dict: The unpickled checkpoint.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -196,21 +160,16 @@ def read_checkpoint(path: Union[str, os.PathLike]) -> Dict[str, Any]:
 
 
 def unwrap_state_dict(checkpoint: Mapping[str, Any], prefer_ema: bool = True) -> StateDict:
-    """Take the tensors out of a checkpoint's wrapper (``model_ema``/``model``/``state_dict``).
+    """Take the tensors out of a checkpoint's wrapper, without any DDP ``module.`` prefix.
 
     Args:
         checkpoint (Mapping[str, Any]): A loaded checkpoint or a plain state dict.
         prefer_ema (bool): Take ``model_ema`` over ``model`` when both exist. Defaults to True.
-
-    Returns:
-        dict[str, torch.Tensor]: The tensors, with any ``module.`` (DDP) prefix removed.
     """
     order = WRAPPER_KEYS if prefer_ema else tuple(k for k in WRAPPER_KEYS if "ema" not in k)
-    inner: Mapping[str, Any] = checkpoint
-    for key in order:
-        if isinstance(checkpoint.get(key), Mapping):
-            inner = checkpoint[key]
-            break
+    inner = next(
+        (checkpoint[k] for k in order if isinstance(checkpoint.get(k), Mapping)), checkpoint
+    )
     tensors = {k: v for k, v in inner.items() if isinstance(v, torch.Tensor)}
     if tensors and all(k.startswith("module.") for k in tensors):
         tensors = {k[len("module.") :]: v for k, v in tensors.items()}
@@ -219,14 +178,8 @@ def unwrap_state_dict(checkpoint: Mapping[str, Any], prefer_ema: bool = True) ->
 
 @dataclass
 class LoadedCheckpoint:
-    """A checkpoint read and renamed to official names.
-
-    Args:
-        path (str): The file.
-        format (str): The detected layout, one of :data:`FORMATS`.
-        arch (str | None): The published arch the widths and depths match, if any.
-        state_dict (dict[str, torch.Tensor]): All tensors under official names.
-    """
+    """A checkpoint file read and renamed: its layout (one of :data:`FORMATS`), its published
+    arch (None for custom widths) and all its tensors under official names."""
 
     path: str
     format: str
@@ -238,18 +191,12 @@ class LoadedCheckpoint:
         return f"{self.path!r} ({self.format} layout, EdgeNeXt {self.arch or 'custom width'})"
 
 
-def read_edgenext_checkpoint(
-    path: Union[str, os.PathLike], prefer_ema: bool = True
-) -> LoadedCheckpoint:
+def read_edgenext_checkpoint(path: PathLike, prefer_ema: bool = True) -> LoadedCheckpoint:
     """Read any public EdgeNeXt checkpoint and rename it to the official layout.
 
     Args:
         path (str | os.PathLike): The checkpoint file.
-        prefer_ema (bool): Take the EMA weights of official training checkpoints.
-            Defaults to True.
-
-    Returns:
-        LoadedCheckpoint: The renamed tensors with the detected format and arch.
+        prefer_ema (bool): Take the EMA weights of official training files. Defaults to True.
     """
     path = os.fspath(path)
     tensors = unwrap_state_dict(read_checkpoint(path), prefer_ema=prefer_ema)
@@ -264,16 +211,9 @@ def read_edgenext_checkpoint(
     return LoadedCheckpoint(path=path, format=fmt, arch=infer_arch(state), state_dict=state)
 
 
-# ---------------------------------------------------------------------------- strict loading
 @dataclass
 class LoadReport:
-    """What a strict load took from a checkpoint.
-
-    Args:
-        source (LoadedCheckpoint): The checkpoint read.
-        loaded (int): Tensors copied into the model.
-        dropped (list[str]): Checkpoint tensors deliberately left out (the classifier).
-    """
+    """What a strict load took from ``source``: ``loaded`` tensors, ``dropped`` classifier keys."""
 
     source: LoadedCheckpoint
     loaded: int
@@ -283,11 +223,6 @@ class LoadReport:
         """A log line: what was loaded from where and what was left out."""
         dropped = f"; dropped classifier tensors {self.dropped}" if self.dropped else ""
         return f"loaded {self.loaded} tensors from {self.source.describe()}{dropped}"
-
-
-def _describe_model(model: nn.Module) -> str:
-    arch = getattr(model, "arch", None)
-    return f"EdgeNeXt {arch}" if isinstance(arch, str) else type(model).__name__
 
 
 def match_state_dict(
@@ -301,77 +236,58 @@ def match_state_dict(
     Args:
         model (nn.Module): The module to fill (its ``state_dict()`` names are official ones).
         source (LoadedCheckpoint): The renamed checkpoint.
-        allowed_extra (Sequence[str]): Checkpoint keys that may be left out (dropped).
-            Defaults to the classifier's final norm and head.
-        ignore_missing_prefixes (Sequence[str]): Model keys not expected in the checkpoint
-            (modules added for dense prediction). Defaults to ().
+        allowed_extra (Sequence[str]): Checkpoint keys that may be dropped. Defaults to the
+            classifier's final norm and head.
+        ignore_missing_prefixes (Sequence[str]): Model keys a checkpoint does not hold (modules
+            added for dense prediction). Defaults to ().
 
     Returns:
         tuple: The tensors to load, and the sorted checkpoint keys that were dropped.
     """
-    expected = {
-        k: v
-        for k, v in model.state_dict().items()
-        if not any(k.startswith(p) for p in ignore_missing_prefixes)
-    }
+    skip = tuple(ignore_missing_prefixes)
+    expected = {k: v for k, v in model.state_dict().items() if not k.startswith(skip)}
     provided = source.state_dict
-    missing = sorted(set(expected) - set(provided))
     extra = sorted(set(provided) - set(expected))
-    unexpected = [k for k in extra if k not in allowed_extra]
-    mismatched = [
-        f"{k}: checkpoint {tuple(provided[k].shape)} vs model {tuple(expected[k].shape)}"
-        for k in sorted(set(expected) & set(provided))
-        if provided[k].shape != expected[k].shape
-    ]
-    if missing or unexpected or mismatched:
-        raise CheckpointError(_mismatch_message(model, source, missing, unexpected, mismatched))
+    problems = {
+        "missing from the checkpoint": sorted(set(expected) - set(provided)),
+        "unexpected in the checkpoint": [k for k in extra if k not in allowed_extra],
+        "shape mismatches": [
+            f"{k}: checkpoint {tuple(provided[k].shape)} vs model {tuple(expected[k].shape)}"
+            for k in sorted(set(expected) & set(provided))
+            if provided[k].shape != expected[k].shape
+        ],
+    }
+    if any(problems.values()):
+        arch = getattr(model, "arch", None)
+        arch = arch if isinstance(arch, str) else None
+        message = (
+            f"checkpoint {source.describe()} does not fit "
+            f"{f'EdgeNeXt {arch}' if arch else type(model).__name__}: nothing was loaded."
+        )
+        if source.arch and arch and source.arch != arch:
+            message += (
+                f"\n  The file is EdgeNeXt {source.arch} but the model is EdgeNeXt {arch}: "
+                f"set arch='{source.arch}' or use a {arch} checkpoint."
+            )
+        for title, items in problems.items():
+            if items:
+                more = f"\n    ... and {len(items) - 12} more" if len(items) > 12 else ""
+                listing = "\n    ".join(items[:12])
+                message += f"\n  {title} ({len(items)}):\n    {listing}{more}"
+        raise CheckpointError(message)
     return {k: provided[k] for k in expected}, [k for k in extra if k in allowed_extra]
 
 
-def _mismatch_message(
-    model: nn.Module,
-    source: LoadedCheckpoint,
-    missing: List[str],
-    unexpected: List[str],
-    mismatched: List[str],
-) -> str:
-    def listing(title: str, items: List[str]) -> str:
-        shown = "\n    ".join(items[:12])
-        more = f"\n    ... and {len(items) - 12} more" if len(items) > 12 else ""
-        return f"\n  {title} ({len(items)}):\n    {shown}{more}" if items else ""
-
-    hint = ""
-    model_arch = getattr(model, "arch", None)
-    if source.arch and isinstance(model_arch, str) and source.arch != model_arch:
-        hint = (
-            f"\n  The file is EdgeNeXt {source.arch} but the model is EdgeNeXt {model_arch}: "
-            f"set arch='{source.arch}' or use a {model_arch} checkpoint."
-        )
-    return (
-        f"checkpoint {source.describe()} does not fit {_describe_model(model)}: "
-        f"nothing was loaded.{hint}"
-        + listing("missing from the checkpoint", missing)
-        + listing("unexpected in the checkpoint", unexpected)
-        + listing("shape mismatches", mismatched)
-    )
-
-
-def load_pretrained(
-    backbone: nn.Module, path: Union[str, os.PathLike], prefer_ema: bool = True
-) -> LoadReport:
+def load_pretrained(backbone: nn.Module, path: PathLike, prefer_ema: bool = True) -> LoadReport:
     """Load a published EdgeNeXt checkpoint (any layout) strictly into a backbone.
 
-    The classifier's final norm and head are dropped, and only they; modules the backbone adds
-    for dense prediction (``backbone.non_pretrained_prefixes``) keep their initialisation.
+    Only the classifier's final norm and head are dropped; modules the backbone adds for dense
+    prediction (``backbone.non_pretrained_prefixes``) keep their initialisation.
 
     Args:
         backbone (nn.Module): An :class:`~edgenext_dense.models.backbones.EdgeNeXt`.
         path (str | os.PathLike): The checkpoint file.
-        prefer_ema (bool): Take the EMA weights of official training checkpoints.
-            Defaults to True.
-
-    Returns:
-        LoadReport: What was loaded and dropped.
+        prefer_ema (bool): Take the EMA weights of official training files. Defaults to True.
     """
     source = read_edgenext_checkpoint(path, prefer_ema=prefer_ema)
     prefixes = tuple(getattr(backbone, "non_pretrained_prefixes", ()))
@@ -381,34 +297,26 @@ def load_pretrained(
 
 
 def save_official(
-    state_dict: Mapping[str, torch.Tensor],
-    path: Union[str, os.PathLike],
-    meta: Optional[Dict[str, Any]] = None,
+    state_dict: Mapping[str, torch.Tensor], path: PathLike, meta: Optional[Dict[str, Any]] = None
 ) -> None:
     """Write tensors in our layout: ``{'state_dict': official names, 'meta': {...}}``.
 
     Args:
         state_dict (Mapping[str, torch.Tensor]): Tensors under official names.
         path (str | os.PathLike): Destination ``.pth``.
-        meta (dict, optional): Plain-typed provenance (format, arch, source file).
-            Defaults to None.
+        meta (dict, optional): Plain-typed provenance (format, arch, source). Defaults to None.
     """
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     torch.save({"state_dict": dict(state_dict), "meta": dict(meta or {})}, path)
 
 
-def convert_file(
-    src: Union[str, os.PathLike], dst: Union[str, os.PathLike], prefer_ema: bool = True
-) -> LoadedCheckpoint:
-    """Read ``src`` in any known layout and write it to ``dst`` in ours (official names).
+def convert_file(src: PathLike, dst: PathLike, prefer_ema: bool = True) -> LoadedCheckpoint:
+    """Read ``src`` in any known layout, write it to ``dst`` in ours, and return what was read.
 
     Args:
         src (str | os.PathLike): The checkpoint to convert.
         dst (str | os.PathLike): The file to write.
         prefer_ema (bool): Take the EMA weights of official training files. Defaults to True.
-
-    Returns:
-        LoadedCheckpoint: What was read (format, arch, tensors).
     """
     source = read_edgenext_checkpoint(src, prefer_ema=prefer_ema)
     meta = dict(source_file=os.fspath(src), source_format=source.format, arch=source.arch)

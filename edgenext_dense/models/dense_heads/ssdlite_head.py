@@ -1,18 +1,8 @@
-"""The SSDLite head and anchors of the EdgeNeXt paper's detector (cvnets-v0.1 wiring).
+"""The SSDLite head and priors of the EdgeNeXt paper's detector (Sec. 4.2), as mmdet modules.
 
-The EdgeNeXt paper (Maaz et al., 2022, Sec. 4.2) trains SSDLite inside apple/ml-cvnets
-(tag cvnets-v0.1): ``cvnets/modules/ssd.py`` (the per-level head), ``cvnets/misc/
-anchor_generator.py`` (the priors) and ``cvnets/models/detection/ssd.py`` (the wiring). This
-file rebuilds them as mmdet modules:
-
-- :class:`SSDLiteAnchorGenerator` (``TASK_UTILS``): priors as fractions of the network input,
-  centred at ``(i + 0.5) / map_size``, sizes ``linspace(0.1, 1.05, levels + 1)``; mmdet's
-  ``SSDAnchorGenerator`` uses fixed integer strides, which cannot place the centres of the
-  3x3 and 2x2 maps of a 320x320 input where cvnets does.
-- :class:`SSDLiteHead` (``MODELS``): per level an optional 1x1 projection, then one separable
-  3x3 convolution (a 1x1 convolution on the pooled level) predicting boxes and classes
-  together. Losses (softmax cross-entropy with 3:1 hard negative mining, smooth L1, both over
-  the positives) come from mmdet's :class:`~mmdet.models.dense_heads.SSDHead`.
+The paper trained in apple/ml-cvnets (tag cvnets-v0.1): ``cvnets/modules/ssd.py`` (the head),
+``cvnets/misc/anchor_generator.py`` (the priors) and ``cvnets/models/detection/ssd.py`` (the
+wiring). Losses and decoding are mmdet's :class:`~mmdet.models.dense_heads.SSDHead`.
 """
 
 from __future__ import annotations
@@ -42,18 +32,15 @@ CVNETS_BOX_CODER = dict(
 
 @TASK_UTILS.register_module()
 class SSDLiteAnchorGenerator:
-    """SSD priors relative to the network input, as cvnets-v0.1's ``SSDAnchorGenerator``.
+    """SSD priors as fractions of the network input, as cvnets-v0.1's ``SSDAnchorGenerator``.
 
-    With ``L`` levels, ``scales = linspace(min_ratio, max_ratio, L + 1)``; level ``k`` has, per
-    map location, a square of side ``scales[k]``, a square of side
-    ``sqrt(scales[k] * scales[k + 1])``, and for each aspect ratio ``r`` the boxes
-    ``scales[k] * (sqrt(r), 1 / sqrt(r))`` and ``scales[k] * (1 / sqrt(r), sqrt(r))`` (width,
-    height), all as fractions of the input width and height and clipped to at most 1.
-    Location ``(i, j)`` of an ``h x w`` map is centred at ``((j + 0.5) / w, (i + 0.5) / h)``.
-
-    The input size is the padded batch (``batch_input_shape``), set by the head through
-    :meth:`input_shape`; without it ``input_size`` is used. At 320x320 the six default levels
-    (maps 20, 10, 5, 3, 2, 1) give 3,232 priors, as cvnets.
+    With ``L`` levels, ``s = linspace(min_ratio, max_ratio, L + 1)``; level ``k`` has, per map
+    location, squares of side ``s[k]`` and ``sqrt(s[k] * s[k + 1])`` and, per aspect ratio
+    ``r``, boxes ``s[k] * (sqrt(r), 1 / sqrt(r))`` and ``s[k] * (1 / sqrt(r), sqrt(r))``
+    (width, height), clipped to 1. Location ``(i, j)`` of an ``h x w`` map is centred at
+    ``((j + 0.5) / w, (i + 0.5) / h)``, which mmdet's integer strides cannot place on the 3x3
+    and 2x2 maps of a 320x320 input. The input is the padded batch the head sets through
+    :meth:`input_shape`, else ``input_size``.
 
     Args:
         ratios (Sequence[Sequence[float]]): Aspect ratios per level (duplicates dropped).
@@ -62,7 +49,7 @@ class SSDLiteAnchorGenerator:
         max_ratio (float): Upper end of the scale range. Defaults to 1.05.
         input_size (int | tuple[int, int]): (height, width) used when no input shape is set.
             Defaults to 320.
-        clip (bool): Clip prior widths and heights to the input size (cvnets' default).
+        clip (bool): Clip prior widths and heights to the input (cvnets' default).
             Defaults to True.
     """
 
@@ -86,17 +73,13 @@ class SSDLiteAnchorGenerator:
         self.input_size: Tuple[int, int] = (int(size[0]), int(size[1]))
         self.clip = clip
         self._input_shape: Tuple[int, int] | None = None
-        self.base_priors = [self._level_base_priors(k) for k in range(self.num_levels)]
-
-    def _level_base_priors(self, level: int) -> Tensor:
-        """(num_base_priors, 2) widths and heights of one level, as fractions of the input."""
-        small, big = self.min_sizes[level], self.max_sizes[level]
-        sizes = [(small, small), (big, big)]
-        for ratio in self.ratios[level]:
-            root = math.sqrt(ratio)
-            sizes += [(small * root, small / root), (small / root, small * root)]
-        wh = torch.tensor(sizes, dtype=torch.float32)
-        return wh.clamp(max=1.0) if self.clip else wh
+        self.base_priors = []  # per level, (num_base_priors, 2) widths and heights
+        for small, big, level_ratios in zip(self.min_sizes, self.max_sizes, self.ratios):
+            sizes = [(small, small), (big, big)]
+            for root in map(math.sqrt, level_ratios):
+                sizes += [(small * root, small / root), (small / root, small * root)]
+            wh = torch.tensor(sizes, dtype=torch.float32)
+            self.base_priors.append(wh.clamp(max=1.0) if clip else wh)
 
     @property
     def num_levels(self) -> int:
@@ -110,12 +93,8 @@ class SSDLiteAnchorGenerator:
 
     @contextmanager
     def input_shape(self, shape: Sequence[int] | None) -> Iterator[None]:
-        """Generate priors for inputs of ``shape`` (height, width) inside the ``with`` block.
-
-        Args:
-            shape (Sequence[int], optional): Padded batch height and width; None keeps
-                ``input_size``.
-        """
+        """Generate priors for a padded input of ``shape`` (height, width; None: ``input_size``)
+        inside the ``with`` block."""
         previous = self._input_shape
         self._input_shape = None if shape is None else (int(shape[0]), int(shape[1]))
         try:
@@ -123,53 +102,31 @@ class SSDLiteAnchorGenerator:
         finally:
             self._input_shape = previous
 
-    def _current_input_shape(self) -> Tuple[int, int]:
-        return self._input_shape if self._input_shape is not None else self.input_size
-
     def grid_priors(
         self,
         featmap_sizes: Sequence[Tuple[int, int]],
         dtype: torch.dtype = torch.float32,
         device: DeviceType = "cuda",
     ) -> List[Tensor]:
-        """Priors of all levels.
-
-        Args:
-            featmap_sizes (Sequence[tuple[int, int]]): (height, width) of each level's map.
-            dtype (torch.dtype): Dtype of the priors. Defaults to float32.
-            device (str | torch.device): Device of the priors. Defaults to 'cuda'.
-
-        Returns:
-            list[Tensor]: Per level, ``(h * w * num_base_priors, 4)`` boxes (x1, y1, x2, y2)
-            in input pixels, ordered by row, column, then prior.
-        """
+        """Per level, ``(h * w * num_base_priors, 4)`` (x1, y1, x2, y2) priors in input pixels,
+        ordered by row, column, then prior, for maps of ``featmap_sizes`` (height, width)."""
         if len(featmap_sizes) != self.num_levels:
             raise ValueError(
                 f"got {len(featmap_sizes)} feature maps for {self.num_levels} anchor levels"
             )
-        return [
-            self.single_level_grid_priors(size, i, dtype=dtype, device=device)
-            for i, size in enumerate(featmap_sizes)
-        ]
-
-    def single_level_grid_priors(
-        self,
-        featmap_size: Tuple[int, int],
-        level_idx: int,
-        dtype: torch.dtype = torch.float32,
-        device: DeviceType = "cuda",
-    ) -> Tensor:
-        """Priors of one level (see :meth:`grid_priors`)."""
-        feat_h, feat_w = int(featmap_size[0]), int(featmap_size[1])
-        in_h, in_w = self._current_input_shape()
-        cy = (torch.arange(feat_h, device=device, dtype=torch.float32) + 0.5) * (in_h / feat_h)
-        cx = (torch.arange(feat_w, device=device, dtype=torch.float32) + 0.5) * (in_w / feat_w)
-        cy, cx = torch.meshgrid(cy, cx, indexing="ij")
-        centers = torch.stack([cx.reshape(-1), cy.reshape(-1)], dim=-1)[:, None, :]
+        in_h, in_w = self._input_shape or self.input_size
         scale = torch.tensor([in_w, in_h], device=device, dtype=torch.float32)
-        half = (self.base_priors[level_idx].to(device) * scale / 2)[None, :, :]
-        priors = torch.cat([centers - half, centers + half], dim=-1)
-        return priors.reshape(-1, 4).to(dtype)
+        priors = []
+        for (feat_h, feat_w), base in zip(featmap_sizes, self.base_priors):
+            feat_h, feat_w = int(feat_h), int(feat_w)
+            cy = (torch.arange(feat_h, device=device, dtype=torch.float32) + 0.5) * (in_h / feat_h)
+            cx = (torch.arange(feat_w, device=device, dtype=torch.float32) + 0.5) * (in_w / feat_w)
+            cy, cx = torch.meshgrid(cy, cx, indexing="ij")
+            centers = torch.stack([cx.reshape(-1), cy.reshape(-1)], dim=-1)[:, None, :]
+            half = (base.to(device) * scale / 2)[None, :, :]
+            boxes = torch.cat([centers - half, centers + half], dim=-1)
+            priors.append(boxes.reshape(-1, 4).to(dtype))
+        return priors
 
     def valid_flags(
         self,
@@ -177,23 +134,13 @@ class SSDLiteAnchorGenerator:
         pad_shape: Sequence[int],
         device: DeviceType = "cuda",
     ) -> List[Tensor]:
-        """Flags of the priors whose map location covers the image's (unpadded) area.
-
-        Args:
-            featmap_sizes (Sequence[tuple[int, int]]): (height, width) of each level's map.
-            pad_shape (Sequence[int]): The image's padded (height, width).
-            device (str | torch.device): Device of the flags. Defaults to 'cuda'.
-
-        Returns:
-            list[Tensor]: Per level, a bool tensor with one flag per prior.
-        """
-        in_h, in_w = self._current_input_shape()
+        """Per level, a bool per prior: whether its map location covers the image's unpadded
+        ``pad_shape`` (height, width)."""
+        (in_h, in_w), (pad_h, pad_w) = self._input_shape or self.input_size, pad_shape[:2]
         flags = []
         for (feat_h, feat_w), num_base in zip(featmap_sizes, self.num_base_priors):
-            valid_h = min(int(math.ceil(pad_shape[0] * feat_h / in_h)), feat_h)
-            valid_w = min(int(math.ceil(pad_shape[1] * feat_w / in_w)), feat_w)
             valid = torch.zeros(feat_h, feat_w, dtype=torch.bool, device=device)
-            valid[:valid_h, :valid_w] = True
+            valid[: math.ceil(pad_h * feat_h / in_h), : math.ceil(pad_w * feat_w / in_w)] = True
             flags.append(valid.reshape(-1, 1).expand(-1, num_base).reshape(-1))
         return flags
 
@@ -208,10 +155,8 @@ class SSDLiteAnchorGenerator:
 
 def _input_shape_of(img_meta: dict) -> Tuple[int, int] | None:
     """The padded network input (height, width) an image was predicted in."""
-    for key in ("batch_input_shape", "pad_shape", "img_shape"):
-        if img_meta.get(key) is not None:
-            return tuple(img_meta[key][:2])
-    return None
+    keys = ("batch_input_shape", "pad_shape", "img_shape")
+    return next((tuple(img_meta[k][:2]) for k in keys if img_meta.get(k) is not None), None)
 
 
 def _with_default(cfg: OptConfigType, default: dict) -> dict:
@@ -225,16 +170,12 @@ def _with_default(cfg: OptConfigType, default: dict) -> dict:
 class SSDLiteHead(SSDHead):
     """SSDLite head of the EdgeNeXt paper's detector (cvnets-v0.1 ``SSDHead``).
 
-    Per level: a 1x1 conv + BN + activation projecting to ``proj_channels[i]`` when the
-    level's channels differ (and the kernel is 3), then one separable convolution (3x3
-    depth-wise + BN, then a 1x1 conv with bias) whose ``A * (4 + num_classes + 1)`` outputs
-    hold, per prior, the 4 box deltas followed by the class logits (background last, mmdet's
-    convention). Levels with ``kernel_sizes[i] == 1`` (the pooled 1x1 level) predict with a
-    single 1x1 conv and are never projected.
-
-    Training and decoding are mmdet's :class:`~mmdet.models.dense_heads.SSDHead`:
-    ``train_cfg`` gives the assigner (``MaxIoUAssigner`` at 0.5), ``neg_pos_ratio`` and
-    ``smoothl1_beta``; the box coder's ``target_stds`` are cvnets' center/size variances.
+    Per level: a 1x1 conv + BN + activation to ``proj_channels[i]`` where the width differs
+    (3x3 levels only), then one separable convolution (3x3 depth-wise + BN, 1x1 conv with bias)
+    whose ``A * (4 + num_classes + 1)`` outputs hold, per prior, 4 box deltas then the class
+    logits (background last); a ``kernel_sizes[i] == 1`` level (the pooled one) predicts with
+    one 1x1 conv. Training and decoding are mmdet's ``SSDHead`` (``train_cfg``: assigner,
+    ``neg_pos_ratio``, ``smoothl1_beta``).
 
     Args:
         num_classes (int): Object classes, background excluded. Defaults to 80.
@@ -248,21 +189,18 @@ class SSDLiteHead(SSDHead):
             ``dict(type='BN')``. Defaults to None.
         act_cfg (dict, optional): Activation of the projections; None means
             ``dict(type='ReLU')``. Defaults to None.
-        anchor_generator (dict, optional): Prior generator config; None means
-            ``dict(type='SSDLiteAnchorGenerator')`` (cvnets' six levels), and a dict without
-            ``type`` overrides its arguments (e.g. ``input_size``). Defaults to None.
-        bbox_coder (dict, optional): Box coder config; None means ``DeltaXYWHBBoxCoder`` with
-            ``target_stds=(0.1, 0.1, 0.2, 0.2)`` (cvnets' variances), and a dict without
+        anchor_generator (dict, optional): None means ``SSDLiteAnchorGenerator`` (cvnets' six
+            levels); a dict without ``type`` overrides its arguments. Defaults to None.
+        bbox_coder (dict, optional): None means :data:`CVNETS_BOX_CODER`; a dict without
             ``type`` overrides its arguments. Defaults to None.
         reg_decoded_bbox (bool): Regress decoded boxes (for IoU losses). Defaults to False.
         separate_branches (bool): Predict classes and boxes with two separable convolutions
             (mmdet's SSDLite) instead of one shared one (cvnets). Defaults to False.
         dw_act (bool): Apply ``act_cfg`` after each predictor's depth-wise convolution (mmdet's
             SSDLite) instead of none (cvnets). Defaults to False.
-        train_cfg (dict, optional): Training config (see above). Defaults to None.
-        test_cfg (dict, optional): ``score_thr``, ``nms``, ``max_per_img``, ``nms_pre`` and
-            ``max_per_class`` (after NMS, keep each class's best k, as cvnets' top-k; <= 0
-            keeps all). Defaults to None.
+        train_cfg (dict, optional): mmdet's SSD training config. Defaults to None.
+        test_cfg (dict, optional): mmdet's test config plus ``max_per_class`` (after NMS, keep
+            each class's best k, as cvnets' top-k; <= 0 keeps all). Defaults to None.
         init_cfg (dict | list[dict], optional): None means cvnets' Xavier-uniform convolutions
             with zero biases. Defaults to None.
     """
@@ -284,8 +222,7 @@ class SSDLiteHead(SSDHead):
         test_cfg: OptConfigType = None,
         init_cfg: OptMultiConfig = None,
     ) -> None:
-        num_levels = len(in_channels)
-        if len(proj_channels) != num_levels or len(kernel_sizes) != num_levels:
+        if not len(in_channels) == len(proj_channels) == len(kernel_sizes):
             raise ValueError(
                 f"SSDLiteHead needs one proj_channels and one kernel_sizes entry per input level: "
                 f"in_channels={tuple(in_channels)}, proj_channels={tuple(proj_channels)}, "
@@ -314,7 +251,7 @@ class SSDLiteHead(SSDHead):
         )
 
     def _init_layers(self) -> None:
-        """Build the per-level projections and predictors."""
+        """Build the per-level projections and predictors (called by ``SSDHead.__init__``)."""
         if len(self.num_base_priors) != len(self.in_channels):
             raise ValueError(
                 f"the anchor generator has {len(self.num_base_priors)} levels but the head has "
@@ -323,28 +260,27 @@ class SSDLiteHead(SSDHead):
         self.proj_layers = nn.ModuleList()
         self.pred_layers = nn.ModuleList()
         self.reg_layers = nn.ModuleList() if self.separate_branches else None
-        for in_ch, proj_ch, kernel, num_base in zip(
+        for channels, proj_ch, kernel, num_base in zip(
             self.in_channels, self.proj_channels, self.kernel_sizes, self.num_base_priors
         ):
-            channels = in_ch
             proj: nn.Module = nn.Identity()
-            if kernel > 1 and proj_ch != in_ch:
-                proj = ConvModule(in_ch, proj_ch, 1, norm_cfg=self.norm_cfg, act_cfg=self.act_cfg)
+            if kernel > 1 and proj_ch != channels:
+                proj = ConvModule(
+                    channels, proj_ch, 1, norm_cfg=self.norm_cfg, act_cfg=self.act_cfg
+                )
                 channels = proj_ch
             self.proj_layers.append(proj)
+            # cvnets predicts each prior's 4 box deltas and its class logits with one conv
+            per_prior = self.cls_out_channels + (0 if self.separate_branches else 4)
+            self.pred_layers.append(self._predictor(channels, kernel, num_base * per_prior))
             if self.separate_branches:
-                self.pred_layers.append(
-                    self._predictor(channels, kernel, num_base * self.cls_out_channels)
-                )
                 self.reg_layers.append(self._predictor(channels, kernel, num_base * 4))
-            else:
-                out_channels = num_base * (4 + self.cls_out_channels)
-                self.pred_layers.append(self._predictor(channels, kernel, out_channels))
 
     def _predictor(self, channels: int, kernel: int, out_channels: int) -> nn.Module:
         """A 1x1 conv, or a separable conv: depth-wise + BN (+ activation), then a 1x1 conv."""
         if kernel == 1:
             return nn.Conv2d(channels, out_channels, 1)
+        act_cfg = self.act_cfg if self.dw_act else None
         depthwise = ConvModule(
             channels,
             channels,
@@ -352,40 +288,30 @@ class SSDLiteHead(SSDHead):
             padding=kernel // 2,
             groups=channels,
             norm_cfg=self.norm_cfg,
-            act_cfg=self.act_cfg if self.dw_act else None,
+            act_cfg=act_cfg,
         )
         return nn.Sequential(depthwise, nn.Conv2d(channels, out_channels, 1))
 
     def forward(self, x: Tuple[Tensor, ...]) -> Tuple[List[Tensor], List[Tensor]]:
-        """Predict class logits and box deltas on every level.
-
-        Args:
-            x (tuple[Tensor]): One NCHW map per level.
-
-        Returns:
-            tuple[list[Tensor], list[Tensor]]: ``cls_scores`` with ``A * (num_classes + 1)``
-            channels and ``bbox_preds`` with ``A * 4`` channels per level, channel
-            ``a * C + c`` holding prior ``a``'s value ``c`` (mmdet's layout).
-        """
+        """Per level, ``A * (num_classes + 1)`` class logits and ``A * 4`` box deltas, channel
+        ``a * C + c`` holding prior ``a``'s value ``c`` (mmdet's layout)."""
         if len(x) != len(self.pred_layers):
             raise ValueError(
                 f"SSDLiteHead expects {len(self.pred_layers)} feature levels, got {len(x)}"
             )
         cls_scores, bbox_preds = [], []
-        if self.separate_branches:
-            for level, (feat, proj) in enumerate(zip(x, self.proj_layers)):
-                feat = proj(feat)
-                cls_scores.append(self.pred_layers[level](feat))
+        for level, (feat, proj, pred) in enumerate(zip(x, self.proj_layers, self.pred_layers)):
+            feat = proj(feat)
+            if self.separate_branches:
+                cls_scores.append(pred(feat))
                 bbox_preds.append(self.reg_layers[level](feat))
-            return cls_scores, bbox_preds
-        for feat, proj, pred, num_base in zip(
-            x, self.proj_layers, self.pred_layers, self.num_base_priors
-        ):
-            out = pred(proj(feat))
+                continue
+            out = pred(feat)
             n, _, h, w = out.shape
-            out = out.view(n, num_base, 4 + self.cls_out_channels, h, w)
-            bbox_preds.append(out[:, :, :4].reshape(n, num_base * 4, h, w))
-            cls_scores.append(out[:, :, 4:].reshape(n, num_base * self.cls_out_channels, h, w))
+            a, c = self.num_base_priors[level], self.cls_out_channels
+            out = out.view(n, a, 4 + c, h, w)
+            bbox_preds.append(out[:, :, :4].reshape(n, a * 4, h, w))
+            cls_scores.append(out[:, :, 4:].reshape(n, a * c, h, w))
         return cls_scores, bbox_preds
 
     def get_anchors(
@@ -408,12 +334,10 @@ class SSDLiteHead(SSDHead):
         rescale: bool = False,
         with_nms: bool = True,
     ) -> InstanceList:
-        """Decode, threshold and NMS each image's predictions (see mmdet's BaseDenseHead).
+        """mmdet's decoding and NMS, with priors for the batch's padded input size.
 
-        The priors are generated for the batch's padded input size; boxes come back in
-        original-image pixels when ``rescale`` is True. Maps from a mixed-precision forward
-        (``test_cfg.fp16=True``) are decoded in float32: bfloat16 has 2-pixel steps at 320
-        pixels, and mmcv's CPU NMS takes float32 only.
+        Mixed-precision maps (``test_cfg.fp16=True``) are decoded in float32: bfloat16 has
+        2-pixel steps at 320 pixels, and mmcv's CPU NMS takes float32 only.
         """
         shape = _input_shape_of(batch_img_metas[0]) if batch_img_metas else None
         with self.prior_generator.input_shape(shape):
@@ -439,14 +363,10 @@ class SSDLiteHead(SSDHead):
         results = super()._bbox_post_process(results, cfg, rescale, with_nms, img_meta)
         max_per_class = cfg.get("max_per_class", -1)
         if with_nms and max_per_class > 0 and len(results) > max_per_class:
-            results = results[rank_within_class(results.labels) < max_per_class]
+            # each box's rank within its class, in the (score) order NMS left them
+            labels, order = torch.sort(results.labels, stable=True)
+            first = torch.searchsorted(labels, labels)  # where each class starts
+            rank = torch.empty_like(labels)
+            rank[order] = torch.arange(len(labels), device=labels.device) - first
+            results = results[rank < max_per_class]
         return results
-
-
-def rank_within_class(labels: Tensor) -> Tensor:
-    """Position of each entry among the entries of its class, in the given (score) order."""
-    sorted_labels, order = torch.sort(labels, stable=True)
-    first = torch.searchsorted(sorted_labels, sorted_labels)
-    rank = torch.empty_like(labels)
-    rank[order] = torch.arange(len(labels), device=labels.device) - first
-    return rank
