@@ -14,7 +14,7 @@ import logging
 import os.path as osp
 import random
 from collections import Counter
-from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, NamedTuple, Sequence, Tuple
 
 from mmengine.config import Config
 from mmengine.logging import print_log
@@ -39,34 +39,22 @@ class Problem(NamedTuple):
     fatal: bool = False
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_id(value: Any) -> bool:
-    return isinstance(value, (int, str)) and not isinstance(value, bool)
-
-
-def _is_box(value: Any) -> bool:
-    return isinstance(value, (list, tuple)) and len(value) == 4 and all(map(_is_number, value))
-
-
-def _is_str(value: Any) -> bool:
-    return isinstance(value, str)
-
-
+NUMBER, ID, BOX = (int, float), (int, str), "4 numbers"
 # The keys pycocotools and CocoDataset read from each entry; a missing one is a KeyError there.
-REQUIRED_KEYS: Dict[str, Dict[str, Callable[[Any], bool]]] = {
-    "images": {"id": _is_id, "file_name": _is_str, "width": _is_number, "height": _is_number},
-    "categories": {"id": _is_id, "name": _is_str},
-    "annotations": {
-        "id": _is_id,
-        "image_id": _is_id,
-        "category_id": _is_id,
-        "bbox": _is_box,
-        "area": _is_number,
-    },
+REQUIRED_KEYS: Dict[str, Dict[str, Any]] = {
+    "images": {"id": ID, "file_name": str, "width": NUMBER, "height": NUMBER},
+    "categories": {"id": ID, "name": str},
+    "annotations": {"id": ID, "image_id": ID, "category_id": ID, "bbox": BOX, "area": NUMBER},
 }
+
+
+def _is(value: Any, kind: Any) -> bool:
+    """Whether ``value`` is of a REQUIRED_KEYS kind (bools are not numbers or ids)."""
+    if kind == BOX:
+        boxlike = isinstance(value, (list, tuple)) and len(value) == 4
+        return boxlike and all(_is(v, NUMBER) for v in value)
+    return isinstance(value, kind) and not isinstance(value, bool)
+
 
 DROPS = "mmdet drops them"
 # kind -> (what the annotations have, what mmdet does with them); only duplicates stop mmdet
@@ -133,8 +121,8 @@ def _well_formed(entries: List[Any], section: str) -> Tuple[List[Mapping], List[
     for index, entry in enumerate(entries):
         if not isinstance(entry, Mapping):
             bad.append(f"#{index} (not a dict)")
-        elif wrong := [key for key, ok in checks.items() if not ok(entry.get(key))]:
-            label = f"id {entry['id']}" if _is_id(entry.get("id")) else f"#{index}"
+        elif wrong := [key for key, kind in checks.items() if not _is(entry.get(key), kind)]:
+            label = f"id {entry['id']}" if _is(entry.get("id"), ID) else f"#{index}"
             bad.append(f"{label} ({', '.join(wrong)})")
         else:
             good.append(entry)

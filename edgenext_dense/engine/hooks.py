@@ -25,11 +25,6 @@ VAL_HISTORY_KEY = "edgenext_dense/val_history"
 RAW_PREFIX = "raw/"
 
 
-def _is_loss(name: str) -> bool:
-    # 'loss', 'loss_cls', 'decode.loss_ce', 'aux.loss_ce'; not 'decode.acc_seg', 'lr', 'time'
-    return name.rsplit(".", 1)[-1].startswith("loss")
-
-
 def collect_curves(message_hub: MessageHub, current_iter: int) -> Dict[str, Dict[str, Curve]]:
     """``{'train': {loss name: (iters, values)}, 'val': {metric: (iters, values)}}`` from the
     message hub (``train/<loss>`` scalars, whose last value is ``current_iter``'s, and
@@ -42,7 +37,8 @@ def collect_curves(message_hub: MessageHub, current_iter: int) -> Dict[str, Dict
     train: Dict[str, Curve] = {}
     for key, buffer in message_hub.log_scalars.items():
         mode, _, name = key.partition("/")
-        if mode != "train" or not _is_loss(name):
+        # 'loss', 'loss_cls', 'decode.loss_ce'; not 'decode.acc_seg', 'lr', 'time'
+        if mode != "train" or not name.rsplit(".", 1)[-1].startswith("loss"):
             continue
         values = [float(v) for v in np.asarray(buffer.data[0]).reshape(-1)]
         start = current_iter - len(values) + 1
