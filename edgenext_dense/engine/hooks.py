@@ -141,7 +141,7 @@ class TrainingCurvesHook(Hook):
         history = {r["iter"]: r for r in runner.message_hub.get_info(VAL_HISTORY_KEY) or []}
         for name, (iters, values) in previous.items():
             for it, value in zip(iters, values):
-                if it <= runner.iter and (it not in history or name not in history[it]["metrics"]):
+                if it <= runner.iter:
                     record = history.setdefault(it, dict(iter=it, epoch=None, metrics={}))
                     record["metrics"].setdefault(name, float(value))
         if history:

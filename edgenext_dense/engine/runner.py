@@ -73,10 +73,10 @@ def _load_run_config(
 def _replace_sync_bn(node: Any) -> Any:
     """Return a copy of a config tree with SyncBN norm layers turned into BN."""
     if isinstance(node, dict):
-        node = {k: _replace_sync_bn(v) for k, v in node.items()}
+        node = ConfigDict({k: _replace_sync_bn(v) for k, v in node.items()})
         if node.get("type") in SYNC_BN_TYPES:
-            node["type"] = "BN"
-        return ConfigDict(node)
+            node.type = "BN"
+        return node
     if isinstance(node, (list, tuple)):
         return type(node)(_replace_sync_bn(v) for v in node)
     return node
@@ -236,12 +236,10 @@ def _set_visualization(cfg: Config, task: str, show_dir: str) -> str:
 def _set_output(cfg: Config, task: str, out: str) -> Any | None:
     """Configure ``--out``; return a metric to append to the built runner's evaluator, if any."""
     if out.endswith((".pkl", ".pickle")):
-        if task == "det":
-            from mmdet.evaluation import DumpDetResults
-
-            return DumpDetResults(out_file_path=out)
         from mmengine.evaluator import DumpResults
 
+        if task == "det":  # the predictions in mmdet's format, as its tools/test.py dumps them
+            from mmdet.evaluation import DumpDetResults as DumpResults
         return DumpResults(out_file_path=out)
     evaluator = cfg.test_evaluator
     metrics = evaluator if isinstance(evaluator, (list, tuple)) else [evaluator]

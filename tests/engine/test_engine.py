@@ -148,11 +148,10 @@ def test_missing_pretrained_checkpoint_message(tmp_path) -> None:
     cfg = Config(dict(model=dict(backbone=dict(init_cfg=dict(type="Pretrained", checkpoint=path)))))
     with pytest.raises(PreflightError) as err:
         check_pretrained_checkpoints(cfg)
-    assert str(err.value) == (
-        f"the classification checkpoint {path} does not exist (model.backbone.init_cfg); "
-        "download the EdgeNeXt ImageNet checkpoint (see README 'Pretrained weights') and put "
-        "it there, or set --cfg-options model.backbone.init_cfg=None to train from scratch"
-    )
+    message = str(err.value)
+    assert f"{path} does not exist (model.backbone.init_cfg)" in message
+    assert "README 'Pretrained weights'" in message  # where to get it
+    assert "--cfg-options model.backbone.init_cfg=None to train from scratch" in message
     Path(path).parent.mkdir()
     Path(path).write_bytes(b"x")
     check_pretrained_checkpoints(cfg)
