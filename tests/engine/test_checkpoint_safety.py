@@ -1,7 +1,7 @@
 """Killing training while it saves a checkpoint loses at most one checkpoint interval.
 
-Covers ``edgenext_dense.engine.checkpointing`` (applied by ``compat.apply()``): atomic saves,
-the hook's save-then-remove order, auto-resume skipping unusable files, and the error for a
+Covers ``edgenext_dense.compat``'s atomic saves and the hook's save-then-remove order, and
+``edgenext_dense.engine.checkpointing``: auto-resume skipping unusable files, and the error for a
 truncated or code-carrying checkpoint given explicitly.
 """
 
