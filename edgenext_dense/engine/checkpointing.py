@@ -60,10 +60,9 @@ def unreadable_reason(path: str) -> Optional[str]:
         return f"not a torch checkpoint ({_short(error)})"
     if isinstance(error, pickle.UnpicklingError):
         # torch names the first global it refused ("GLOBAL posix.system was not an allowed...")
-        refused = REFUSED_GLOBAL.findall(str(error))
+        refused = REFUSED_GLOBAL.search(str(error))
         if refused:
-            names = ", ".join(f"`{name}`" for name in refused)
-            return f"refused global {names} because loading it could run code"
+            return f"refused global `{refused.group(1)}` because loading it could run code"
         if "weights_only" in str(error):
             return "it holds objects that cannot be loaded without running code"
     if isinstance(error, EOFError) or (head == ZIP_MAGIC and not zipfile.is_zipfile(path)):

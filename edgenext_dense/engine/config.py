@@ -16,7 +16,7 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import DefaultScope
 from torch import nn
 
-from .preflight import PreflightError
+from .preflight import PreflightError, iter_datasets
 
 #: task -> (default_scope, the model's head key, the task in words)
 TASK_HEADS: Dict[str, tuple] = {
@@ -96,9 +96,7 @@ def check_task(cfg: Config, task: str) -> None:
 
 def config_test_pipeline(cfg: Config) -> List[Mapping[str, Any]]:
     """The transforms of a config's test dataset (through wrappers), else ``test_pipeline``."""
-    dataset = (cfg.get("test_dataloader") or {}).get("dataset") or {}
-    while isinstance(dataset.get("dataset"), Mapping):  # dataset wrappers
-        dataset = dataset["dataset"]
+    dataset = next((leaf for _, leaf in iter_datasets(cfg, ("test",))), {})
     return list(dataset.get("pipeline") or cfg.get("test_pipeline") or [])
 
 
