@@ -10,64 +10,17 @@ from __future__ import annotations
 import glob
 import logging
 import os.path as osp
-import pickle
 import re
-import zipfile
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-import torch
 from mmengine.logging import print_log
 
 from ..compat import LAST_CHECKPOINT
-from .preflight import PreflightError
+from .preflight import PreflightError, unreadable_reason
 
 # CheckpointHook's default names; best_*.pth hold weights only, so they are never resumed from.
 CHECKPOINT_STEP = re.compile(r"^(?:epoch|iter)_(\d+)\.pth$")
-REFUSED_GLOBAL = re.compile(r"GLOBAL (\S+)")
-ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since torch 1.6
-PICKLE_PROTOCOL = b"\x80"  # the legacy format: a pickle
-
-
-def _short(error: BaseException) -> str:
-    """``'Type: first line'`` of an error, without torch's advice to load unsafely."""
-    lines = str(error).strip().splitlines()
-    if not lines or "weights_only" in str(error):
-        return type(error).__name__
-    return f"{type(error).__name__}: {lines[0][:100]}"
-
-
-def unreadable_reason(path: str) -> Optional[str]:
-    """Why a local checkpoint does not load as mmengine loads it (``weights_only=True``): a
-    one-line reason, e.g. ``'truncated (...)'``, or None when it loads.
-
-    Args:
-        path (str): A local checkpoint file.
-    """
-    if not osp.isfile(path):
-        return "the file does not exist"
-    try:
-        torch.load(path, map_location="cpu", weights_only=True)
-        return None
-    except Exception as exc:  # noqa: BLE001  (every way a file can fail to load)
-        error = exc
-    size = osp.getsize(path)
-    with open(path, "rb") as f:
-        head = f.read(len(ZIP_MAGIC))
-    if size == 0:
-        return "empty (0 bytes; a save that was interrupted)"
-    if not head.startswith((ZIP_MAGIC, PICKLE_PROTOCOL)):
-        return f"not a torch checkpoint ({_short(error)})"
-    if isinstance(error, pickle.UnpicklingError):
-        # torch names the first global it refused ("GLOBAL posix.system was not an allowed...")
-        refused = REFUSED_GLOBAL.search(str(error))
-        if refused:
-            return f"refused global `{refused.group(1)}` because loading it could run code"
-        if "weights_only" in str(error):
-            return "it holds objects that cannot be loaded without running code"
-    if isinstance(error, EOFError) or (head == ZIP_MAGIC and not zipfile.is_zipfile(path)):
-        return f"truncated ({size} bytes; a save that was interrupted)"
-    return f"unreadable ({_short(error)})"
 
 
 def _candidates(work_dir: str) -> List[str]:

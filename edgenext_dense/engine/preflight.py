@@ -6,10 +6,14 @@ naming the file, what was expected and what to do.
 from __future__ import annotations
 
 import os.path as osp
+import pickle
+import re
+import zipfile
 from collections import Counter
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
+import torch
 from mmengine.config import Config
 
 from edgenext_dense.datasets.seg_converters import COCO_VOC_SEG_DIR
@@ -24,6 +28,9 @@ COCO_TO_VOC_SCRIPT = "tools/dataset_converters/coco_to_voc_seg.py"
 # What voc_aug.py writes under VOC2012/ from the SBD annotations.
 VOC_AUG_OUTPUTS = ("SegmentationClassAug", "ImageSets/Segmentation/aug.txt")
 SBD_URL = "http://home.bharathh.info/pubs/codes/SBD/download.html"
+REFUSED_GLOBAL = re.compile(r"GLOBAL (\S+)")
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since torch 1.6
+PICKLE_PROTOCOL = b"\x80"  # the legacy format: a pickle
 
 COCO_LAYOUT = """\
 {root}
@@ -248,6 +255,47 @@ def _state_dict(checkpoint: Any) -> Dict[str, Any]:
     return {k.removeprefix("module."): v for k, v in checkpoint.items() if isinstance(k, str)}
 
 
+def _short(error: BaseException) -> str:
+    """``'Type: first line'`` of an error, without torch's advice to load unsafely."""
+    lines = str(error).strip().splitlines()
+    if not lines or "weights_only" in str(error):
+        return type(error).__name__
+    return f"{type(error).__name__}: {lines[0][:100]}"
+
+
+def unreadable_reason(path: str) -> Optional[str]:
+    """Why a local checkpoint does not load as mmengine loads it (``weights_only=True``): a
+    one-line reason, e.g. ``'truncated (...)'``, or None when it loads.
+
+    Args:
+        path (str): A local checkpoint file.
+    """
+    if not osp.isfile(path):
+        return "the file does not exist"
+    try:
+        torch.load(path, map_location="cpu", weights_only=True)
+        return None
+    except Exception as exc:  # noqa: BLE001  (every way a file can fail to load)
+        error = exc
+    size = osp.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(len(ZIP_MAGIC))
+    if size == 0:
+        return "empty (0 bytes; a save that was interrupted)"
+    if not head.startswith((ZIP_MAGIC, PICKLE_PROTOCOL)):
+        return f"not a torch checkpoint ({_short(error)})"
+    if isinstance(error, pickle.UnpicklingError):
+        # torch names the first global it refused ("GLOBAL posix.system was not an allowed...")
+        refused = REFUSED_GLOBAL.search(str(error))
+        if refused:
+            return f"refused global `{refused.group(1)}` because loading it could run code"
+        if "weights_only" in str(error):
+            return "it holds objects that cannot be loaded without running code"
+    if isinstance(error, EOFError) or (head == ZIP_MAGIC and not zipfile.is_zipfile(path)):
+        return f"truncated ({size} bytes; a save that was interrupted)"
+    return f"unreadable ({_short(error)})"
+
+
 def _load(path: str) -> Dict[str, Any]:
     """The state dict of a checkpoint, loaded as mmengine loads it (``weights_only``)."""
     from mmengine.runner.checkpoint import _load_checkpoint
@@ -257,8 +305,9 @@ def _load(path: str) -> Dict[str, Any]:
     try:
         return _state_dict(_load_checkpoint(path, map_location="cpu"))
     except Exception as exc:  # noqa: BLE001  (any reason a file is unreadable)
+        reason = unreadable_reason(osp.expanduser(path)) if _is_local(path) else None
         raise PreflightError(
-            f"could not read the checkpoint {path}: {type(exc).__name__}: {exc}"
+            f"could not read the checkpoint {path}: {reason or _short(exc)}"
         ) from exc
 
 

@@ -25,12 +25,8 @@ from mmengine.runner import checkpoint as mm_checkpoint
 from torch import nn
 
 from edgenext_dense.compat import atomic_open
-from edgenext_dense.engine.checkpointing import (
-    check_checkpoint_readable,
-    find_resumable_checkpoint,
-    unreadable_reason,
-)
-from edgenext_dense.engine.preflight import PreflightError
+from edgenext_dense.engine.checkpointing import check_checkpoint_readable, find_resumable_checkpoint
+from edgenext_dense.engine.preflight import PreflightError, unreadable_reason
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -238,11 +238,20 @@ def test_detector_checkpoint_refused_for_segmentor_and_vice_versa(tmp_path) -> N
     check_checkpoint_task(seg, SEG_MODEL, "seg")  # DDP's module. prefix; no auxiliary head
 
 
+class _RunsCode:
+    def __reduce__(self):
+        return (os.system, ("true",))
+
+
 def test_unreadable_or_missing_checkpoint(tmp_path) -> None:
     broken = tmp_path / "broken.pth"
     broken.write_bytes(b"not a checkpoint")
     with pytest.raises(PreflightError, match=f"could not read the checkpoint {broken}"):
         check_checkpoint_task(str(broken), DET_MODEL, "det")
+    torch.save({"state_dict": {"backbone.a": _RunsCode()}}, broken)
+    with pytest.raises(PreflightError, match=r"refused global `\w+\.system`") as err:
+        check_checkpoint_task(str(broken), DET_MODEL, "det")
+    assert "weights_only" not in str(err.value)  # no advice to load it unsafely
     with pytest.raises(PreflightError, match="does not exist"):
         check_checkpoint_task(str(tmp_path / "nope.pth"), DET_MODEL, "det")
 
