@@ -1,16 +1,12 @@
-"""Every workaround for the pinned stack, in one place, applied on ``import edgenext_dense``.
+"""Every workaround for the pinned stack, applied on ``import edgenext_dense``.
 
-1. mmengine 0.10.7 cannot resume its checkpoints under torch >= 2.6 (``weights_only=True``):
-   they hold ``HistoryBuffer``, numpy arrays and ``getattr(HistoryBuffer, 'min')``-style
-   references. Exactly those globals are allow-listed (``getattr`` resolves only the four
-   statistics methods), so loading still never runs arbitrary code.
+1. mmengine 0.10.7 checkpoints do not load under torch >= 2.6's ``weights_only=True``: exactly
+   their globals are allow-listed (``getattr`` only for HistoryBuffer's statistics).
 2. mmdet 3.3.0 ``SSDHead`` never sets ``loss_cls``, which prediction reads
-   (open-mmlab/mmdetection#11780); SSD's loss is built in, so it is set to None.
-3. mmengine 0.10.7 ``CheckpointHook`` removes the previous checkpoint before writing the new
-   one in place: a kill while saving loses all progress. Saves become write-then-rename and
-   the old file goes after the new one and ``last_checkpoint`` are complete.
-
-Each is tested in ``tests/test_compat.py`` (3: ``tests/engine/test_checkpoint_safety.py``).
+   (open-mmlab/mmdetection#11780): it is set to None.
+3. mmengine 0.10.7 ``CheckpointHook`` removes the old checkpoint before writing the new one in
+   place, so a kill while saving loses all progress: saves become write-then-rename and the old
+   file goes last.
 """
 
 from __future__ import annotations
@@ -32,7 +28,7 @@ HISTORY_BUFFER_METHODS = frozenset({"min", "max", "current", "mean"})
 
 
 def _numpy_globals() -> List[Union[Callable, Tuple[Callable, str]]]:
-    """The numpy reconstructors and dtypes in mmengine checkpoints, under numpy 1 and 2 paths."""
+    """The numpy reconstructors and dtypes in mmengine checkpoints, under numpy 1 and 2 names."""
     try:  # numpy >= 2
         from numpy._core import multiarray
     except ImportError:  # numpy 1.x
@@ -89,7 +85,7 @@ def fix_ssd_head_loss_cls() -> None:
 @contextlib.contextmanager
 def atomic_open(path: str, mode: str = "wb") -> Iterator[IO[Any]]:
     """Write ``path + '.tmp'``, fsync it, rename it to ``path``: a crash leaves ``path`` as it
-    was. The fixed temporary name lets a later save reuse a leftover one.
+    was (and a later save reuses the leftover temporary name).
 
     Args:
         path (str): The final file name.
@@ -151,8 +147,7 @@ def _save_checkpoint_with_step(self: Any, runner: Any, step: int, meta: dict) ->
         if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
             stale = self.keep_ckpt_ids.popleft()
         self.keep_ckpt_ids.append(step)
-        # The new checkpoint lists the old one until it is gone: a run killed before removing
-        # it and resumed from here removes it (CheckpointHook.before_train trims this list).
+        # the new checkpoint lists the old one until it is gone, so a resumed run removes it
         pending = [stale] if stale is not None else []
         runner.message_hub.update_info("keep_ckpt_ids", pending + list(self.keep_ckpt_ids))
     filename = self.filename_tmpl.format(step)
@@ -191,7 +186,7 @@ def make_checkpoint_saves_atomic() -> None:
 
     if not getattr(mmengine.runner.checkpoint.save_checkpoint, "_edgenext_dense_atomic", False):
         atomic = _atomic_save_checkpoint(mmengine.runner.checkpoint.save_checkpoint)
-        # Runner and the hooks hold their own references to the function
+        # Runner and the hooks hold their own references
         for module in (mmengine.runner.checkpoint, mmengine.runner.runner, mmengine.runner):
             module.save_checkpoint = atomic
     CheckpointHook._save_checkpoint_with_step = _save_checkpoint_with_step

@@ -1,9 +1,8 @@
 """Resuming from the newest checkpoint that loads, and a clear error for one that does not.
 
-Our saves are crash-safe (:func:`edgenext_dense.compat.make_checkpoint_saves_atomic`), but work
-dirs written before or by other tools may hold a missing, truncated or code-carrying file:
-:func:`find_resumable_checkpoint` (``--resume``) skips it with a warning,
-:func:`check_checkpoint_readable` (``--resume PATH``, ``load_from``) stops with what to do.
+Our saves are crash-safe (:mod:`edgenext_dense.compat`), but a work dir written by other tools may
+hold a missing, truncated or code-carrying file: ``--resume`` skips it with a warning, ``--resume
+PATH`` and ``load_from`` stop with what to do.
 """
 
 from __future__ import annotations
@@ -11,80 +10,22 @@ from __future__ import annotations
 import glob
 import logging
 import os.path as osp
-import pickle
 import re
-import zipfile
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-import torch
 from mmengine.logging import print_log
 
 from ..compat import LAST_CHECKPOINT
-from .preflight import PreflightError
+from .preflight import PreflightError, unreadable_reason
 
 # CheckpointHook's default names; best_*.pth hold weights only, so they are never resumed from.
 CHECKPOINT_STEP = re.compile(r"^(?:epoch|iter)_(\d+)\.pth$")
-REFUSED_GLOBAL = re.compile(r"GLOBAL (\S+)")
-ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since torch 1.6
-PICKLE_PROTOCOL = b"\x80"  # the legacy format: a pickle
-
-
-def _refused_globals(path: str, error: BaseException) -> List[str]:
-    """The globals a ``weights_only`` load refused, from the file or else from the message."""
-    try:
-        found = list(torch.serialization.get_unsafe_globals_in_checkpoint(path))
-    except Exception:  # noqa: BLE001  (a file it cannot list: fall back to the message)
-        found = []
-    return found or REFUSED_GLOBAL.findall(str(error))
-
-
-def _short(error: BaseException) -> str:
-    """``'Type: first line'`` of an error, without torch's advice to load unsafely."""
-    lines = str(error).strip().splitlines()
-    if not lines or "weights_only" in str(error):
-        return type(error).__name__
-    return f"{type(error).__name__}: {lines[0][:100]}"
-
-
-def unreadable_reason(path: str) -> Optional[str]:
-    """Why a checkpoint does not load as mmengine loads it (``weights_only=True``), or None.
-
-    Args:
-        path (str): A local checkpoint file.
-
-    Returns:
-        str or None: None when it loads, else a one-line reason, e.g. ``'truncated (...)'``.
-    """
-    if not osp.isfile(path):
-        return "the file does not exist"
-    try:
-        torch.load(path, map_location="cpu", weights_only=True)
-        return None
-    except Exception as exc:  # noqa: BLE001  (every way a file can fail to load)
-        error = exc
-    size = osp.getsize(path)
-    with open(path, "rb") as f:
-        head = f.read(len(ZIP_MAGIC))
-    if size == 0:
-        return "empty (0 bytes; a save that was interrupted)"
-    if not head.startswith((ZIP_MAGIC, PICKLE_PROTOCOL)):
-        return f"not a torch checkpoint ({_short(error)})"
-    if isinstance(error, pickle.UnpicklingError):
-        refused = _refused_globals(path, error)
-        if refused:
-            names = ", ".join(f"`{name}`" for name in refused)
-            return f"refused global {names} because loading it could run code"
-        if "weights_only" in str(error):
-            return "it holds objects that cannot be loaded without running code"
-    if isinstance(error, EOFError) or (head == ZIP_MAGIC and not zipfile.is_zipfile(path)):
-        return f"truncated ({size} bytes; a save that was interrupted)"
-    return f"unreadable ({_short(error)})"
 
 
 def _candidates(work_dir: str) -> List[str]:
-    """The ``*.pth`` files of a work dir but ``best_*``: highest N of epoch_N/iter_N first, then
-    the newest."""
+    """The ``*.pth`` files of a work dir but ``best_*``, highest N of epoch_N/iter_N first, then
+    newest first."""
 
     def step_and_mtime(path: str) -> Tuple[int, float]:
         match = CHECKPOINT_STEP.match(osp.basename(path))
@@ -99,16 +40,11 @@ def _candidates(work_dir: str) -> List[str]:
 
 
 def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
-    """The checkpoint to auto-resume from: ``last_checkpoint``'s, else the newest that loads.
-
-    Each file passed over (missing, truncated, code-carrying) is named in a warning with the
-    reason; the others are tried newest first (the N of ``epoch_N``/``iter_N``, then mtime).
+    """The checkpoint to auto-resume from: ``last_checkpoint``'s, else the newest that loads;
+    None (with a log line) when none does. Each file passed over is named in a warning with why.
 
     Args:
         work_dir (str): The training work dir.
-
-    Returns:
-        str or None: A checkpoint that loads, or None (with a log line) when there is none.
     """
     pointer = Path(work_dir, LAST_CHECKPOINT)
     named = pointer.read_text().strip() if pointer.is_file() else ""
@@ -140,7 +76,8 @@ def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
 
 
 def check_checkpoint_readable(path: str, what: str = "checkpoint") -> None:
-    """Stop when a checkpoint to resume or load from is missing or does not load.
+    """Stop when a checkpoint to resume or load from is missing or does not load, naming one
+    of its folder that does.
 
     Args:
         path (str): ``--resume PATH`` or the config's ``load_from``; URLs are not checked.

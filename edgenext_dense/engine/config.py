@@ -1,7 +1,5 @@
-"""Configs: reading one, its task, test pipeline and classes, its model without init.
-
-The one place every tool and API reads configs through.
-"""
+"""Configs, the one place every tool reads them through: loading, task, test pipeline, classes,
+the model without init."""
 
 from __future__ import annotations
 
@@ -18,7 +16,7 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import DefaultScope
 from torch import nn
 
-from .preflight import PreflightError
+from .preflight import PreflightError, iter_datasets
 
 #: task -> (default_scope, the model's head key, the task in words)
 TASK_HEADS: Dict[str, tuple] = {
@@ -34,17 +32,15 @@ def load_config(
     cfg_options: Optional[Dict[str, Any]] = None,
     task: Optional[str] = None,
 ) -> Config:
-    """Read a config (or copy a loaded one) and apply ``--cfg-options``.
+    """Read a config (or copy a loaded one) and apply ``--cfg-options``; PreflightError when the
+    file does not exist or the config is of another task.
 
     Args:
         config (str | os.PathLike | Config): A file, a loaded config, or a package's bundled
             config, e.g. ``'mmdet::ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py'``.
         cfg_options (dict, optional): ``--cfg-options`` overrides. Defaults to None.
-        task (str, optional): ``'det'`` or ``'seg'``: check the config is one of this task's
-            (see :func:`check_task`). Defaults to None.
-
-    Raises:
-        PreflightError: When the file does not exist or the config is of another task.
+        task (str, optional): ``'det'`` or ``'seg'``: refuse another task's config (see
+            :func:`check_task`). Defaults to None (any).
     """
     if isinstance(config, Config):
         cfg = config.copy()
@@ -70,11 +66,7 @@ def _config_path(path: str) -> str:
 
 
 def task_of(cfg: Config) -> str:
-    """``'det'`` or ``'seg'``, from the config's ``default_scope``; PreflightError for others.
-
-    Args:
-        cfg (Config): Any mmdet or mmseg config.
-    """
+    """``'det'`` or ``'seg'``, from the config's ``default_scope``; PreflightError for others."""
     scope = cfg.get("default_scope")
     if scope not in TASKS:
         raise PreflightError(
@@ -103,23 +95,16 @@ def check_task(cfg: Config, task: str) -> None:
 
 
 def config_test_pipeline(cfg: Config) -> List[Mapping[str, Any]]:
-    """The transforms of a config's test dataset (through wrappers), else ``test_pipeline``.
-
-    Args:
-        cfg (Config): A detection or segmentation config.
-    """
-    dataset = (cfg.get("test_dataloader") or {}).get("dataset") or {}
-    while isinstance(dataset.get("dataset"), Mapping):  # dataset wrappers
-        dataset = dataset["dataset"]
+    """The transforms of a config's test dataset (through wrappers), else ``test_pipeline``."""
+    dataset = next((leaf for _, leaf in iter_datasets(cfg, ("test",))), {})
     return list(dataset.get("pipeline") or cfg.get("test_pipeline") or [])
 
 
 def dataset_meta(
     cfg: Config, num_classes: int, saved: Optional[Mapping[str, Any]] = None
 ) -> Dict[str, Any]:
-    """``classes`` and ``palette`` of the config's test dataset, one each per class.
-
-    ``class i`` names and a fixed random palette stand in where they do not match ``num_classes``.
+    """``classes`` and ``palette`` of the config's test dataset, one per class (``class i`` and
+    a fixed random palette stand in where they do not match ``num_classes``).
 
     Args:
         cfg (Config): The config (its ``default_scope`` picks the dataset registry).
@@ -146,12 +131,8 @@ def dataset_meta(
 
 
 def build_model_without_init(cfg: Config) -> nn.Module:
-    """Build ``cfg.model`` for inference: random weights (no pretrained loading), no auxiliary
-    head, SyncBN reverted to BN, in eval mode.
-
-    Args:
-        cfg (Config): An mmdet or mmseg config; not modified.
-    """
+    """Build ``cfg.model`` (not modified) for inference: random weights (no pretrained
+    loading), no auxiliary head, SyncBN reverted to BN, in eval mode."""
     from mmengine.registry import MODELS
 
     model_cfg = copy.deepcopy(cfg.model)

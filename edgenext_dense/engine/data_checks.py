@@ -1,18 +1,10 @@
-"""COCO annotation files checked before a run: what mmdet would otherwise pass over silently.
+"""COCO annotation files checked before a run, for what mmdet would pass over silently.
 
-mmdet's ``CocoDataset`` drops, without a word, annotations whose category is not one of the
-config's classes and boxes under 1 pixel or outside their image; pycocotools never attaches an
-annotation whose ``image_id`` is not in ``images``; a missing image stops training mid-epoch; a
-malformed file fails deep inside pycocotools. :func:`check_datasets` reads each file with
-``json``, as pycocotools does, and raises one :class:`PreflightError` listing, per file, each
-problem with its count and up to five example ids.
-
-``data_check = dict(on_error='warn')`` logs one warning per problem kind and file instead and the
-run goes on as mmdet does; missing training images are skipped (``ignore_empty=True`` on
-``LoadImageFromFile``: mmengine draws another image). What mmdet cannot go on with raises in both
-modes: an unreadable or malformed file, duplicate annotation ids, missing val/test images (a
-test-mode dataset cannot skip one). Segmentation datasets are not checked: mmseg reads no boxes
-or category ids, and stops with the path of a missing image or mask.
+mmdet drops annotations of unknown categories and boxes under 1 pixel or outside their image
+without a word, pycocotools never attaches an annotation of an unknown image, and a missing image
+stops training mid-epoch. ``data_check = dict(on_error='warn')`` logs what mmdet survives instead
+(missing training images are then skipped). Segmentation datasets are not checked: mmseg reads no
+boxes and stops with the path of a missing image or mask.
 """
 
 from __future__ import annotations
@@ -22,7 +14,7 @@ import logging
 import os.path as osp
 import random
 from collections import Counter
-from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, NamedTuple, Sequence, Tuple
 
 from mmengine.config import Config
 from mmengine.logging import print_log
@@ -39,8 +31,7 @@ EDGE_TOLERANCE = 1.0
 
 
 class Problem(NamedTuple):
-    """One kind of problem in one file, what mmdet does about it, and whether mmdet cannot go
-    on with it (``fatal``: raised even with ``on_error='warn'``)."""
+    """One kind of problem in one file; ``fatal``: mmdet cannot go on, even with 'warn'."""
 
     kind: str
     text: str
@@ -48,36 +39,24 @@ class Problem(NamedTuple):
     fatal: bool = False
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_id(value: Any) -> bool:
-    return isinstance(value, (int, str)) and not isinstance(value, bool)
-
-
-def _is_box(value: Any) -> bool:
-    return isinstance(value, (list, tuple)) and len(value) == 4 and all(map(_is_number, value))
-
-
+NUMBER, ID, BOX = (int, float), (int, str), "4 numbers"
 # The keys pycocotools and CocoDataset read from each entry; a missing one is a KeyError there.
-REQUIRED_KEYS: Dict[str, Dict[str, Callable[[Any], bool]]] = {
-    "images": {
-        "id": _is_id,
-        "file_name": lambda v: isinstance(v, str),
-        "width": _is_number,
-        "height": _is_number,
-    },
-    "categories": {"id": _is_id, "name": lambda v: isinstance(v, str)},
-    "annotations": {
-        "id": _is_id,
-        "image_id": _is_id,
-        "category_id": _is_id,
-        "bbox": _is_box,
-        "area": _is_number,
-    },
+REQUIRED_KEYS: Dict[str, Dict[str, Any]] = {
+    "images": {"id": ID, "file_name": str, "width": NUMBER, "height": NUMBER},
+    "categories": {"id": ID, "name": str},
+    "annotations": {"id": ID, "image_id": ID, "category_id": ID, "bbox": BOX, "area": NUMBER},
 }
 
+
+def _is(value: Any, kind: Any) -> bool:
+    """Whether ``value`` is of a REQUIRED_KEYS kind (bools are not numbers or ids)."""
+    if kind == BOX:
+        boxlike = isinstance(value, (list, tuple)) and len(value) == 4
+        return boxlike and all(_is(v, NUMBER) for v in value)
+    return isinstance(value, kind) and not isinstance(value, bool)
+
+
+DROPS = "mmdet drops them"
 # kind -> (what the annotations have, what mmdet does with them); only duplicates stop mmdet
 ANNOTATION_PROBLEMS = {
     "unknown image": (
@@ -87,11 +66,11 @@ ANNOTATION_PROBLEMS = {
     "unknown category": (
         "a category_id that is not one of the config's {classes} classes (unknown category "
         "ids: {which})",
-        "mmdet drops them",
+        DROPS,
     ),
-    "empty box": ("an empty or negative box (width or height <= 0)", "mmdet drops them"),
-    "tiny box": ("a box under 1 pixel wide or high, or an area <= 0", "mmdet drops them"),
-    "box outside image": ("a box entirely outside their image", "mmdet drops them"),
+    "empty box": ("an empty or negative box (width or height <= 0)", DROPS),
+    "tiny box": ("a box under 1 pixel wide or high, or an area <= 0", DROPS),
+    "box outside image": ("a box entirely outside their image", DROPS),
     "box beyond image": (
         f"a box extending more than {EDGE_TOLERANCE:g} pixel beyond their image (negative x/y, "
         "or x+w/y+h past its width/height)",
@@ -125,8 +104,7 @@ def _read_coco(path: str) -> Dict[str, Any]:
         raise ValueError(f"it cannot be read: {type(exc).__name__}: {exc}") from exc
     if not isinstance(coco, dict):
         raise ValueError(f"it holds a JSON {type(coco).__name__}, not a COCO instances dict")
-    # 'annotations' may be absent: test-dev image-info files have none
-    coco.setdefault("annotations", [])
+    coco.setdefault("annotations", [])  # test-dev image-info files have none
     wrong = [key for key in REQUIRED_KEYS if not isinstance(coco.get(key), list)]
     if wrong:
         raise ValueError(
@@ -141,12 +119,10 @@ def _well_formed(entries: List[Any], section: str) -> Tuple[List[Mapping], List[
     checks = REQUIRED_KEYS[section]
     good, bad = [], []
     for index, entry in enumerate(entries):
-        if isinstance(entry, Mapping):
-            wrong = [key for key, ok in checks.items() if not ok(entry.get(key))]
-            label = f"id {entry['id']}" if _is_id(entry.get("id")) else f"#{index}"
-        else:
-            wrong, label = ["not a dict"], f"#{index}"
-        if wrong:
+        if not isinstance(entry, Mapping):
+            bad.append(f"#{index} (not a dict)")
+        elif wrong := [key for key, kind in checks.items() if not _is(entry.get(key), kind)]:
+            label = f"id {entry['id']}" if _is(entry.get("id"), ID) else f"#{index}"
             bad.append(f"{label} ({', '.join(wrong)})")
         else:
             good.append(entry)
@@ -160,11 +136,8 @@ def _well_formed(entries: List[Any], section: str) -> Tuple[List[Mapping], List[
 
 
 def _class_problems(categories: List[Mapping], classes: Tuple[str, ...]) -> List[Problem]:
-    """Config classes without a category of that name, or in another order than the file's.
-
-    mmdet labels the categories matching ``classes`` in the file's order (pycocotools'
-    ``getCatIds``), not in the config's.
-    """
+    """Config classes without a category of that name, or in another order than the file's
+    (mmdet labels them in the file's order, as pycocotools' ``getCatIds`` returns them)."""
     names = [c["name"] for c in categories]
     missing = [c for c in classes if c not in names]
     in_file = list(dict.fromkeys(n for n in names if n in classes))
@@ -215,8 +188,7 @@ def _annotation_problems(
     categories: List[Mapping],
     classes: Tuple[str, ...],
 ) -> List[Problem]:
-    """Annotations mmdet drops or misreads (``ANNOTATION_PROBLEMS``); crowd and ``ignore`` ones
-    are not reported: mmdet ignores them anyway."""
+    """Annotations mmdet drops or misreads; crowd and ``ignore`` ones are ignored there too."""
     image_by_id = {image["id"]: image for image in images}
     category_name = {c["id"]: c["name"] for c in categories}
     # pycocotools' getCatIds(catNms=classes): every category when classes is empty
@@ -233,8 +205,7 @@ def _annotation_problems(
         if ann["category_id"] not in known:
             found["unknown category"].append(ann["id"])
             unknown[ann["category_id"]] += 1
-        kind = _box_kind(ann["bbox"], ann["area"], image)
-        if kind:
+        if kind := _box_kind(ann["bbox"], ann["area"], image):
             found[kind].append(ann["id"])
     ids = Counter(a["id"] for a in annotations)
     found["duplicate id"] = [a["id"] for a in annotations if ids[a["id"]] > 1]
@@ -255,7 +226,7 @@ def _annotation_problems(
 
 def _missing_images(images: List[Mapping], img_dir: str, can_skip: bool) -> List[Problem]:
     """Images without a file under ``img_dir`` (of a fixed sample in a large set); fatal unless
-    the datasets reading them ``can_skip`` an image they cannot load."""
+    every dataset reading them ``can_skip`` an image it cannot load."""
     checked, sampled = images, ""
     if len(images) > FULL_IMAGE_CHECK_MAX:
         checked = random.Random(0).sample(images, IMAGE_SAMPLE_SIZE)
@@ -308,19 +279,22 @@ def _on_error(cfg: Config) -> str:
     return value
 
 
-def _coco_dataset_class(dataset: Mapping[str, Any]) -> type | None:
-    """The dataset's class when it reads its file as mmdet's ``CocoDataset`` does, else None
+def _coco_classes(dataset: Mapping[str, Any]) -> Tuple[str, ...] | None:
+    """The classes of a dataset reading its file as mmdet's ``CocoDataset`` does, else None
     (panoptic, LVIS and Objects365 read other formats or keys)."""
     from mmdet.datasets import CocoDataset  # mmdet only here: a segmentation run never gets here
     from mmdet.registry import DATASETS
 
     kind = dataset.get("type")
     cls = DATASETS.get(kind) if isinstance(kind, str) else kind
-    same_reader = isinstance(cls, type) and issubclass(cls, CocoDataset) and (
-        cls.load_data_list is CocoDataset.load_data_list
-        and cls.parse_data_info is CocoDataset.parse_data_info
-    )  # fmt: skip
-    return cls if same_reader else None
+    if not (isinstance(cls, type) and issubclass(cls, CocoDataset)) or (
+        cls.load_data_list is not CocoDataset.load_data_list
+        or cls.parse_data_info is not CocoDataset.parse_data_info
+    ):
+        return None
+    # metainfo.classes as mmengine resolves it: the class's METAINFO when absent
+    classes = cls._load_metainfo(dataset.get("metainfo"))["classes"]
+    return (classes,) if isinstance(classes, str) else tuple(classes)
 
 
 def _image_loaders(dataset: Mapping[str, Any]) -> List[Dict[str, Any]]:
@@ -335,12 +309,11 @@ def _image_loaders(dataset: Mapping[str, Any]) -> List[Dict[str, Any]]:
 def check_datasets(cfg: Config, splits: Sequence[str], task: str) -> None:
     """Stop when a COCO annotation file the run reads is malformed or loses annotations silently.
 
-    Checks every ``CocoDataset`` (or subclass reading the same format) of the splits'
-    dataloaders, through dataset wrappers: the file is readable, the config's classes match its
-    categories, annotations refer to known categories and images and have boxes mmdet keeps,
-    and the image files exist. With ``data_check = dict(on_error='warn')`` what mmdet survives
-    is logged, one warning per kind and file, and missing training images are skipped by setting
-    ``ignore_empty=True`` on the dataset's ``LoadImageFromFile`` (the only change to ``cfg``).
+    Every ``CocoDataset`` (or a subclass reading the same format) of the splits' dataloaders is
+    checked, through wrappers: readable file, classes matching its categories, annotations with
+    known categories and images and boxes mmdet keeps, existing image files. With
+    ``data_check = dict(on_error='warn')`` what mmdet survives is logged, one warning per kind and
+    file, and missing training images get ``ignore_empty=True`` (the only change to ``cfg``).
 
     Args:
         cfg (Config): The full config.
@@ -353,15 +326,13 @@ def check_datasets(cfg: Config, splits: Sequence[str], task: str) -> None:
     # (annotation file, image folder, classes) -> the (split, dataset config)s reading it
     targets: Dict[Tuple[str, str, Tuple[str, ...]], List[Tuple[str, Mapping]]] = {}
     for split, dataset in iter_datasets(cfg, splits):
-        dataset_cls = _coco_dataset_class(dataset)
         root, ann_file = str(dataset.get("data_root") or ""), dataset.get("ann_file")
-        if dataset_cls is None or not ann_file or not _is_local(ann_file := _join(root, ann_file)):
+        if not ann_file or not _is_local(ann_file := _join(root, ann_file)):
             continue
-        # metainfo.classes as mmengine resolves it: the class's METAINFO when absent
-        classes = dataset_cls._load_metainfo(dataset.get("metainfo"))["classes"]
-        classes = (classes,) if isinstance(classes, str) else tuple(classes)
-        img_dir = _join(root, (dataset.get("data_prefix") or {}).get("img", ""))
-        targets.setdefault((ann_file, img_dir, classes), []).append((split, dataset))
+        classes = _coco_classes(dataset)
+        if classes is not None:
+            img_dir = _join(root, (dataset.get("data_prefix") or {}).get("img", ""))
+            targets.setdefault((ann_file, img_dir, classes), []).append((split, dataset))
     reports, found = [], []
     for (ann_file, img_dir, classes), users in targets.items():
         datasets = [dataset for _, dataset in users]

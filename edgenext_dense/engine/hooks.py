@@ -1,11 +1,5 @@
-"""The project's hooks, registered in ``edgenext_dense.HOOKS``.
-
-:class:`TrainingCurvesHook` draws ``<work_dir>/curves.png`` (losses and validation metrics; the
-numbers in ``curves.json``), so a glance tells whether the loss falls and the mAP/mIoU rises.
-:class:`RawAndEMAEvalHook` scores the raw weights beside the averaged ones, as cvnets validates
-both every epoch: mmengine's ``EMAHook`` validates, tests and saves (as ``state_dict``; the raw
-weights go to ``ema_state_dict``) only the averaged model, on which the best checkpoint is still
-chosen (cvnets' ``checkpoint_ema_best.pt``).
+"""The project's hooks, registered in ``edgenext_dense.HOOKS``: loss/metric curves in the work
+dir, and the raw weights scored beside the EMA ones.
 """
 
 from __future__ import annotations
@@ -13,7 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import os.path as osp
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -31,16 +25,10 @@ VAL_HISTORY_KEY = "edgenext_dense/val_history"
 RAW_PREFIX = "raw/"
 
 
-def _is_loss(name: str) -> bool:
-    # 'loss', 'loss_cls', 'decode.loss_ce', 'aux.loss_ce'; not 'decode.acc_seg', 'lr', 'time'
-    return name.rsplit(".", 1)[-1].startswith("loss")
-
-
 def collect_curves(message_hub: MessageHub, current_iter: int) -> Dict[str, Dict[str, Curve]]:
-    """``{'train': {loss name: (iters, values)}, 'val': {metric: (iters, values)}}``.
-
-    mmengine's ``RuntimeInfoHook`` appends every iteration's outputs to ``train/<name>``, so
-    the last value is ``current_iter``'s; validations come from ``VAL_HISTORY_KEY``.
+    """``{'train': {loss name: (iters, values)}, 'val': {metric: (iters, values)}}`` from the
+    message hub (``train/<loss>`` scalars, whose last value is ``current_iter``'s, and
+    ``VAL_HISTORY_KEY``).
 
     Args:
         message_hub (MessageHub): The runner's message hub.
@@ -49,7 +37,8 @@ def collect_curves(message_hub: MessageHub, current_iter: int) -> Dict[str, Dict
     train: Dict[str, Curve] = {}
     for key, buffer in message_hub.log_scalars.items():
         mode, _, name = key.partition("/")
-        if mode != "train" or not _is_loss(name):
+        # 'loss', 'loss_cls', 'decode.loss_ce'; not 'decode.acc_seg', 'lr', 'time'
+        if mode != "train" or not name.rsplit(".", 1)[-1].startswith("loss"):
             continue
         values = [float(v) for v in np.asarray(buffer.data[0]).reshape(-1)]
         start = current_iter - len(values) + 1
@@ -73,16 +62,9 @@ def _scalar(value: object) -> float | None:
     return number if np.isfinite(number) and number >= 0 else None
 
 
-def _smooth(values: Sequence[float], window: int) -> np.ndarray:
-    """Running mean over ``window`` values, the first value repeated before the start."""
-    padded = np.concatenate([np.full(window - 1, values[0]), values])
-    return np.convolve(padded, np.ones(window) / window, mode="valid")
-
-
 def plot_curves(curves: Dict[str, Dict[str, Curve]], out_file: str, title: str = "") -> List[str]:
-    """Draw the loss curves (top) and validation-metric curves (bottom) into a PNG.
-
-    Matplotlib's Agg canvas, not pyplot: no display needed, the caller's backend left alone.
+    """Draw the loss curves (top) and validation-metric curves (bottom) into a PNG (matplotlib's
+    Agg canvas, not pyplot: no display needed, the caller's backend left alone).
 
     Args:
         curves (dict): As returned by :func:`collect_curves`.
@@ -106,9 +88,12 @@ def plot_curves(curves: Dict[str, Dict[str, Curve]], out_file: str, title: str =
         for name, (iters, values) in sorted(curves.get(mode, {}).items()):
             label = f"{mode}: {name}"
             if mode == "train":
-                # a running mean over ~1% of training keeps long runs readable
+                # a running mean over ~1% of training (first value repeated before the start)
+                # keeps long runs readable
                 window = max(1, len(values) // 100)
-                ax.plot(iters, _smooth(values, window), label=label, linewidth=1)
+                padded = np.concatenate([np.full(window - 1, values[0]), values])
+                smooth = np.convolve(padded, np.ones(window) / window, mode="valid")
+                ax.plot(iters, smooth, label=label, linewidth=1)
             else:
                 ax.plot(iters, values, marker="o", label=label)
             labels.append(label)
@@ -129,10 +114,9 @@ def plot_curves(curves: Dict[str, Dict[str, Curve]], out_file: str, title: str =
 
 @HOOKS.register_module()
 class TrainingCurvesHook(Hook):
-    """Redraw ``curves.png`` in the work dir after every validation and at the end of training.
-
-    The validation history lives in the message hub, which checkpoints save, so a resumed run
-    continues the same curves. ``tools/train.py`` adds this hook when a config lacks it.
+    """Redraw ``curves.png`` (numbers in ``curves.json``) in the work dir after every validation
+    and at the end of training; a resumed run continues the same curves (the history is in the
+    message hub, which checkpoints save). ``tools/train.py`` adds it when a config lacks it.
 
     Args:
         out_file (str): File name inside ``runner.work_dir``. Defaults to 'curves.png'.
@@ -157,7 +141,7 @@ class TrainingCurvesHook(Hook):
         history = {r["iter"]: r for r in runner.message_hub.get_info(VAL_HISTORY_KEY) or []}
         for name, (iters, values) in previous.items():
             for it, value in zip(iters, values):
-                if it <= runner.iter and (it not in history or name not in history[it]["metrics"]):
+                if it <= runner.iter:
                     record = history.setdefault(it, dict(iter=it, epoch=None, metrics={}))
                     record["metrics"].setdefault(name, float(value))
         if history:
@@ -193,7 +177,8 @@ class TrainingCurvesHook(Hook):
 
 @HOOKS.register_module()
 class RawAndEMAEvalHook(EMAHook):
-    """``EMAHook`` that also scores the raw weights at validation and test, as ``raw/<metric>``.
+    """``EMAHook`` that also scores the raw weights at validation and test, as ``raw/<metric>``
+    (as cvnets does); the averaged weights stay the ones saved and the best checkpoint's.
 
     Args:
         eval_raw (bool): Run the second, raw-weights evaluation. Defaults to True.

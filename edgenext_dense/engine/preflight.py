@@ -1,18 +1,19 @@
-"""Checks run before a Runner is built, so a wrong path or checkpoint fails in seconds.
-
-Without them a missing dataset folder surfaces deep inside ``load_data_list``, a missing ImageNet
-checkpoint after the model is built, and a classification checkpoint given to ``tools/test.py``
-as "missing keys" warnings and a 0.0 mAP. Each check raises :class:`PreflightError`, whose
-message names the file, what was expected and what to do.
+"""Checks run before a Runner is built, so a wrong path or checkpoint fails in seconds, not deep
+inside mmengine (or as "missing keys" warnings and a 0.0 mAP). Each raises :class:`PreflightError`
+naming the file, what was expected and what to do.
 """
 
 from __future__ import annotations
 
 import os.path as osp
+import pickle
+import re
+import zipfile
 from collections import Counter
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
+import torch
 from mmengine.config import Config
 
 from edgenext_dense.datasets.seg_converters import COCO_VOC_SEG_DIR
@@ -27,6 +28,9 @@ COCO_TO_VOC_SCRIPT = "tools/dataset_converters/coco_to_voc_seg.py"
 # What voc_aug.py writes under VOC2012/ from the SBD annotations.
 VOC_AUG_OUTPUTS = ("SegmentationClassAug", "ImageSets/Segmentation/aug.txt")
 SBD_URL = "http://home.bharathh.info/pubs/codes/SBD/download.html"
+REFUSED_GLOBAL = re.compile(r"GLOBAL (\S+)")
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since torch 1.6
+PICKLE_PROTOCOL = b"\x80"  # the legacy format: a pickle
 
 COCO_LAYOUT = """\
 {root}
@@ -77,11 +81,8 @@ def _join(root: str, path: str) -> str:
 
 
 def iter_datasets(cfg: Config, splits: Sequence[str]) -> Iterator[Tuple[str, Mapping[str, Any]]]:
-    """Yield ``(split, leaf dataset config)`` of the splits' dataloaders, through wrappers.
-
-    Wrappers nest theirs under ``dataset`` (Repeat, ClassBalanced, MultiImageMix) or
-    ``datasets`` (Concat); a split whose ``<split>_dataloader`` is None or absent is skipped.
-    """
+    """Yield ``(split, leaf dataset config)`` of the splits' dataloaders, through wrappers
+    (``dataset``: Repeat, ClassBalanced...; ``datasets``: Concat); absent splits are skipped."""
 
     def leaves(node: Any) -> Iterator[Mapping[str, Any]]:
         if not isinstance(node, Mapping):
@@ -104,17 +105,11 @@ def _missing_paths(dataset: Mapping[str, Any]) -> List[str]:
     root = str(dataset.get("data_root") or "")
     if root and _is_local(root) and not osp.isdir(root):
         return [root]  # everything below it is missing too
-    wanted = [(dataset.get("ann_file"), osp.exists)]
     prefixes = dataset.get("data_prefix")
-    if isinstance(prefixes, Mapping):
-        wanted += [(prefix, osp.isdir) for prefix in prefixes.values()]
-    missing = []
-    for path, exists in wanted:
-        if isinstance(path, str) and path:
-            path = _join(root, path)
-            if _is_local(path) and not exists(path):
-                missing.append(path)
-    return missing
+    prefixes = prefixes.values() if isinstance(prefixes, Mapping) else ()
+    wanted = [(dataset.get("ann_file"), osp.exists)] + [(p, osp.isdir) for p in prefixes]
+    paths = [(_join(root, p), exists) for p, exists in wanted if isinstance(p, str) and p]
+    return [p for p, exists in paths if _is_local(p) and not exists(p)]
 
 
 def _coco_voc_seg_split(dataset: Mapping[str, Any]) -> str | None:
@@ -216,26 +211,20 @@ def check_dataset_paths(cfg: Config, splits: Sequence[str], task: str) -> None:
 def _iter_pretrained(node: Any, key: str) -> Iterator[Tuple[str, str]]:
     """Yield ``(config key, checkpoint path)`` of every ``init_cfg`` of type Pretrained."""
     if isinstance(node, (list, tuple)):
-        for index, value in enumerate(node):
-            yield from _iter_pretrained(value, f"{key}.{index}")
-    elif isinstance(node, Mapping):
-        for name, value in node.items():
-            if name != "init_cfg":
-                yield from _iter_pretrained(value, f"{key}.{name}")
-                continue
-            for init in value if isinstance(value, (list, tuple)) else [value]:
-                if (
-                    isinstance(init, Mapping)
-                    and init.get("type") == "Pretrained"
-                    and isinstance(init.get("checkpoint"), str)
-                ):
+        node = {str(index): value for index, value in enumerate(node)}
+    for name, value in node.items() if isinstance(node, Mapping) else ():
+        if name != "init_cfg":
+            yield from _iter_pretrained(value, f"{key}.{name}")
+            continue
+        for init in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(init, Mapping) and init.get("type") == "Pretrained":
+                if isinstance(init.get("checkpoint"), str):
                     yield f"{key}.init_cfg", init["checkpoint"]
 
 
 def check_pretrained_checkpoints(cfg: Config) -> None:
-    """Stop when an ``init_cfg=dict(type='Pretrained', checkpoint=PATH)`` file is missing,
-    saying how to get it: the config's ``pretrain_command`` (the shapes demos), else where the
-    ImageNet weights are.
+    """Stop when an ``init_cfg=dict(type='Pretrained', checkpoint=PATH)`` file is missing, saying
+    how to get it: the config's ``pretrain_command`` (shapes demos), else the ImageNet weights.
 
     Args:
         cfg (Config): The full config; ``cfg.model`` is searched at any depth.
@@ -266,6 +255,47 @@ def _state_dict(checkpoint: Any) -> Dict[str, Any]:
     return {k.removeprefix("module."): v for k, v in checkpoint.items() if isinstance(k, str)}
 
 
+def _short(error: BaseException) -> str:
+    """``'Type: first line'`` of an error, without torch's advice to load unsafely."""
+    lines = str(error).strip().splitlines()
+    if not lines or "weights_only" in str(error):
+        return type(error).__name__
+    return f"{type(error).__name__}: {lines[0][:100]}"
+
+
+def unreadable_reason(path: str) -> Optional[str]:
+    """Why a local checkpoint does not load as mmengine loads it (``weights_only=True``): a
+    one-line reason, e.g. ``'truncated (...)'``, or None when it loads.
+
+    Args:
+        path (str): A local checkpoint file.
+    """
+    if not osp.isfile(path):
+        return "the file does not exist"
+    try:
+        torch.load(path, map_location="cpu", weights_only=True)
+        return None
+    except Exception as exc:  # noqa: BLE001  (every way a file can fail to load)
+        error = exc
+    size = osp.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(len(ZIP_MAGIC))
+    if size == 0:
+        return "empty (0 bytes; a save that was interrupted)"
+    if not head.startswith((ZIP_MAGIC, PICKLE_PROTOCOL)):
+        return f"not a torch checkpoint ({_short(error)})"
+    if isinstance(error, pickle.UnpicklingError):
+        # torch names the first global it refused ("GLOBAL posix.system was not an allowed...")
+        refused = REFUSED_GLOBAL.search(str(error))
+        if refused:
+            return f"refused global `{refused.group(1)}` because loading it could run code"
+        if "weights_only" in str(error):
+            return "it holds objects that cannot be loaded without running code"
+    if isinstance(error, EOFError) or (head == ZIP_MAGIC and not zipfile.is_zipfile(path)):
+        return f"truncated ({size} bytes; a save that was interrupted)"
+    return f"unreadable ({_short(error)})"
+
+
 def _load(path: str) -> Dict[str, Any]:
     """The state dict of a checkpoint, loaded as mmengine loads it (``weights_only``)."""
     from mmengine.runner.checkpoint import _load_checkpoint
@@ -275,19 +305,18 @@ def _load(path: str) -> Dict[str, Any]:
     try:
         return _state_dict(_load_checkpoint(path, map_location="cpu"))
     except Exception as exc:  # noqa: BLE001  (any reason a file is unreadable)
+        reason = unreadable_reason(osp.expanduser(path)) if _is_local(path) else None
         raise PreflightError(
-            f"could not read the checkpoint {path}: {type(exc).__name__}: {exc}"
+            f"could not read the checkpoint {path}: {reason or _short(exc)}"
         ) from exc
 
 
 def describe_checkpoint(keys: Sequence[str]) -> str:
-    """Say in words what a state dict's keys look like (detector, segmentor, classifier...).
+    """Say what a state dict looks like, e.g. ``"a segmentation model (top-level keys:
+    backbone (312), decode_head (10))"``.
 
     Args:
         keys (Sequence[str]): State-dict keys (a leading ``module.`` already removed).
-
-    Returns:
-        str: e.g. ``"a segmentation model (top-level keys: backbone (312), decode_head (10))"``.
     """
     counts = Counter(k.split(".", 1)[0] for k in keys)
     listing = ", ".join(f"{name} ({n})" for name, n in counts.most_common(6))
@@ -305,8 +334,8 @@ def describe_checkpoint(keys: Sequence[str]) -> str:
 
 
 def check_checkpoint_task(path: str, cfg: Config, task: str) -> None:
-    """Stop when a checkpoint is missing, unreadable, or lacks the weights of a config's
-    backbone or head (``auxiliary_head`` is optional: it is not used at test time).
+    """Stop when a checkpoint is missing, unreadable, or lacks the weights of the config's
+    backbone or a head (``auxiliary_head`` is optional: it is not used at test time).
 
     Args:
         path (str): Checkpoint file.
@@ -318,13 +347,10 @@ def check_checkpoint_task(path: str, cfg: Config, task: str) -> None:
     required = [
         name
         for name, value in model_cfg.items()
-        if isinstance(value, Mapping)
-        and "type" in value
+        if isinstance(value, Mapping) and "type" in value and name != "auxiliary_head"
         and (name == "backbone" or name.endswith("head"))
-        and name != "auxiliary_head"
-    ]
-    prefixes = {k.split(".", 1)[0] for k in keys}
-    missing = [name for name in required if name not in prefixes]
+    ]  # fmt: skip
+    missing = [name for name in required if name not in {k.split(".", 1)[0] for k in keys}]
     if missing:
         model_kind = {"det": "detector", "seg": "segmentor"}.get(task, "model")
         expected = ", ".join(f"'{name}.'" for name in required)
@@ -366,9 +392,8 @@ def checkpoint_misfit(
 
 
 def check_checkpoint_fits(path: str, model: Any, cfg: Config) -> None:
-    """Stop when a checkpoint's tensors do not all fit the model built from ``cfg``.
-
-    mmengine only logs missing keys and shape mismatches, then scores a half-loaded model.
+    """Stop when a checkpoint's tensors do not all fit the model built from ``cfg`` (mmengine
+    only logs missing keys and shape mismatches, then scores a half-loaded model).
 
     Args:
         path (str): The checkpoint file.

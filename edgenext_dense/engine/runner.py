@@ -1,10 +1,6 @@
-"""Training and testing shared by detection (mmdet) and segmentation (mmseg) configs.
-
-``tools/train.py`` and ``tools/test.py`` parse arguments and call :func:`train` / :func:`evaluate`:
-mmengine's ``Runner`` configured as mmdet 3.3's and mmseg 1.2's tools configure it, plus the
-preflight checks (:mod:`.preflight`, :mod:`.data_checks`, :mod:`.checkpointing`) that stop before
-any model is built, the curves hook, and distributed runs without CUDA (gloo; see
-:func:`setup_cpu_distributed`).
+"""``tools/train.py`` and ``tools/test.py`` for mmdet and mmseg configs: mmengine's ``Runner``
+set up as mmdet 3.3's and mmseg 1.2's tools do, after the preflight checks, with the curves hook
+and distributed runs without CUDA (gloo).
 """
 
 from __future__ import annotations
@@ -39,8 +35,7 @@ SYNC_BN_TYPES = ("SyncBN", "MMSyncBN", "TorchSyncBN")
 
 
 def add_runner_args(parser: argparse.ArgumentParser) -> None:
-    """Add what ``tools/train.py`` and ``tools/test.py`` share: ``--work-dir``,
-    ``--cfg-options``, ``--launcher`` and ``--local_rank``/``--local-rank``."""
+    """Add ``--work-dir``, ``--cfg-options``, ``--launcher`` and ``--local-rank``."""
     parser.add_argument(
         "--work-dir",
         help="where logs, checkpoints and curves go; defaults to ./work_dirs/<config name>",
@@ -52,8 +47,7 @@ def add_runner_args(parser: argparse.ArgumentParser) -> None:
         default="none",
         help="'pytorch' for torchrun (tools/dist_train.sh, tools/dist_test.sh)",
     )
-    # torch.distributed.launch passes --local-rank (torch>=2) or --local_rank; torchrun sets
-    # LOCAL_RANK in the environment
+    # torch.distributed.launch passes it; torchrun sets LOCAL_RANK in the environment instead
     parser.add_argument("--local_rank", "--local-rank", type=int, default=0, help=argparse.SUPPRESS)
 
 
@@ -65,8 +59,8 @@ def set_local_rank_env(local_rank: int) -> None:
 def _load_run_config(
     cfg_path: str, cfg_options: Dict[str, Any] | None, work_dir: str | None, launcher: str
 ) -> Config:
-    """The config with the command line applied; ``work_dir``: ``--work-dir``, else the
-    config's, else ``./work_dirs/<config name>``, as mmdet's and mmseg's tools do."""
+    """The config with the command line applied; ``work_dir`` as mmdet's and mmseg's tools set it:
+    ``--work-dir``, else the config's, else ``./work_dirs/<config name>``."""
     cfg = load_config(cfg_path, cfg_options)
     cfg.launcher = launcher
     if work_dir is not None:
@@ -79,21 +73,19 @@ def _load_run_config(
 def _replace_sync_bn(node: Any) -> Any:
     """Return a copy of a config tree with SyncBN norm layers turned into BN."""
     if isinstance(node, dict):
-        node = {k: _replace_sync_bn(v) for k, v in node.items()}
+        node = ConfigDict({k: _replace_sync_bn(v) for k, v in node.items()})
         if node.get("type") in SYNC_BN_TYPES:
-            node["type"] = "BN"
-        return ConfigDict(node)
+            node.type = "BN"
+        return node
     if isinstance(node, (list, tuple)):
         return type(node)(_replace_sync_bn(v) for v in node)
     return node
 
 
 def setup_cpu_distributed(cfg: Config) -> bool:
-    """Prepare a ``--launcher pytorch`` run on a machine without CUDA.
-
-    mmengine's ``init_dist`` calls ``torch.cuda.set_device`` and DDP refuses ``device_ids`` for
-    CPU modules, so this sets the gloo backend, DDP ``device_ids=None``, SyncBN (CUDA-only) ->
-    BN, and starts the process group itself. Does nothing with CUDA or without a launcher.
+    """Prepare a ``--launcher pytorch`` run without CUDA: gloo, DDP ``device_ids=None``, SyncBN ->
+    BN, and start the process group here (mmengine's ``init_dist`` needs CUDA). Does nothing with
+    CUDA or without a launcher.
 
     Args:
         cfg (Config): The config; modified in place.
@@ -121,34 +113,30 @@ def setup_cpu_distributed(cfg: Config) -> bool:
     return True
 
 
-@contextlib.contextmanager
-def cpu_process_group(cfg: Config) -> Iterator[None]:
-    """Run the body inside the gloo process group :func:`setup_cpu_distributed` starts.
+def build_runner(cfg: Config) -> Runner:
+    """Build the Runner, from ``RUNNERS`` when the config names a ``runner_type``."""
+    return RUNNERS.build(cfg) if "runner_type" in cfg else Runner.from_cfg(cfg)
 
-    Every rank waits for the others before the group is destroyed: a rank tearing gloo down
-    while its peer is still in the last hooks can abort ("terminate called without an active
-    exception"). After an error the group is destroyed without waiting.
+
+@contextlib.contextmanager
+def _runner(cfg: Config) -> Iterator[Runner]:
+    """Build the Runner inside the gloo process group :func:`setup_cpu_distributed` starts.
+
+    After the body DDP is unwrapped (its reducer holds the group, which gloo cannot free at
+    exit) and every rank waits for the others before the group goes: a rank tearing gloo down
+    while a peer is in its last hooks can abort. After an error the group goes without waiting.
     """
     owns_group = setup_cpu_distributed(cfg)
     try:
-        yield
+        runner = build_runner(cfg)
+        yield runner
+        if is_model_wrapper(runner.model):
+            runner.model = runner.model.module
         if owns_group and torch_dist.is_initialized():
             torch_dist.barrier()
     finally:
         if owns_group and torch_dist.is_initialized():
             torch_dist.destroy_process_group()
-
-
-def _release_model_wrapper(runner: Runner) -> None:
-    """Unwrap DDP once the run is over: its reducer holds the process group, which must be freed
-    before the group is destroyed, not at interpreter exit (where gloo aborts the process)."""
-    if is_model_wrapper(runner.model):
-        runner.model = runner.model.module
-
-
-def build_runner(cfg: Config) -> Runner:
-    """Build the Runner, from ``RUNNERS`` when the config names a ``runner_type``."""
-    return RUNNERS.build(cfg) if "runner_type" in cfg else Runner.from_cfg(cfg)
 
 
 def _enable_amp(cfg: Config) -> None:
@@ -178,11 +166,10 @@ def train(
 
     Args:
         cfg_path (str): Config file (``default_scope`` 'mmdet' or 'mmseg').
-        work_dir (str, optional): Output folder. Defaults to None: the config's, else
-            ``./work_dirs/<config name>``.
-        resume (str, optional): ``'auto'``: the newest checkpoint of the work dir that loads; a
-            path: that checkpoint (weights, optimizer, scheduler, iteration, message hub).
-            Defaults to None (no resuming).
+        work_dir (str, optional): Output folder. Defaults to None (the config's, else
+            ``./work_dirs/<config name>``).
+        resume (str, optional): ``'auto'`` (the newest checkpoint of the work dir that loads) or
+            a checkpoint path. Defaults to None (no resuming).
         amp (bool): Mixed precision (``AmpOptimWrapper``, dynamic loss scale). Defaults to False.
         auto_scale_lr (bool): Scale the learning rate by the total batch size over
             ``auto_scale_lr.base_batch_size``. Defaults to False.
@@ -222,10 +209,8 @@ def train(
     if not any(str(h.get("type", "")).endswith("TrainingCurvesHook") for h in hooks):
         hooks.append(ConfigDict(type="edgenext_dense.TrainingCurvesHook"))
     cfg.custom_hooks = hooks
-    with cpu_process_group(cfg):
-        runner = build_runner(cfg)
+    with _runner(cfg) as runner:
         runner.train()
-        _release_model_wrapper(runner)
     return runner
 
 
@@ -251,12 +236,10 @@ def _set_visualization(cfg: Config, task: str, show_dir: str) -> str:
 def _set_output(cfg: Config, task: str, out: str) -> Any | None:
     """Configure ``--out``; return a metric to append to the built runner's evaluator, if any."""
     if out.endswith((".pkl", ".pickle")):
-        if task == "det":
-            from mmdet.evaluation import DumpDetResults
-
-            return DumpDetResults(out_file_path=out)
         from mmengine.evaluator import DumpResults
 
+        if task == "det":  # the predictions in mmdet's format, as its tools/test.py dumps them
+            from mmdet.evaluation import DumpDetResults as DumpResults
         return DumpResults(out_file_path=out)
     evaluator = cfg.test_evaluator
     metrics = evaluator if isinstance(evaluator, (list, tuple)) else [evaluator]
@@ -301,18 +284,15 @@ def evaluate(
     cfg_options: Dict[str, Any] | None = None,
     launcher: str = "none",
 ) -> Dict[str, Any]:
-    """Evaluate a checkpoint on the config's test set, after the preflight checks.
-
-    Detection: COCO bbox mAP, mAP_50, mAP_75, mAP_s/m/l (mmdet's CocoMetric); segmentation:
-    mIoU, aAcc, mAcc and the per-class IoU table (mmseg's IoUMetric).
+    """Evaluate a checkpoint on the config's test set (the test_evaluator's metrics), after the
+    preflight checks.
 
     Args:
         cfg_path (str): Config file (``default_scope`` 'mmdet' or 'mmseg').
         checkpoint (str): Weights saved by :func:`train` for this kind of model.
         work_dir (str, optional): Where the logs go. Defaults to None (as :func:`train`).
-        out (str, optional): Detection: ``.pkl`` (all predictions) or ``.json`` (COCO results,
-            written as ``<name>.bbox.json``); segmentation: ``.pkl``, or a folder for the
-            predicted label maps as PNGs. Defaults to None.
+        out (str, optional): ``.pkl`` (all predictions); detection ``.json`` (COCO results, as
+            ``<name>.bbox.json``); segmentation: a folder for label PNGs. Defaults to None.
         show_dir (str, optional): Folder for images with the predictions drawn. Defaults to None.
         cfg_options (dict, optional): ``--cfg-options`` overrides. Defaults to None.
         launcher (str): ``'none'`` or ``'pytorch'``. Defaults to 'none'.
@@ -329,13 +309,11 @@ def evaluate(
     cfg.load_from = checkpoint
     image_dir = _set_visualization(cfg, task, show_dir) if show_dir else None
     extra_metric = _set_output(cfg, task, out) if out else None
-    with cpu_process_group(cfg):
-        runner = build_runner(cfg)
+    with _runner(cfg) as runner:
         check_checkpoint_fits(checkpoint, runner.model, cfg)
         if extra_metric is not None:
             runner.test_evaluator.metrics.append(extra_metric)
         metrics = runner.test()
-        _release_model_wrapper(runner)
     if runner.rank == 0:
         print(f"Test results of {checkpoint}:\n{format_metrics(metrics)}", flush=True)
         if out:

@@ -21,9 +21,7 @@ import pytest
 import torch
 from test_checkpoint_safety import _warnings_in, _write_fragment
 
-from edgenext_dense.engine.checkpointing import (
-    unreadable_reason,
-)
+from edgenext_dense.engine.preflight import unreadable_reason
 
 REPO = Path(__file__).resolve().parents[2]
 

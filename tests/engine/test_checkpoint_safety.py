@@ -1,7 +1,7 @@
 """Killing training while it saves a checkpoint loses at most one checkpoint interval.
 
-Covers ``edgenext_dense.engine.checkpointing`` (applied by ``compat.apply()``): atomic saves,
-the hook's save-then-remove order, auto-resume skipping unusable files, and the error for a
+Covers ``edgenext_dense.compat``'s atomic saves and the hook's save-then-remove order, and
+``edgenext_dense.engine.checkpointing``: auto-resume skipping unusable files, and the error for a
 truncated or code-carrying checkpoint given explicitly.
 """
 
@@ -25,12 +25,8 @@ from mmengine.runner import checkpoint as mm_checkpoint
 from torch import nn
 
 from edgenext_dense.compat import atomic_open
-from edgenext_dense.engine.checkpointing import (
-    check_checkpoint_readable,
-    find_resumable_checkpoint,
-    unreadable_reason,
-)
-from edgenext_dense.engine.preflight import PreflightError
+from edgenext_dense.engine.checkpointing import check_checkpoint_readable, find_resumable_checkpoint
+from edgenext_dense.engine.preflight import PreflightError, unreadable_reason
 
 REPO = Path(__file__).resolve().parents[2]
 
