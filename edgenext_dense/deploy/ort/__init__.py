@@ -2,8 +2,8 @@
 
 Imports only the standard library, numpy, OpenCV, Pillow, onnxruntime, (optionally) openvino
 and the torch-free :mod:`edgenext_dense.image_files`; its modules import one another
-relatively, so ``tools/deploy/onnx_infer.py`` loads it as the stand-alone package
-``edgenext_dense_ort`` without ``edgenext_dense/__init__`` (which imports torch).
+relatively, so :mod:`.standalone` loads it as the package ``edgenext_dense_ort`` without
+``edgenext_dense/__init__`` (which imports torch).
 :mod:`.metadata` is the settings the ``.onnx`` file carries, :mod:`.preprocess`,
 :mod:`.postprocess` and :mod:`.visualize` reproduce the test pipelines, post-processing and
 drawings in numpy/OpenCV, :mod:`.backends` creates the sessions, :mod:`.infer` runs them.

@@ -23,14 +23,13 @@ if "edgenext_dense" not in sys.modules:
     sys.modules[_spec.name] = importlib.util.module_from_spec(_spec)
     _spec.loader.exec_module(sys.modules[_spec.name])
 
-from edgenext_dense.image_files import (  # noqa: E402,F401  (the runtime's image API; quantize uses process_each)
+from edgenext_dense.image_files import (  # noqa: E402,F401  (the runtime's image API)
     DemoSummary,
     ImageReadError,
     detections_record,
-    draw_legend,
+    draw_segmentation,
     list_images,
     output_paths,
-    process_each,
     process_images,
     read_image,
     summary_line,

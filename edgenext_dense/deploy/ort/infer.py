@@ -22,6 +22,7 @@ from .backends import BACKENDS, PRECISIONS, BackendError, create_session, open_m
 from .images import (
     DemoSummary,
     detections_record,
+    draw_segmentation,
     list_images,
     output_paths,
     process_images,
@@ -33,7 +34,7 @@ from .images import (
 from .metadata import MetadataError, parse_metadata
 from .postprocess import classification_topk, detection_postprocess, segmentation_labels
 from .preprocess import preprocess_image
-from .visualize import draw_detections, draw_segmentation
+from .visualize import draw_detections
 
 
 def read_metadata(path: Union[str, os.PathLike]) -> Dict[str, Any]:
