@@ -35,18 +35,6 @@ from edgenext_dense.image_files import (
 )
 
 
-def detections_to_dict(
-    result: Any, classes: Sequence[str], score_thr: float, image: str
-) -> Dict[str, Any]:
-    """An mmdet ``DetDataSample``'s detections as the JSON record of
-    :func:`edgenext_dense.image_files.detections_record`."""
-    pred = result.pred_instances.cpu()
-    return detections_record(
-        image, result.ori_shape, classes,
-        pred.bboxes.numpy(), pred.scores.numpy(), pred.labels.numpy(), score_thr,
-    )  # fmt: skip
-
-
 def best_class_per_object(pred: Any, iou_threshold: float = 0.5) -> Any:
     """Of boxes of different classes overlapping above ``iou_threshold``, keep the best: the
     model's NMS is per class, as COCO scoring wants; a picture wants one label per object."""
@@ -80,7 +68,8 @@ def run_demo(
         one_per_object (bool): Apply :func:`best_class_per_object`. Defaults to False.
 
     Returns:
-        DemoSummary: The records (:func:`detections_to_dict`) and the images skipped.
+        DemoSummary: The JSON records (:func:`~edgenext_dense.image_files.detections_record`)
+        and the images skipped.
     """
     images = list_images(inputs)
     with contextlib.redirect_stdout(sys.stderr):  # mmengine print()s while loading
@@ -93,7 +82,11 @@ def run_demo(
         result = inference_detector(model, img)
         if one_per_object:
             result.pred_instances = best_class_per_object(result.pred_instances)
-        record = detections_to_dict(result, model.dataset_meta["classes"], score_thr, image)
+        pred = result.pred_instances.cpu()
+        record = detections_record(
+            image, img.shape, model.dataset_meta["classes"],
+            pred.bboxes.numpy(), pred.scores.numpy(), pred.labels.numpy(), score_thr,
+        )  # fmt: skip
         if out_dir is not None:
             out_file, json_file = output_paths(out_dir, image)
             visualizer.add_datasample(
