@@ -6,7 +6,7 @@ that module) as the package ``edgenext_dense_ort`` without ``edgenext_dense/__in
 imports torch).
 :mod:`.metadata` is the settings the ``.onnx`` file carries, :mod:`.preprocess`,
 :mod:`.postprocess` and :mod:`.visualize` reproduce the test pipelines, post-processing and
-drawings in numpy/OpenCV, :mod:`.backends` creates the sessions, :mod:`.infer` runs them.
+box drawings in numpy/OpenCV, :mod:`.backends` creates the sessions, :mod:`.infer` runs them.
 """
 
 from edgenext_dense.image_files import ImageReadError, list_images, read_image
