@@ -2,8 +2,8 @@
 
 An image or a folder in; each image read as ``mmcv.imread`` reads it, or skipped and reported
 (``skipped <image>: <reason>``, then ``N image(s) processed, M skipped``); the detection
-tools' JSON record and the segmentation drawings' legend. Imports only the standard library,
-numpy and OpenCV: the torch-free runtime (``deploy/ort``) uses it too.
+tools' JSON record and the segmentation drawing. Imports only the standard library, numpy and
+OpenCV: the torch-free runtime (``deploy/ort``) uses it too.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import cv2
 import numpy as np
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+# Pixels of one strip of the blend (its float64 temporaries take 24 bytes a pixel).
+_STRIP_PIXELS = 1 << 21
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -170,3 +172,31 @@ def draw_legend(
         cv2.rectangle(panel, (pad, y), (pad + swatch, y + swatch), (0, 0, 0), 1)
         cv2.putText(panel, text, (2 * pad + swatch, y + 12), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
     return panel
+
+
+def draw_segmentation(
+    image_bgr: np.ndarray, labels: np.ndarray, meta: Dict[str, Any], opacity: float = 0.5
+) -> np.ndarray:
+    """The class colours blended over the BGR image, with the legend on its right (BGR).
+
+    The blend is mmseg ``SegLocalVisualizer``'s ``(image * (1 - opacity) + colour * opacity)
+    .astype(uint8)``, a strip of rows at a time (the same pixels without its full-size float64
+    copies).
+
+    Args:
+        image_bgr (np.ndarray): ``(H, W, 3)`` uint8 BGR image.
+        labels (np.ndarray): ``(H, W)`` predicted labels.
+        meta (dict): The model's ``classes`` and ``palette`` (RGB, one a class).
+        opacity (float): Opacity of the class colours. Defaults to 0.5.
+    """
+    palette = np.asarray(meta["palette"], np.uint8).reshape(-1, 3)[:, ::-1]  # BGR: no image copy
+    legend = draw_legend(labels, meta["classes"], palette, image_bgr.shape[0])
+    height, width = image_bgr.shape[:2]
+    canvas = np.full((legend.shape[0], width + legend.shape[1], 3), 255, np.uint8)
+    canvas[:, width:] = legend
+    step = max(1, _STRIP_PIXELS // max(1, width))
+    for top in range(0, height, step):
+        rows = slice(top, min(height, top + step))  # the canvas may be taller (legend)
+        blended = image_bgr[rows] * (1 - opacity) + palette[labels[rows]] * opacity
+        canvas[rows, :width] = blended.astype(np.uint8)
+    return canvas

@@ -7,10 +7,10 @@ resident size is what a process serving the model needs; the result is its last 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import os.path as osp
+import runpy
 import sys
 import timeit
 from typing import Any, Callable, Dict, List, Optional
@@ -76,11 +76,7 @@ def _worker(request: Dict[str, Any]) -> Dict[str, Any]:
     if request.get("backend") == "openvino":
         import openvino  # noqa: F401
 
-    spec = importlib.util.spec_from_file_location(
-        "edgenext_dense_ort", osp.join(ORT_DIR, "__init__.py"), submodule_search_locations=[ORT_DIR]
-    )
-    sys.modules[spec.name] = runtime = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(runtime)
+    runtime = runpy.run_path(osp.join(ORT_DIR, "standalone.py"))["load_runtime"]()
     rss_before = rss_mb(peak=False)
     times = time_session(runtime.open_model, request)
     return dict(times_ms=times, rss_before_mb=rss_before, peak_memory_mb=rss_mb())

@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
-import json
 import os
 import os.path as osp
 import statistics
@@ -24,6 +23,7 @@ import time
 from functools import partial
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
+import mmengine
 import numpy as np
 import torch.utils.benchmark
 from mmengine.config import Config
@@ -37,7 +37,6 @@ from torch import nn
 
 from edgenext_dense.analysis.benchmark import MMDET_SSDLITE, MMSEG_DEEPLABV3, cell, machine_info
 from edgenext_dense.analysis.timing import load_average
-from edgenext_dense.deploy.ort.images import write_json
 from edgenext_dense.engine.config import load_config
 from edgenext_dense.engine.hooks import VAL_HISTORY_KEY
 from edgenext_dense.engine.preflight import PreflightError
@@ -400,10 +399,9 @@ def format_report(report: TrainBenchmarkReport) -> str:
 
 def save_report(report: TrainBenchmarkReport, path: str) -> None:
     """Write a report as JSON, creating its folder."""
-    write_json(path, dataclasses.asdict(report))
+    mmengine.dump(dataclasses.asdict(report), path, file_format="json", indent=2)
 
 
 def load_report(path: str) -> TrainBenchmarkReport:
     """Read a report written by :func:`save_report`."""
-    with open(path) as f:
-        return TrainBenchmarkReport(**json.load(f))
+    return TrainBenchmarkReport(**mmengine.load(path, file_format="json"))

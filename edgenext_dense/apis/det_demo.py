@@ -18,7 +18,6 @@ from typing import Any, Callable, Dict, Sequence
 
 import mmcv
 import mmengine
-import torch
 from mmcv.ops import batched_nms
 from mmdet.apis import inference_detector
 from mmdet.visualization import DetLocalVisualizer
@@ -27,32 +26,13 @@ from mmengine.logging import MMLogger
 from edgenext_dense.apis.image_files import add_demo_args, demo_main
 from edgenext_dense.apis.loading import load_trained_model
 from edgenext_dense.image_files import (
-    IMAGE_EXTENSIONS,
     DemoSummary,
+    detections_record,
     list_images,
+    output_paths,
     process_images,
     read_image,
 )
-
-
-def detections_to_dict(
-    result: Any, classes: Sequence[str], score_thr: float, image: str
-) -> Dict[str, Any]:
-    """``image``, ``height``, ``width`` and the ``detections`` scoring at least ``score_thr``,
-    best first, each with ``label``, ``class``, ``score`` and ``bbox`` ([x1, y1, x2, y2])."""
-    pred = result.pred_instances.cpu()
-    pred = pred[pred.scores >= score_thr]
-    height, width = result.ori_shape[:2]
-    detections = [
-        {
-            "label": int(pred.labels[i]),
-            "class": classes[int(pred.labels[i])],
-            "score": round(float(pred.scores[i]), 4),
-            "bbox": [round(float(v), 1) for v in pred.bboxes[i]],
-        }
-        for i in torch.argsort(pred.scores, descending=True).tolist()
-    ]
-    return dict(image=image, height=int(height), width=int(width), detections=detections)
 
 
 def best_class_per_object(pred: Any, iou_threshold: float = 0.5) -> Any:
@@ -88,7 +68,8 @@ def run_demo(
         one_per_object (bool): Apply :func:`best_class_per_object`. Defaults to False.
 
     Returns:
-        DemoSummary: The records (:func:`detections_to_dict`) and the images skipped.
+        DemoSummary: The JSON records (:func:`~edgenext_dense.image_files.detections_record`)
+        and the images skipped.
     """
     images = list_images(inputs)
     with contextlib.redirect_stdout(sys.stderr):  # mmengine print()s while loading
@@ -101,16 +82,17 @@ def run_demo(
         result = inference_detector(model, img)
         if one_per_object:
             result.pred_instances = best_class_per_object(result.pred_instances)
-        record = detections_to_dict(result, model.dataset_meta["classes"], score_thr, image)
+        pred = result.pred_instances.cpu()
+        record = detections_record(
+            image, img.shape, model.dataset_meta["classes"],
+            pred.bboxes.numpy(), pred.scores.numpy(), pred.labels.numpy(), score_thr,
+        )  # fmt: skip
         if out_dir is not None:
-            name = osp.basename(image)
-            drawing = name if name.lower().endswith(IMAGE_EXTENSIONS) else f"{name}.jpg"
-            out_file = osp.join(out_dir, "vis", drawing)
+            out_file, json_file = output_paths(out_dir, image)
             visualizer.add_datasample(
-                name, mmcv.bgr2rgb(img), result, draw_gt=False, pred_score_thr=score_thr,
-                out_file=out_file,
+                osp.basename(image), mmcv.bgr2rgb(img), result, draw_gt=False,
+                pred_score_thr=score_thr, out_file=out_file,
             )  # fmt: skip
-            json_file = osp.join(out_dir, "preds", f"{name}.json")
             mmengine.dump(record, json_file, indent=2)
             record.update(out_file=out_file, json_file=json_file)
         log(json.dumps(record))

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import argparse
 import os.path as osp
-from typing import Any, Callable, Dict, List, Sequence
+from typing import Callable, List
 
-import cv2
 import mmcv
 import numpy as np
 import torch
@@ -24,12 +23,16 @@ from edgenext_dense.apis.image_files import add_demo_args, demo_main
 from edgenext_dense.apis.loading import load_trained_model
 from edgenext_dense.engine.config import config_test_pipeline
 from edgenext_dense.engine.preflight import PreflightError
-from edgenext_dense.image_files import DemoSummary, list_images, process_images, read_image
+from edgenext_dense.image_files import (
+    DemoSummary,
+    draw_segmentation,
+    list_images,
+    process_images,
+    read_image,
+)
 
 # dropped from the test pipeline: demo images have no masks
 _ANNOTATION_LOADERS = ("LoadAnnotations", "LoadCheckedAnnotations")
-# Pixels blended at a time: mmseg's formula makes float64 copies of what it blends.
-_STRIP_PIXELS = 1 << 21
 
 
 def build_demo_pipeline(cfg: Config) -> Compose:
@@ -76,45 +79,6 @@ def predict_labels(model: torch.nn.Module, pipeline: Compose, image: np.ndarray)
     return labels.to(torch.int64).numpy()
 
 
-def draw_legend(
-    labels: np.ndarray, classes: Sequence[str], palette: Sequence[Sequence[int]], height: int
-) -> np.ndarray:
-    """A white RGB panel at least ``height`` high listing the classes present, largest first."""
-    counts = np.bincount(labels.ravel(), minlength=len(classes))[: len(classes)]
-    present = [int(i) for i in np.argsort(-counts, kind="stable") if counts[i] > 0]
-    lines = ["classes"] + [f"{classes[i]} {100.0 * counts[i] / labels.size:.1f}%" for i in present]
-    font, scale, row, pad, swatch = cv2.FONT_HERSHEY_SIMPLEX, 0.5, 22, 8, 14
-    text_w = max([cv2.getTextSize(t, font, scale, 1)[0][0] for t in lines] + [60])
-    panel_h = max(height, pad * 2 + row * len(lines))
-    panel = np.full((panel_h, pad * 3 + swatch + text_w, 3), 255, np.uint8)
-    cv2.putText(panel, lines[0], (pad, pad + 12), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
-    for k, (i, text) in enumerate(zip(present, lines[1:]), start=1):
-        y = pad + k * row
-        cv2.rectangle(panel, (pad, y), (pad + swatch, y + swatch), tuple(palette[i]), -1)
-        cv2.rectangle(panel, (pad, y), (pad + swatch, y + swatch), (0, 0, 0), 1)
-        x = 2 * pad + swatch
-        cv2.putText(panel, text, (x, y + 12), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
-    return panel
-
-
-def render(
-    image_bgr: np.ndarray, labels: np.ndarray, dataset_meta: Dict[str, Any], opacity: float = 0.5
-) -> np.ndarray:
-    """RGB: the class colours blended over the image as ``SegLocalVisualizer`` does (a strip
-    of rows at a time), the legend on the right."""
-    palette = np.asarray(dataset_meta["palette"], np.uint8).reshape(-1, 3)
-    legend = draw_legend(labels, dataset_meta["classes"], palette.tolist(), labels.shape[0])
-    height, width = labels.shape
-    canvas = np.full((legend.shape[0], width + legend.shape[1], 3), 255, np.uint8)
-    canvas[:, width:] = legend
-    step = max(1, _STRIP_PIXELS // max(1, width))
-    for top in range(0, height, step):
-        rows = slice(top, min(top + step, height))  # the canvas may be taller (legend)
-        blended = image_bgr[rows, :, ::-1] * (1 - opacity) + palette[labels[rows]] * opacity
-        canvas[rows, :width] = blended.astype(np.uint8)
-    return canvas
-
-
 def run_seg_demo(
     inputs: str,
     config: str,
@@ -154,7 +118,7 @@ def run_seg_demo(
         image = read_image(path)
         labels = predict_labels(model, pipeline, image)
         out_file = osp.join(out_dir, f"{osp.basename(path)}.png")
-        mmcv.imwrite(render(image, labels, model.dataset_meta, opacity)[..., ::-1], out_file)
+        mmcv.imwrite(draw_segmentation(image, labels, model.dataset_meta, opacity), out_file)
         counts = np.bincount(labels.ravel(), minlength=len(classes))  # np.unique sorts a copy
         log(f"{path} -> {out_file} ({', '.join(classes[i] for i in np.flatnonzero(counts))})")
         return out_file

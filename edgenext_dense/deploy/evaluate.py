@@ -14,12 +14,12 @@ import sys
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+import mmengine
 import torch
 
 from edgenext_dense.deploy.graph_modules import ExportError
 from edgenext_dense.deploy.graphs import config_task
 from edgenext_dense.deploy.ort import BackendError, OnnxModel
-from edgenext_dense.deploy.ort.images import write_json
 from edgenext_dense.deploy.ort.infer import add_backend_args
 from edgenext_dense.engine.config import add_cfg_options_arg, load_config
 from edgenext_dense.engine.preflight import PreflightError
@@ -178,5 +178,5 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         )
         print(f"{path} ({done} images, {skipped} skipped, {result['seconds']:.1f} s): {shown}")
     if args.json:
-        write_json(args.json, results)
+        mmengine.dump(results, args.json, file_format="json", indent=2)
     return 0

@@ -137,9 +137,9 @@ def calibration_batches(
     from mmengine.registry import DATASETS, init_default_scope
 
     from edgenext_dense.deploy.ort import read_image, read_metadata
-    from edgenext_dense.deploy.ort.images import process_each
     from edgenext_dense.deploy.ort.preprocess import preprocess_image
     from edgenext_dense.engine.config import load_config
+    from edgenext_dense.image_files import process_each
 
     cfg = load_config(config, cfg_options)
     init_default_scope(cfg.default_scope)

@@ -21,9 +21,10 @@ from mmseg.datasets import PascalVOCDataset
 from mmseg.registry import MODELS
 
 from edgenext_dense.apis.loading import load_trained_model
-from edgenext_dense.apis.seg_demo import draw_legend, render, run_seg_demo
+from edgenext_dense.apis.seg_demo import run_seg_demo
 from edgenext_dense.datasets.synthetic import make_voc_shapes
 from edgenext_dense.engine.preflight import PreflightError
+from edgenext_dense.image_files import draw_legend, draw_segmentation
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs/seg/deeplabv3_edgenext-xxs_1xb8-1k_shapesvoc-192.py"
@@ -100,15 +101,15 @@ def test_single_image_with_full_opacity_shows_palette_colours(setup, tmp_path):
     assert colours <= palette  # opacity 1: only class colours, nothing of the photo
 
 
-def test_render_blends_and_lists_the_classes_present():
+def test_drawing_blends_and_lists_the_classes_present():
     image = np.full((40, 60, 3), 200, np.uint8)
     labels = np.zeros((40, 60), np.int64)
     labels[:, 30:] = 15  # person on the right half
-    drawn = render(image, labels, VOC_META, opacity=1.0)
+    drawn = draw_segmentation(image, labels, VOC_META, opacity=1.0)[..., ::-1]  # RGB
     assert drawn.shape[0] >= 40 and drawn.shape[1] > 60
     assert tuple(drawn[10, 45]) == (192, 128, 128)  # person in the VOC palette (RGB)
     assert tuple(drawn[10, 5]) == (0, 0, 0)  # background
-    half = render(image, labels, VOC_META, opacity=0.5)
+    half = draw_segmentation(image, labels, VOC_META, opacity=0.5)[..., ::-1]
     assert tuple(half[10, 45]) == (196, 164, 164)  # (200 + colour) / 2
     legend = draw_legend(labels, VOC_META["classes"], VOC_META["palette"], 40)
     colours = {tuple(c) for c in legend.reshape(-1, 3).tolist()}

@@ -10,6 +10,7 @@ from mmengine.analysis import FlopAnalyzer
 from edgenext_dense.apis import EdgeNeXtClassifier
 from edgenext_dense.model_zoo import MODELS as ZOO
 from edgenext_dense.models.backbones import EdgeNeXt
+from edgenext_dense.models.backbones.edgenext_blocks import PositionalEncodingFourier
 
 ZOO_BY_ARCH = {m.arch: m for m in ZOO.values() if "usi" not in m.name}
 
@@ -211,7 +212,9 @@ def test_positional_encoding_cache_is_per_size():
     a = pos.fourier_grid(8, 10).clone()
     b = pos.fourier_grid(6, 10)
     assert a.shape == (1, 64, 8, 10) and b.shape == (1, 64, 6, 10)
-    torch.testing.assert_close(pos.fourier_grid(8, 10), a)
-    torch.testing.assert_close(pos._compute_grid(8, 10, torch.device("cpu")), a)
+    assert pos.fourier_grid(8, 10) is pos.fourier_grid(8, 10)  # computed once per size
+    torch.testing.assert_close(pos.fourier_grid(8, 10), a)  # not overwritten by the 6x10 grid
+    fresh = PositionalEncodingFourier(pos.token_projection.out_channels, pos.hidden_dim)
+    torch.testing.assert_close(fresh.fourier_grid(8, 10), a)  # the same as a first computation
     # the last row/column sit at 2*pi (normalised coordinates), the first at 2*pi / N
     torch.testing.assert_close(a[0, 0, -1, 0], torch.tensor(0.0), atol=1e-4, rtol=0)  # sin(2pi)

@@ -12,15 +12,14 @@ What is timed and how memory is measured: ``edgenext_dense/analysis/benchmark.py
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Optional, Sequence
 
+import mmengine
 import torch
 
 from edgenext_dense.analysis import benchmark
 from edgenext_dense.analysis.timing import load_average
-from edgenext_dense.deploy.ort.images import write_json
 from edgenext_dense.engine import PreflightError
 
 
@@ -114,19 +113,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(benchmark.format_table(measurements), end="")
     print(f"peak memory: {memory}")
     if args.json:
-        write_json(
-            args.json,
-            dict(
-                machine=machine,
-                settings=dict(settings, isolated=not args.no_isolate, memory=memory),
-                results=[m.row() for m in measurements],
-                ratios=benchmark.ratios(measurements),
-            ),
+        report = dict(
+            machine=machine,
+            settings=dict(settings, isolated=not args.no_isolate, memory=memory),
+            results=[m.row() for m in measurements],
+            ratios=benchmark.ratios(measurements),
         )
+        mmengine.dump(report, args.json, file_format="json", indent=2)
     if args.markdown:
-        os.makedirs(os.path.dirname(os.path.abspath(args.markdown)), exist_ok=True)
-        with open(args.markdown, "w") as f:
-            f.write(benchmark.format_table(measurements, machine))
+        mmengine.put_text(benchmark.format_table(measurements, machine), args.markdown)
     return 0
 
 

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import runpy
 import sys
 from pathlib import Path
 from types import ModuleType
-
-PACKAGE_NAME = "edgenext_dense_ort"
 
 
 def _runtime_dir() -> Path:
@@ -34,18 +33,12 @@ def _runtime_dir() -> Path:
 
 def load_runtime() -> ModuleType:
     """Import the torch-free runtime as the top-level package ``edgenext_dense_ort``."""
-    if PACKAGE_NAME in sys.modules:
-        return sys.modules[PACKAGE_NAME]
-    folder = _runtime_dir()
-    spec = importlib.util.spec_from_file_location(
-        PACKAGE_NAME, folder / "__init__.py", submodule_search_locations=[str(folder)]
-    )
-    if spec is None or spec.loader is None or not (folder / "__init__.py").is_file():
-        raise ImportError(f"the ONNX Runtime helpers are not in {folder} (set EDGENEXT_ORT_DIR)")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[PACKAGE_NAME] = module
-    spec.loader.exec_module(module)
-    return module
+    loader = _runtime_dir() / "standalone.py"
+    if not loader.is_file():
+        raise ImportError(
+            f"the ONNX Runtime helpers are not in {loader.parent} (set EDGENEXT_ORT_DIR)"
+        )
+    return runpy.run_path(str(loader))["load_runtime"]()
 
 
 if __name__ == "__main__":

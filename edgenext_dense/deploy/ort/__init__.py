@@ -1,16 +1,17 @@
 """Torch-free inference (ONNX Runtime or OpenVINO) of the models ``export_onnx.py`` writes.
 
 Imports only the standard library, numpy, OpenCV, Pillow, onnxruntime, (optionally) openvino
-and the torch-free :mod:`edgenext_dense.image_files`; its modules import one another
-relatively, so ``tools/deploy/onnx_infer.py`` loads it as the stand-alone package
-``edgenext_dense_ort`` without ``edgenext_dense/__init__`` (which imports torch).
+and the torch-free :mod:`edgenext_dense.image_files`, so :mod:`.standalone` can load it (and
+that module) as the package ``edgenext_dense_ort`` without ``edgenext_dense/__init__`` (which
+imports torch).
 :mod:`.metadata` is the settings the ``.onnx`` file carries, :mod:`.preprocess`,
 :mod:`.postprocess` and :mod:`.visualize` reproduce the test pipelines, post-processing and
-drawings in numpy/OpenCV, :mod:`.backends` creates the sessions, :mod:`.infer` runs them.
+box drawings in numpy/OpenCV, :mod:`.backends` creates the sessions, :mod:`.infer` runs them.
 """
 
+from edgenext_dense.image_files import ImageReadError, list_images, read_image
+
 from .backends import BackendError, create_session, open_model
-from .images import ImageReadError, list_images, read_image
 from .infer import OnnxModel, main, read_metadata, run_inference
 from .metadata import METADATA_KEY, MetadataError
 from .postprocess import detection_postprocess, resize_bilinear, segmentation_labels

@@ -16,24 +16,25 @@ import os.path as osp
 import sys
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
+import cv2
 import numpy as np
 
-from .backends import BACKENDS, PRECISIONS, BackendError, create_session, open_model
-from .images import (
+from edgenext_dense.image_files import (
     DemoSummary,
     detections_record,
+    draw_segmentation,
     list_images,
     output_paths,
     process_images,
     read_image,
     summary_line,
-    write_image,
-    write_json,
 )
+
+from .backends import BACKENDS, PRECISIONS, BackendError, create_session, open_model
 from .metadata import MetadataError, parse_metadata
 from .postprocess import classification_topk, detection_postprocess, segmentation_labels
 from .preprocess import preprocess_image
-from .visualize import draw_detections, draw_segmentation
+from .visualize import draw_detections
 
 
 def read_metadata(path: Union[str, os.PathLike]) -> Dict[str, Any]:
@@ -115,6 +116,24 @@ class OnnxModel:
             result = classification_topk(outputs[0][0], self.classes, int(post.get("topk", 5)))
         result["ori_shape"] = info["ori_shape"]
         return result
+
+
+def write_image(path: str, image_bgr: np.ndarray) -> None:
+    """Write a BGR uint8 image in the format its extension names, creating its folder.
+
+    Raises:
+        OSError: When OpenCV cannot write it (``cv2.imwrite`` only returns False).
+    """
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    if not cv2.imwrite(path, image_bgr):
+        raise OSError(f"cannot write {path}: check the folder's permissions and free space")
+
+
+def write_json(path: str, record: Any) -> None:
+    """Write JSON-ready data as indented JSON, creating its folder."""
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(record, f, indent=2)
 
 
 def run_inference(
