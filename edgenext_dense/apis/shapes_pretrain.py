@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from edgenext_dense.datasets.synthetic import COCO_SCENE, SHAPE_CLASSES, render_scene, scene_rng
+from edgenext_dense.datasets.shapes_render import COCO_SCENE, SHAPE_CLASSES, render_scene, scene_rng
 from edgenext_dense.model_zoo import IMAGENET_MEAN, IMAGENET_STD
 from edgenext_dense.models.backbones import EdgeNeXt, resolve_arch
 from edgenext_dense.models.backbones.edgenext_checkpoint import (

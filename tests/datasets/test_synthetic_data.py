@@ -1,4 +1,4 @@
-"""Tests of the synthetic shape datasets (edgenext_dense/datasets/synthetic.py) and their CLI.
+"""Tests of the synthetic shape datasets (datasets/synthetic.py, shapes_render.py) and their CLI.
 
 The datasets are tiny (6 train / 3 val images of 64-96 px) and generated once per module.
 """
