@@ -35,7 +35,8 @@ from mmengine.runner import EpochBasedTrainLoop, Runner
 from prettytable import PrettyTable
 from torch import nn
 
-from edgenext_dense.analysis.benchmark import MMDET_SSDLITE, MMSEG_DEEPLABV3, cell, machine_info
+from edgenext_dense.analysis.benchmark import MMDET_SSDLITE, MMSEG_DEEPLABV3, cell
+from edgenext_dense.analysis.benchmark_report import machine_info
 from edgenext_dense.analysis.timing import load_average
 from edgenext_dense.engine.config import load_config
 from edgenext_dense.engine.hooks import VAL_HISTORY_KEY

@@ -22,12 +22,11 @@ from edgenext_dense.analysis.benchmark import (
     backbone_target,
     build_deploy,
     config_target,
-    format_table,
-    ratios,
     reference_targets,
     run_benchmark,
     time_pytorch,
 )
+from edgenext_dense.analysis.benchmark_report import format_table, ratios
 from edgenext_dense.analysis.mmpretrain_reference import mmpretrain_available
 
 REPO = Path(__file__).resolve().parents[2]

@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 import mmengine
 import torch
 
-from edgenext_dense.analysis import benchmark
+from edgenext_dense.analysis import benchmark, benchmark_report
 from edgenext_dense.analysis.timing import load_average
 from edgenext_dense.engine import PreflightError
 
@@ -93,7 +93,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (ValueError, PreflightError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    machine = benchmark.machine_info()
+    machine = benchmark_report.machine_info()
     settings = {k: getattr(args, k) for k in ("batch_size", "threads", "device", "warmup")}
     settings.update(runs=args.runs, rounds=args.rounds)
     measurements = benchmark.run_benchmark(
@@ -110,18 +110,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         memory = "not measured (--no-isolate)"
     else:
         memory = "peak RSS (VmHWM) of a fresh process per measurement"
-    print(benchmark.format_table(measurements), end="")
+    print(benchmark_report.format_table(measurements), end="")
     print(f"peak memory: {memory}")
     if args.json:
         report = dict(
             machine=machine,
             settings=dict(settings, isolated=not args.no_isolate, memory=memory),
             results=[m.row() for m in measurements],
-            ratios=benchmark.ratios(measurements),
+            ratios=benchmark_report.ratios(measurements),
         )
         mmengine.dump(report, args.json, file_format="json", indent=2)
     if args.markdown:
-        mmengine.put_text(benchmark.format_table(measurements, machine), args.markdown)
+        mmengine.put_text(benchmark_report.format_table(measurements, machine), args.markdown)
     return 0
 
 
