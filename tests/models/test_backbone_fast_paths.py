@@ -69,7 +69,7 @@ def _sdta_encoder(block: SDTAEncoder, x: torch.Tensor) -> torch.Tensor:
     b, c, h, w = x.shape
     x = x.reshape(b, c, h * w).permute(0, 2, 1)
     if block.pos_embd is not None:
-        pos = block.pos_embd.token_projection(block.pos_embd._compute_grid(h, w, x.device))
+        pos = block.pos_embd(1, h, w)
         x = x + pos.reshape(1, c, h * w).permute(0, 2, 1)
     attn = _xca(block.xca, _tokens_norm(block.norm_xca, x))
     x = x + (attn if block.gamma_xca is None else block.gamma_xca * attn)
