@@ -50,6 +50,30 @@ def test_openvino_runs_the_segmentor_at_fp32_and_bf16(seg_export) -> None:
     assert (bf16.argmax(1) == ref.argmax(1)).mean() > 0.9
 
 
+def test_openvino_reads_channel_layernorms_in_nchw_with_the_same_outputs(seg_export) -> None:
+    import onnx
+
+    from edgenext_dense.deploy.ort.backends import channel_layernorms_to_nchw, create_session
+
+    _, path = seg_export
+    source = onnx.load(str(path))
+    rewritten = channel_layernorms_to_nchw(source)
+    ops = [node.op_type for node in rewritten.graph.node]
+    before = [node.op_type for node in source.graph.node]
+    # every LayerNorm of the backbone and its two transposes are gone; the file is untouched
+    assert "LayerNormalization" in before and "LayerNormalization" not in ops
+    assert before.count("Transpose") - ops.count("Transpose") == 2 * before.count(
+        "LayerNormalization"
+    )
+    assert len(onnx.load(str(path)).graph.node) == len(before)
+    batch, _ = preprocess_image(scene_image(96, 128, 4), read_metadata(path))
+    (ref,) = create_session(str(path)).run(None, {"images": batch})
+    rewritten_file = Path(path).with_name("nchw.onnx")
+    onnx.save(rewritten, str(rewritten_file))
+    (got,) = create_session(str(rewritten_file)).run(None, {"images": batch})
+    assert rel_err(got, ref) < 1e-5
+
+
 def test_precisions_a_file_or_backend_cannot_run_are_refused(det_onnx, tmp_path) -> None:
     with pytest.raises(BackendError, match="no bfloat16 kernels.*--backend openvino"):
         OnnxModel(str(det_onnx), precision="bf16")

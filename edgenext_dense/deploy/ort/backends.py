@@ -66,8 +66,110 @@ def import_openvino() -> Any:
     return openvino
 
 
+def _attr(node: Any, name: str, default: Any = None) -> Any:
+    from onnx.helper import get_attribute_value
+
+    values = {a.name: get_attribute_value(a) for a in node.attribute}
+    return values.get(name, default)
+
+
+def channel_layernorms_to_nchw(model: Any) -> Any:
+    """Rewrite every ``Transpose -> LayerNormalization -> Transpose`` over channels in NCHW.
+
+    The exported EdgeNeXt normalises channels as NHWC views (``channel_norm``); OpenVINO keeps
+    the two transposes and reorders around every such LayerNorm, while ReduceMean over axis 1
+    stays in its blocked layout (docs/benchmarks.md). A pure function of the graph: the result
+    computes the same mean, variance and affine, in the same order as PyTorch's layer norm.
+
+    Args:
+        model (onnx.ModelProto): An exported model.
+
+    Returns:
+        onnx.ModelProto: A rewritten copy (``model`` is not modified).
+    """
+    import copy
+
+    from onnx import helper, numpy_helper
+
+    model = copy.deepcopy(model)
+    graph = model.graph
+    producer = {out: node for node in graph.node for out in node.output}
+    consumers: Dict[str, List[Any]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    weights = {init.name: init for init in graph.initializer}
+
+    def constant(name: str) -> Optional[np.ndarray]:
+        """The value of an initializer, a ``Constant`` or an ``Identity`` of one; else None."""
+        node = producer.get(name)
+        if name in weights:
+            return numpy_helper.to_array(weights[name])
+        if node is not None and node.op_type == "Constant" and _attr(node, "value") is not None:
+            return numpy_helper.to_array(_attr(node, "value"))
+        return constant(node.input[0]) if node is not None and node.op_type == "Identity" else None
+
+    dropped, replaced = set(), {}
+    for node in graph.node:
+        before = producer.get(node.input[0]) if node.op_type == "LayerNormalization" else None
+        after = consumers.get(node.output[0], [])
+        if (
+            before is None
+            or before.op_type != "Transpose"
+            or _attr(before, "perm") != [0, 2, 3, 1]
+            or len(consumers[before.output[0]]) != 1
+            or _attr(node, "axis", -1) not in (-1, 3)
+            or len(after) != 1
+            or after[0].op_type != "Transpose"
+            or _attr(after[0], "perm") != [0, 3, 1, 2]
+            or any(constant(name) is None for name in node.input[1:] if name)
+        ):
+            continue
+        x, out, name = before.input[0], after[0].output[0], node.name or node.output[0]
+        names = [f"{name}_{step}" for step in ("mean", "centred", "squares", "var", "std")]
+        mean, centred, squares, var, std = names
+        affine = []  # LayerNormalization's scale and optional bias, as (C, 1, 1) constants
+        for i, role in zip(node.input[1:], ("scale", "bias")):
+            if i:
+                value = constant(i).reshape(-1, 1, 1)
+                graph.initializer.append(numpy_helper.from_array(value, f"{name}_{role}_nchw"))
+                affine.append(f"{name}_{role}_nchw")
+        eps = np.array(_attr(node, "epsilon", 1e-5), np.float32)
+        graph.initializer.append(numpy_helper.from_array(eps, f"{name}_eps"))
+        normed = f"{name}_normed"
+        steps = [
+            helper.make_node("ReduceMean", [x], [mean], axes=[1], keepdims=1),
+            helper.make_node("Sub", [x, mean], [centred]),
+            helper.make_node("Mul", [centred, centred], [squares]),
+            helper.make_node("ReduceMean", [squares], [var], axes=[1], keepdims=1),
+            helper.make_node("Add", [var, f"{name}_eps"], [f"{var}_eps"]),
+            helper.make_node("Sqrt", [f"{var}_eps"], [std]),
+            helper.make_node("Div", [centred, std], [normed]),
+            helper.make_node(
+                "Mul", [normed, affine[0]], [out if len(affine) == 1 else f"{name}_scaled"]
+            ),
+        ]
+        if len(affine) == 2:
+            steps.append(helper.make_node("Add", [f"{name}_scaled", affine[1]], [out]))
+        dropped.update(id(n) for n in (before, node))
+        replaced[id(after[0])] = steps
+    nodes = []
+    for node in graph.node:
+        if id(node) not in dropped:
+            nodes.extend(replaced.get(id(node), [node]))
+    del graph.node[:]
+    graph.node.extend(nodes)
+    used = {name for node in graph.node for name in node.input}
+    kept = [init for init in graph.initializer if init.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    return model
+
+
 class OpenVINOSession:
     """An ONNX file compiled by OpenVINO for the CPU, run like an ORT session.
+
+    The graph is read with its channel LayerNorms in NCHW (:func:`channel_layernorms_to_nchw`).
 
     Args:
         path (str): The ``.onnx`` file.
@@ -91,7 +193,10 @@ class OpenVINOSession:
         }
         if threads:
             config["INFERENCE_NUM_THREADS"] = int(threads)
-        self.compiled = core.compile_model(core.read_model(path), "CPU", config)
+        import onnx
+
+        graph = channel_layernorms_to_nchw(onnx.load(path)).SerializeToString()
+        self.compiled = core.compile_model(core.read_model(graph), "CPU", config)
         self.request = self.compiled.create_infer_request()
 
     def run(
