@@ -99,6 +99,14 @@ def channel_layernorms_to_nchw(model: Any) -> Any:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
     weights = {init.name: init for init in graph.initializer}
+    opset = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    graph.initializer.append(numpy_helper.from_array(np.array([1], np.int64), "nchw_channel_axis"))
+
+    def channel_mean(source: str, target: str) -> Any:
+        """``ReduceMean`` over axis 1 (its axes became an input in opset 18)."""
+        if opset >= 18:
+            return helper.make_node("ReduceMean", [source, "nchw_channel_axis"], [target])
+        return helper.make_node("ReduceMean", [source], [target], axes=[1], keepdims=1)
 
     def constant(name: str) -> Optional[np.ndarray]:
         """The value of an initializer, a ``Constant`` or an ``Identity`` of one; else None."""
@@ -138,10 +146,10 @@ def channel_layernorms_to_nchw(model: Any) -> Any:
         graph.initializer.append(numpy_helper.from_array(eps, f"{name}_eps"))
         normed = f"{name}_normed"
         steps = [
-            helper.make_node("ReduceMean", [x], [mean], axes=[1], keepdims=1),
+            channel_mean(x, mean),
             helper.make_node("Sub", [x, mean], [centred]),
             helper.make_node("Mul", [centred, centred], [squares]),
-            helper.make_node("ReduceMean", [squares], [var], axes=[1], keepdims=1),
+            channel_mean(squares, var),
             helper.make_node("Add", [var, f"{name}_eps"], [f"{var}_eps"]),
             helper.make_node("Sqrt", [f"{var}_eps"], [std]),
             helper.make_node("Div", [centred, std], [normed]),
