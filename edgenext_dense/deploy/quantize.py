@@ -55,6 +55,8 @@ def pointwise_convs_to_matmuls(model: Any) -> Any:
     import onnx
     from onnx import helper, numpy_helper
 
+    from edgenext_dense.deploy.ort.backends import set_graph_nodes
+
     model = copy.deepcopy(model)
     graph = model.graph
     weights = {init.name: init for init in graph.initializer}
@@ -76,12 +78,7 @@ def pointwise_convs_to_matmuls(model: Any) -> Any:
             nodes.append(helper.make_node("Add", [product, node.input[2]], [biased]))
             product = biased
         nodes.append(helper.make_node("Transpose", [product], node.output, perm=[0, 3, 1, 2]))
-    del graph.node[:]
-    graph.node.extend(nodes)
-    used = {i for n in graph.node for i in n.input}
-    kept = [init for init in graph.initializer if init.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
+    set_graph_nodes(graph, nodes)
     onnx.checker.check_model(model)
     return model
 

@@ -73,6 +73,16 @@ def _attr(node: Any, name: str, default: Any = None) -> Any:
     return values.get(name, default)
 
 
+def set_graph_nodes(graph: Any, nodes: Sequence[Any]) -> None:
+    """Make ``nodes`` the ONNX ``graph``'s nodes, and drop the initializers none of them reads."""
+    del graph.node[:]
+    graph.node.extend(nodes)
+    used = {name for node in graph.node for name in node.input}
+    kept = [init for init in graph.initializer if init.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+
+
 def channel_layernorms_to_nchw(model: Any) -> Any:
     """Rewrite every ``Transpose -> LayerNormalization -> Transpose`` over channels in NCHW.
 
@@ -165,12 +175,7 @@ def channel_layernorms_to_nchw(model: Any) -> Any:
     for node in graph.node:
         if id(node) not in dropped:
             nodes.extend(replaced.get(id(node), [node]))
-    del graph.node[:]
-    graph.node.extend(nodes)
-    used = {name for node in graph.node for name in node.input}
-    kept = [init for init in graph.initializer if init.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
+    set_graph_nodes(graph, nodes)
     return model
 
 
