@@ -10,6 +10,7 @@ package installed raises :class:`BackendError` saying what to install.
 from __future__ import annotations
 
 import os.path as osp
+from types import SimpleNamespace
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
@@ -208,9 +209,15 @@ class OpenVINOSession:
             config["INFERENCE_NUM_THREADS"] = int(threads)
         import onnx
 
-        graph = channel_layernorms_to_nchw(onnx.load(path)).SerializeToString()
+        source = onnx.load(path)
+        self.metadata = {prop.key: prop.value for prop in source.metadata_props}
+        graph = channel_layernorms_to_nchw(source).SerializeToString()
         self.compiled = core.compile_model(core.read_model(graph), "CPU", config)
         self.request = self.compiled.create_infer_request()
+
+    def get_modelmeta(self) -> Any:
+        """The file's metadata props as ORT's ``get_modelmeta()`` gives them."""
+        return SimpleNamespace(custom_metadata_map=self.metadata)
 
     def run(
         self, output_names: Optional[Sequence[str]], feeds: Mapping[str, np.ndarray]

@@ -75,12 +75,9 @@ class OnnxModel:
         precision: Optional[str] = None,
     ) -> None:
         self.path = path
-        # fp32 and int8 compile alike (int8 lives in the file); ORT's session carries the metadata
+        # fp32 and int8 compile alike (int8 lives in the file); the session carries the metadata
         self.session = open_model(path, backend, precision or "fp32", threads, providers)
-        if backend == "onnxruntime":
-            self.meta = parse_metadata(self.session.get_modelmeta().custom_metadata_map, path)
-        else:
-            self.meta = read_metadata(path)
+        self.meta = parse_metadata(self.session.get_modelmeta().custom_metadata_map, path)
         quantized = self.meta.get("quantization")
         if precision is not None and (precision == "int8") != bool(quantized):
             what = f"int8-quantised ({quantized})" if quantized else "a float32 export"
