@@ -50,6 +50,20 @@ def test_openvino_runs_the_segmentor_at_fp32_and_bf16(seg_export) -> None:
     assert (bf16.argmax(1) == ref.argmax(1)).mean() > 0.9
 
 
+def test_openvino_runs_a_file_with_dynamic_axes_at_every_input_size(seg_export, monkeypatch):
+    from edgenext_dense.deploy.ort import backends
+
+    _, path = seg_export
+    monkeypatch.setattr(backends, "STATIC_SHAPES", 2)  # sizes 1-2 compiled static, 3-4 dynamic
+    ours = backends.open_model(str(path), backend="openvino")
+    reference = backends.create_session(str(path))
+    for i, (h, w) in enumerate([(64, 96), (96, 64), (64, 96), (32, 64), (48, 48)]):
+        batch = np.random.default_rng(i).standard_normal((1, 3, h, w), np.float32)
+        (ref,) = reference.run(None, {"images": batch})
+        (got,) = ours.run(["seg_logits"], {"images": batch})
+        assert got.shape == ref.shape and rel_err(got, ref) < 1e-4
+
+
 def test_openvino_reads_channel_layernorms_in_nchw_with_the_same_outputs(seg_export) -> None:
     import onnx
 

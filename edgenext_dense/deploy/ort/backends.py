@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import os.path as osp
 from types import SimpleNamespace
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 BACKENDS = ("onnxruntime", "openvino")
 PRECISIONS = ("fp32", "bf16", "int8")
 OPENVINO_PIN = "openvino==2026.4.1"
+# input shapes a file with dynamic axes is compiled static for before one dynamic compilation
+STATIC_SHAPES = 4
+Shapes = Tuple[Tuple[str, Tuple[int, ...]], ...]
 
 
 class BackendError(RuntimeError):
@@ -184,6 +187,8 @@ class OpenVINOSession:
     """An ONNX file compiled by OpenVINO for the CPU, run like an ORT session.
 
     The graph is read with its channel LayerNorms in NCHW (:func:`channel_layernorms_to_nchw`).
+    A file with dynamic axes (a segmentor's height and width, a dynamic batch) is compiled
+    when it first runs, for the shapes it is given (:meth:`_request_for`).
 
     Args:
         path (str): The ``.onnx`` file.
@@ -211,9 +216,33 @@ class OpenVINOSession:
 
         source = onnx.load(path)
         self.metadata = {prop.key: prop.value for prop in source.metadata_props}
-        graph = channel_layernorms_to_nchw(source).SerializeToString()
-        self.compiled = core.compile_model(core.read_model(graph), "CPU", config)
-        self.request = self.compiled.create_infer_request()
+        self.model = core.read_model(channel_layernorms_to_nchw(source).SerializeToString())
+        self._core, self._config = core, config
+        # input shapes -> (compiled model, infer request); None: the dynamic compilation
+        self._requests: Dict[Optional[Shapes], Tuple[Any, Any]] = {}
+        if not self.model.is_dynamic():
+            self._requests[None] = self._compiled(self.model)
+
+    def _compiled(self, model: Any) -> Tuple[Any, Any]:
+        compiled = self._core.compile_model(model, "CPU", self._config)
+        return compiled, compiled.create_infer_request()
+
+    def _request_for(self, feeds: Mapping[str, np.ndarray]) -> Tuple[Any, Any]:
+        """The compilation that runs ``feeds``: a file with dynamic axes is compiled static for
+        each of its first :data:`STATIC_SHAPES` input shapes (OpenVINO runs a static graph
+        faster), then once with its dynamic axes for every other shape."""
+        if not self.model.is_dynamic():
+            return self._requests[None]
+        shapes = tuple((name, tuple(np.shape(value))) for name, value in sorted(feeds.items()))
+        if shapes not in self._requests:
+            if len(self._requests) - (None in self._requests) >= STATIC_SHAPES:
+                if None not in self._requests:
+                    self._requests[None] = self._compiled(self.model)
+                return self._requests[None]
+            model = self.model.clone()
+            model.reshape({name: list(shape) for name, shape in shapes})
+            self._requests[shapes] = self._compiled(model)
+        return self._requests[shapes]
 
     def get_modelmeta(self) -> Any:
         """The file's metadata props as ORT's ``get_modelmeta()`` gives them."""
@@ -223,10 +252,11 @@ class OpenVINOSession:
         self, output_names: Optional[Sequence[str]], feeds: Mapping[str, np.ndarray]
     ) -> List[np.ndarray]:
         """The outputs named (all when None) for ``feeds``, as ORT's ``InferenceSession.run``."""
-        result = self.request.infer(dict(feeds), share_outputs=False)  # copies: safe to keep
-        ports = self.compiled.outputs
+        compiled, request = self._request_for(feeds)
+        result = request.infer(dict(feeds), share_outputs=False)  # copies: safe to keep
+        ports = compiled.outputs
         if output_names is not None:
-            ports = [self.compiled.output(name) for name in output_names]
+            ports = [compiled.output(name) for name in output_names]
         return [np.asarray(result[port]) for port in ports]
 
 
