@@ -52,6 +52,7 @@ EXPORTED = {
     "openvino": ("openvino", "fp32", "fp32"),
     "openvino-bf16": ("openvino", "bf16", "fp32"),
     "openvino-int8": ("openvino", "int8", "static"),
+    "openvino-int8-bf16": ("openvino", "bf16", "static"),  # what the int8 file leaves in bf16
 }
 RUNTIMES = ("pytorch", "pytorch-fused", "pytorch-amp", *EXPORTED)
 MMDET_SSDLITE = "mmdet::ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py"

@@ -58,12 +58,14 @@ class OnnxModel:
             None (CPU).
         backend (str): ``'onnxruntime'`` or ``'openvino'``. Defaults to ``'onnxruntime'``.
         precision (str, optional): ``'fp32'``, ``'bf16'`` or ``'int8'``; None: what the file
-            is (``'int8'`` when exported with ``--int8``, else ``'fp32'``).
+            is (``'int8'`` when exported with ``--int8``, else ``'fp32'``). An int8 file runs
+            at ``'int8'`` (what it leaves in float, in float32) or, on OpenVINO, ``'bf16'``
+            (that part in bfloat16).
 
     Raises:
         MetadataError: When the file carries no edgenext_dense metadata.
         BackendError: When the backend cannot run this file, or ``precision`` contradicts it
-            (int8 of a float export, a float precision of an int8 one).
+            (int8 of a float export, fp32 of an int8 one).
     """
 
     def __init__(
@@ -79,11 +81,13 @@ class OnnxModel:
         self.session = open_model(path, backend, precision or "fp32", threads, providers)
         self.meta = parse_metadata(self.session.get_modelmeta().custom_metadata_map, path)
         quantized = self.meta.get("quantization")
-        if precision is not None and (precision == "int8") != bool(quantized):
+        allowed = ("int8", "bf16") if quantized else ("fp32", "bf16")
+        if precision is not None and precision not in allowed:
             what = f"int8-quantised ({quantized})" if quantized else "a float32 export"
             raise BackendError(
                 f"{path} is {what}, so it cannot run at --precision {precision}: int8 runs files "
-                "written by export_onnx.py --int8, fp32 and bf16 run float exports"
+                "written by export_onnx.py --int8 (bf16 on openvino runs what they leave in "
+                "float in bfloat16), fp32 and bf16 run float exports"
             )
         self.precision = precision or ("int8" if quantized else "fp32")
         self.backend = backend
@@ -201,7 +205,8 @@ def add_backend_args(parser: argparse.ArgumentParser) -> None:
         "--precision",
         choices=PRECISIONS,
         default=None,
-        help="fp32, bf16 (openvino) or int8 (a file exported with --int8); default: the file's",
+        help="fp32, bf16 (openvino) or int8 (a file exported with --int8; at bf16 on openvino, "
+        "what it leaves in float runs in bfloat16); default: the file's",
     )
 
 
