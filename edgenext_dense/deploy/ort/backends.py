@@ -220,7 +220,8 @@ class OpenVINOSession:
         self._core, self._config = core, config
         # input shapes -> (compiled model, infer request); None: the dynamic compilation
         self._requests: Dict[Optional[Shapes], Tuple[Any, Any]] = {}
-        if not self.model.is_dynamic():
+        self.dynamic = self.model.is_dynamic()  # NOTE: walks the graph: milliseconds a call
+        if not self.dynamic:
             self._requests[None] = self._compiled(self.model)
 
     def _compiled(self, model: Any) -> Tuple[Any, Any]:
@@ -231,7 +232,7 @@ class OpenVINOSession:
         """The compilation that runs ``feeds``: a file with dynamic axes is compiled static for
         each of its first :data:`STATIC_SHAPES` input shapes (OpenVINO runs a static graph
         faster), then once with its dynamic axes for every other shape."""
-        if not self.model.is_dynamic():
+        if not self.dynamic:
             return self._requests[None]
         shapes = tuple((name, tuple(np.shape(value))) for name, value in sorted(feeds.items()))
         if shapes not in self._requests:
