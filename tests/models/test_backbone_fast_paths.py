@@ -8,6 +8,7 @@ here is the authors' formulation, written out: contiguous NCHW maps, ``F.linear`
 
 from __future__ import annotations
 
+import copy
 from typing import Tuple
 
 import pytest
@@ -209,3 +210,34 @@ class _Depthwise(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return depthwise(self.conv, x)
+
+
+def test_a_fused_model_reorders_its_weights_once_and_follows_weight_updates(tmp_path):
+    model = _random_model().fuse()
+    reference = _random_model()
+    sizes = [(64, 96), (64, 96), (96, 64), (64, 96)]  # a repeat, a new shape, a shape again
+    with torch.no_grad():
+        for h, w in sizes:
+            x = torch.randn(1, 3, h, w)
+            _assert_outputs_close(model(x), plain_forward(reference, x))
+        x = torch.randn(1, 3, 64, 96)
+        reorders = sum(k == "mkldnn::_reorder_convolution_weight" for k in _ops_of(model, x))
+        assert reorders == 0  # the same shape again: every weight already in oneDNN's layout
+        before = model(x)[0]
+        # an in-place update (as load_state_dict makes) is seen, not the cached layout
+        model.stages[0][0].pwconv2.weight.mul_(2.0)
+        reorders = sum(k == "mkldnn::_reorder_convolution_weight" for k in _ops_of(model, x))
+        assert reorders == 1
+        _assert_outputs_close(model(x), plain_forward(model, x))
+        assert not torch.allclose(model(x)[0], before, rtol=1e-3)
+    # the cache is not module state: a fused model still copies and saves
+    copy_ = copy.deepcopy(model)
+    torch.save(model, tmp_path / "fused.pth")
+    with torch.no_grad():
+        _assert_outputs_close(copy_(x), model(x))
+
+
+def _ops_of(model: nn.Module, x: torch.Tensor) -> list:
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        model(x)
+    return [event.name for event in prof.events()]

@@ -4,19 +4,9 @@ Module and parameter names follow the authors' release, so official checkpoints 
 :class:`~edgenext_dense.models.backbones.edgenext.EdgeNeXt` unchanged. Each block's ``fuse()``
 folds LayerNorm affines and layer scales into its linears for inference.
 
-How the published network is computed here (same parameters, same outputs up to float rounding;
-``tests/models/test_backbone_fast_paths.py`` checks them against the authors' formulation):
-
-- activations stay NCHW with channels-last memory, so the channel LayerNorms are views of an
-  NHWC tensor and the depth-wise convolutions run natively;
-- the pointwise linears (``pwconv1``/``pwconv2``, XCA's ``qkv``/``proj``) run as 1x1
-  convolutions on those maps (:func:`pointwise`): oneDNN's convolution is faster than the GEMM
-  behind ``nn.Linear`` (docs/benchmarks.md), and an exported graph has no NCHW <-> NHWC
-  transposes;
-- in inference on CPU (no autograd, float32, not tracing), the expansion linear and its GELU
-  run as one oneDNN kernel (:func:`expand_gelu`) unless the block's ``cpu_fused_kernels`` is off.
-- in inference on CPU, a dilated depth-wise convolution of a 9x9 kernel (the last stage below
-  output stride 32) runs undilated over the phase grids of its input (:func:`depthwise`).
+How the published network is computed here (same parameters, same outputs up to float rounding)
+is in :mod:`.edgenext_kernels`; ``tests/models/test_backbone_fast_paths.py`` checks it against
+the authors' formulation.
 """
 
 from __future__ import annotations
@@ -29,139 +19,16 @@ import torch.nn.functional as F
 from mmcv.cnn.bricks import DropPath
 from torch import nn
 
-LN_EPS = 1e-6
-
-
-def channel_norm(norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
-    """``norm`` over the channels of an NCHW map (views when ``x`` is channels-last).
-
-    Args:
-        norm (nn.LayerNorm): A LayerNorm over ``C`` channels.
-        x (torch.Tensor): ``(B, C, H, W)``.
-
-    Returns:
-        torch.Tensor: ``(B, C, H, W)``, channels-last when ``x`` was.
-    """
-    x = F.layer_norm(x.permute(0, 2, 3, 1), norm.normalized_shape, norm.weight, norm.bias, norm.eps)
-    return x.permute(0, 3, 1, 2)
-
-
-def pointwise(linear: nn.Linear, x: torch.Tensor) -> torch.Tensor:
-    """``linear`` applied to every pixel of an NCHW map, as a 1x1 convolution.
-
-    The weight is a view of ``linear.weight``: gradients reach the ``nn.Linear`` parameters,
-    and checkpoints keep the published ``(out, in)`` shapes.
-
-    Args:
-        linear (nn.Linear): The per-pixel linear (``in`` -> ``out`` channels).
-        x (torch.Tensor): ``(B, in, H, W)``.
-
-    Returns:
-        torch.Tensor: ``(B, out, H, W)``.
-    """
-    return F.conv2d(x, linear.weight[:, :, None, None], linear.bias)
-
-
-_ONEDNN_FUSION = torch.backends.mkldnn.is_available() and hasattr(
-    torch.ops.mkldnn, "_convolution_pointwise"
+from .edgenext_kernels import (
+    channel_norm,
+    conv2d,
+    depthwise,
+    expand_gelu,
+    freeze_weights,
+    pointwise,
 )
 
-
-def _cpu_inference(x: torch.Tensor) -> bool:
-    """Whether ``x`` is in CPU inference: no autograd, not traced, scripted or exported."""
-    return (
-        x.device.type == "cpu"
-        and not torch.is_grad_enabled()
-        and not torch.jit.is_tracing()
-        and not torch.jit.is_scripting()
-        and not torch.onnx.is_in_onnx_export()
-    )
-
-
-def _onednn_inference(x: torch.Tensor) -> bool:
-    """Whether the fused oneDNN kernels may run on ``x`` (CPU float32 inference, not traced)."""
-    return _ONEDNN_FUSION and x.dtype == torch.float32 and _cpu_inference(x)
-
-
-def expand_gelu(linear: nn.Linear, x: torch.Tensor, fused: bool = True) -> torch.Tensor:
-    """``GELU(pointwise(linear, x))`` (exact erf GELU); one oneDNN kernel where it may run.
-
-    Args:
-        linear (nn.Linear): The expansion linear.
-        x (torch.Tensor): ``(B, in, H, W)``.
-        fused (bool): Allow the fused kernel (CPU float32 inference only: it has no
-            autograd). Defaults to True.
-
-    Returns:
-        torch.Tensor: ``(B, out, H, W)``.
-    """
-    if fused and _onednn_inference(x):
-        # NOTE: eltwise_gelu_erf post-op: F.gelu without writing and re-reading the 4x wider map
-        weight = linear.weight[:, :, None, None]
-        return torch.ops.mkldnn._convolution_pointwise(
-            x,
-            weight,
-            linear.bias,
-            padding=[0, 0],
-            stride=[1, 1],
-            dilation=[1, 1],
-            groups=1,
-            attr="gelu",  # oneDNN's eltwise_gelu_erf post-op
-            scalars=[],
-            algorithm="none",
-        )
-    return F.gelu(pointwise(linear, x))
-
-
-# oneDNN's dilated depth-wise kernels are slow from 9x9 up (docs/benchmarks.md)
-_PHASE_SPLIT_MIN_KERNEL = 9
-
-
-def _phase_splittable(conv: nn.Conv2d) -> bool:
-    """A dilated, depth-wise, stride-1, square, "same"-padded convolution of a large kernel."""
-    d, k = conv.dilation[0], conv.kernel_size[0]
-    return (
-        d > 1
-        and k >= _PHASE_SPLIT_MIN_KERNEL
-        and conv.groups == conv.in_channels
-        and conv.stride == (1, 1)
-        and conv.dilation == (d, d)
-        and conv.kernel_size == (k, k)
-        and conv.padding == (d * (k // 2),) * 2
-    )
-
-
-def depthwise(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    """``conv(x)`` for a depth-wise convolution; in CPU inference, a dilated one of a large
-    kernel runs undilated over the ``d x d`` phase grids of ``x``.
-
-    Output pixel ``(i + d*m, j + d*n)`` of a dilation-``d`` convolution only reads input pixels
-    of the same phase ``(i mod d, j mod d)``: it is the undilated convolution of the phase grid
-    ``x[..., i::d, j::d]`` (zero padding at the grid's edges is the image's zero padding). The
-    ``d*d`` grids run as one batch, so the result is the same up to float rounding, with two
-    copies of the map instead of oneDNN's slow dilated kernel. Traced and exported graphs keep
-    the dilated convolution (ONNX Runtime runs it at full speed), and so does training: its
-    gradients would be summed in another order (docs/benchmarks.md).
-
-    Args:
-        conv (nn.Conv2d): A depth-wise, stride-1, square-kernel convolution with "same"
-            padding (``dilation * (kernel // 2)``).
-        x (torch.Tensor): ``(B, C, H, W)``, channels-last for the copies to be cheap.
-
-    Returns:
-        torch.Tensor: ``conv(x)``, channels-last.
-    """
-    if not (_phase_splittable(conv) and _cpu_inference(x)):
-        return conv(x)
-    d, k = conv.dilation[0], conv.kernel_size[0]
-    b, c, h, w = x.shape
-    hp, wp = -(-h // d), -(-w // d)  # phase grid size (the last rows/columns zero-padded)
-    tokens = F.pad(x, (0, wp * d - w, 0, hp * d - h)).permute(0, 2, 3, 1)  # (B, H, W, C)
-    grids = tokens.reshape(b, hp, d, wp, d, c).permute(0, 2, 4, 1, 3, 5).reshape(-1, hp, wp, c)
-    out = F.conv2d(grids.permute(0, 3, 1, 2), conv.weight, conv.bias, padding=k // 2, groups=c)
-    out = out.permute(0, 2, 3, 1).reshape(b, d, d, hp, wp, c).permute(0, 3, 1, 4, 2, 5)
-    out = out.reshape(b, hp * d, wp * d, c)[:, :h, :w].permute(0, 3, 1, 2)
-    return out.contiguous(memory_format=torch.channels_last)
+LN_EPS = 1e-6
 
 
 class LayerNorm2d(nn.LayerNorm):
@@ -272,6 +139,7 @@ class ConvEncoder(_BottleneckMixin, nn.Module):
         """Fold the LayerNorm affine into ``pwconv1`` and layer scale into ``pwconv2``."""
         _fold_norm_affine(self.norm, self.pwconv1)
         self.gamma = _fold_scale(self.gamma, self.pwconv2)
+        freeze_weights(self)
 
 
 class PositionalEncodingFourier(nn.Module):
@@ -323,7 +191,7 @@ class PositionalEncodingFourier(nn.Module):
         return grid.contiguous(memory_format=torch.channels_last)
 
     def forward(self, batch: int, height: int, width: int) -> torch.Tensor:
-        pos = self.token_projection(self.fourier_grid(height, width))
+        pos = conv2d(self.token_projection, self.fourier_grid(height, width))
         return pos.expand(batch, -1, -1, -1)
 
 
@@ -432,7 +300,7 @@ class SDTAEncoder(_BottleneckMixin, nn.Module):
         outs = []
         sp = splits[0]
         for i, conv in enumerate(self.convs):
-            sp = conv(sp if i == 0 else sp + splits[i])
+            sp = conv2d(conv, sp if i == 0 else sp + splits[i])
             outs.append(sp)
         outs.extend(splits[self.nums :])
         return torch.cat(outs, dim=1)
@@ -457,6 +325,7 @@ class SDTAEncoder(_BottleneckMixin, nn.Module):
         _fold_norm_affine(self.norm, self.pwconv1)
         self.gamma_xca = _fold_scale(self.gamma_xca, self.xca.proj)
         self.gamma = _fold_scale(self.gamma, self.pwconv2)
+        freeze_weights(self)
 
 
 def _fold_norm_affine(norm: nn.LayerNorm, linear: nn.Linear) -> None:
