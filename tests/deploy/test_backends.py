@@ -62,6 +62,7 @@ def test_openvino_runs_a_file_with_dynamic_axes_at_every_input_size(seg_export, 
         (ref,) = reference.run(None, {"images": batch})
         (got,) = ours.run(["seg_logits"], {"images": batch})
         assert got.shape == ref.shape and rel_err(got, ref) < 1e-4
+    assert ours.static_shapes == [(("images", (1, 3, 64, 96)),), (("images", (1, 3, 96, 64)),)]
 
 
 def test_openvino_reads_channel_layernorms_in_nchw_with_the_same_outputs(seg_export) -> None:

@@ -245,6 +245,11 @@ class OpenVINOSession:
             self._requests[shapes] = self._compiled(model)
         return self._requests[shapes]
 
+    @property
+    def static_shapes(self) -> List[Shapes]:
+        """The input shapes compiled static so far (``((name, shape), ...)`` each)."""
+        return [shapes for shapes in self._requests if shapes is not None]
+
     def get_modelmeta(self) -> Any:
         """The file's metadata props as ORT's ``get_modelmeta()`` gives them."""
         return SimpleNamespace(custom_metadata_map=self.metadata)
