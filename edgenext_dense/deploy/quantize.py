@@ -24,17 +24,16 @@ QUANTIZED_OPS = ("MatMul", "Gemm")
 
 def _is_pointwise_conv(node: Any, weights: dict) -> bool:
     """A plain 1x1 ``Conv`` (stride 1, no padding, one group) with a constant weight."""
-    from onnx.helper import get_attribute_value
+    from edgenext_dense.deploy.ort.backends import node_attribute
 
     weight = weights.get(node.input[1]) if node.op_type == "Conv" else None
     if node.domain not in ("", "ai.onnx") or weight is None or list(weight.dims[2:]) != [1, 1]:
         return False
-    attrs = {a.name: get_attribute_value(a) for a in node.attribute}
     return (
-        attrs.get("group", 1) == 1
-        and set(attrs.get("strides", [1])) == {1}
-        and set(attrs.get("pads", [0])) == {0}
-        and attrs.get("auto_pad", b"NOTSET") == b"NOTSET"
+        node_attribute(node, "group", 1) == 1
+        and set(node_attribute(node, "strides", [1])) == {1}
+        and set(node_attribute(node, "pads", [0])) == {0}
+        and node_attribute(node, "auto_pad", b"NOTSET") == b"NOTSET"
     )
 
 

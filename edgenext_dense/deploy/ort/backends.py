@@ -70,7 +70,8 @@ def import_openvino() -> Any:
     return openvino
 
 
-def _attr(node: Any, name: str, default: Any = None) -> Any:
+def node_attribute(node: Any, name: str, default: Any = None) -> Any:
+    """The value of the ONNX ``node``'s attribute ``name``, or ``default`` when it has none."""
     from onnx.helper import get_attribute_value
 
     values = {a.name: get_attribute_value(a) for a in node.attribute}
@@ -127,8 +128,9 @@ def channel_layernorms_to_nchw(model: Any) -> Any:
         node = producer.get(name)
         if name in weights:
             return numpy_helper.to_array(weights[name])
-        if node is not None and node.op_type == "Constant" and _attr(node, "value") is not None:
-            return numpy_helper.to_array(_attr(node, "value"))
+        value = node_attribute(node, "value") if node is not None else None
+        if node is not None and node.op_type == "Constant" and value is not None:
+            return numpy_helper.to_array(value)
         return constant(node.input[0]) if node is not None and node.op_type == "Identity" else None
 
     dropped, replaced = set(), {}
@@ -138,12 +140,12 @@ def channel_layernorms_to_nchw(model: Any) -> Any:
         if (
             before is None
             or before.op_type != "Transpose"
-            or _attr(before, "perm") != [0, 2, 3, 1]
+            or node_attribute(before, "perm") != [0, 2, 3, 1]
             or len(consumers[before.output[0]]) != 1
-            or _attr(node, "axis", -1) not in (-1, 3)
+            or node_attribute(node, "axis", -1) not in (-1, 3)
             or len(after) != 1
             or after[0].op_type != "Transpose"
-            or _attr(after[0], "perm") != [0, 3, 1, 2]
+            or node_attribute(after[0], "perm") != [0, 3, 1, 2]
             or any(constant(name) is None for name in node.input[1:] if name)
         ):
             continue
@@ -156,7 +158,7 @@ def channel_layernorms_to_nchw(model: Any) -> Any:
                 value = constant(i).reshape(-1, 1, 1)
                 graph.initializer.append(numpy_helper.from_array(value, f"{name}_{role}_nchw"))
                 affine.append(f"{name}_{role}_nchw")
-        eps = np.array(_attr(node, "epsilon", 1e-5), np.float32)
+        eps = np.array(node_attribute(node, "epsilon", 1e-5), np.float32)
         graph.initializer.append(numpy_helper.from_array(eps, f"{name}_eps"))
         normed = f"{name}_normed"
         steps = [
@@ -236,7 +238,7 @@ class OpenVINOSession:
             return self._requests[None]
         shapes = tuple((name, tuple(np.shape(value))) for name, value in sorted(feeds.items()))
         if shapes not in self._requests:
-            if len(self._requests) - (None in self._requests) >= STATIC_SHAPES:
+            if len(self.static_shapes) >= STATIC_SHAPES:
                 if None not in self._requests:
                     self._requests[None] = self._compiled(self.model)
                 return self._requests[None]

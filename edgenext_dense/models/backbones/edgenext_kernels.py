@@ -24,6 +24,33 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+_ONEDNN_FUSION = torch.backends.mkldnn.is_available() and hasattr(
+    torch.ops.mkldnn, "_convolution_pointwise"
+)
+# set by fuse() on modules whose weights became inference constants
+FROZEN = "frozen_weights"
+# frozen module -> ((weight pointer, version, input shape), weight in oneDNN's layout); not module
+# state: copies and pickles of a model carry none
+_REORDERED: weakref.WeakKeyDictionary[nn.Module, Tuple[Tuple[Any, ...], torch.Tensor]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _cpu_inference(x: torch.Tensor) -> bool:
+    """Whether ``x`` is in CPU inference: no autograd, not traced, scripted or exported."""
+    return (
+        x.device.type == "cpu"
+        and not torch.is_grad_enabled()
+        and not torch.jit.is_tracing()
+        and not torch.jit.is_scripting()
+        and not torch.onnx.is_in_onnx_export()
+    )
+
+
+def _onednn_inference(x: torch.Tensor) -> bool:
+    """Whether the fused oneDNN kernels may run on ``x`` (CPU float32 inference, not traced)."""
+    return _ONEDNN_FUSION and x.dtype == torch.float32 and _cpu_inference(x)
+
 
 def channel_norm(norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
     """``norm`` over the channels of an NCHW map (views when ``x`` is channels-last).
@@ -65,34 +92,6 @@ def conv2d(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
             conv, conv.weight, conv.bias, x, conv.padding, conv.dilation, conv.groups
         )
     return conv(x)
-
-
-_ONEDNN_FUSION = torch.backends.mkldnn.is_available() and hasattr(
-    torch.ops.mkldnn, "_convolution_pointwise"
-)
-# set by fuse() on modules whose weights became inference constants
-FROZEN = "frozen_weights"
-# frozen module -> ((weight pointer, version, input shape), weight in oneDNN's layout); not module
-# state: copies and pickles of a model carry none
-_REORDERED: weakref.WeakKeyDictionary[nn.Module, Tuple[Tuple[Any, ...], torch.Tensor]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _cpu_inference(x: torch.Tensor) -> bool:
-    """Whether ``x`` is in CPU inference: no autograd, not traced, scripted or exported."""
-    return (
-        x.device.type == "cpu"
-        and not torch.is_grad_enabled()
-        and not torch.jit.is_tracing()
-        and not torch.jit.is_scripting()
-        and not torch.onnx.is_in_onnx_export()
-    )
-
-
-def _onednn_inference(x: torch.Tensor) -> bool:
-    """Whether the fused oneDNN kernels may run on ``x`` (CPU float32 inference, not traced)."""
-    return _ONEDNN_FUSION and x.dtype == torch.float32 and _cpu_inference(x)
 
 
 def onednn_conv(
