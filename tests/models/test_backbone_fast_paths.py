@@ -70,7 +70,8 @@ def _sdta_encoder(block: SDTAEncoder, x: torch.Tensor) -> torch.Tensor:
     b, c, h, w = x.shape
     x = x.reshape(b, c, h * w).permute(0, 2, 1)
     if block.pos_embd is not None:
-        pos = block.pos_embd(1, h, w)
+        projection = block.pos_embd.token_projection
+        pos = F.conv2d(block.pos_embd.fourier_grid(h, w), projection.weight, projection.bias)
         x = x + pos.reshape(1, c, h * w).permute(0, 2, 1)
     attn = _xca(block.xca, _tokens_norm(block.norm_xca, x))
     x = x + (attn if block.gamma_xca is None else block.gamma_xca * attn)
@@ -230,6 +231,15 @@ def test_a_fused_model_reorders_its_weights_once_and_follows_weight_updates(tmp_
         assert reorders == 1
         _assert_outputs_close(model(x), plain_forward(model, x))
         assert not torch.allclose(model(x)[0], before, rtol=1e-3)
+        # so is one of the positional encoding's projection, whose output the model keeps
+        before = model(x)[1]
+        model.stages[1][-1].pos_embd.token_projection.weight.mul_(2.0)
+        _assert_outputs_close(model(x), plain_forward(model, x))
+        assert not torch.allclose(model(x)[1], before, rtol=1e-3)
+    with torch.inference_mode():  # as the benchmark runs it: inference tensors keep no version
+        _assert_outputs_close(model(x), plain_forward(model, x))
+        built_there = _random_model().fuse()
+        _assert_outputs_close(built_there(x), plain_forward(built_there, x))
     # the cache is not module state: a fused model still copies and saves
     copy_ = copy.deepcopy(model)
     torch.save(model, tmp_path / "fused.pth")

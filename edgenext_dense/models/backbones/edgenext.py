@@ -33,10 +33,12 @@ from .edgenext_blocks import (
     LN_EPS,
     ConvEncoder,
     LayerNorm2d,
+    PatchConv2d,
     SDTAEncoder,
     _downsample_conv,
 )
 from .edgenext_checkpoint import load_pretrained
+from .edgenext_kernels import freeze_weights
 
 
 @MODELS.register_module()
@@ -104,7 +106,7 @@ class EdgeNeXt(BaseModule):
 
         c = self.channels
         stem = nn.Sequential(
-            nn.Conv2d(in_channels, c[0], 4, stride=4), LayerNorm2d(c[0], eps=LN_EPS)
+            PatchConv2d(in_channels, c[0], 4, stride=4), LayerNorm2d(c[0], eps=LN_EPS)
         )
         self.downsample_layers = nn.ModuleList([stem])
         for i in range(1, 4):
@@ -198,7 +200,9 @@ class EdgeNeXt(BaseModule):
         """Fold LayerNorm affines and layer scales into the linears, for inference only.
 
         Outputs stay the same up to float rounding, but the parameters no longer match the
-        checkpoint layout, so a fused model refuses to train. Never called implicitly.
+        checkpoint layout, so a fused model refuses to train. Never called implicitly. All
+        weights become inference constants, which CPU inference keeps in oneDNN's layout
+        (``edgenext_kernels``).
 
         Returns:
             EdgeNeXt: ``self``, fused and in eval mode.
@@ -207,6 +211,7 @@ class EdgeNeXt(BaseModule):
         for stage in self.stages:
             for block in stage:
                 block.fuse()
+        freeze_weights(self.downsample_layers)
         self.fused = True
         return self
 

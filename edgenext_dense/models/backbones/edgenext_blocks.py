@@ -21,7 +21,10 @@ from torch import nn
 
 from .edgenext_kernels import (
     channel_norm,
+    constant_conv2d,
     conv2d,
+    cpu_inference,
+    cross_covariance_attention,
     depthwise,
     expand_gelu,
     freeze_weights,
@@ -38,7 +41,15 @@ class LayerNorm2d(nn.LayerNorm):
         return channel_norm(self, x)
 
 
-class ResolutionKeepingConv2d(nn.Conv2d):
+class PatchConv2d(nn.Conv2d):
+    """The stem's and the downsamplings' ``nn.Conv2d``, run by :func:`.edgenext_kernels.conv2d`
+    (oneDNN on weights reordered once, after ``fuse()``)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return conv2d(self, x)
+
+
+class ResolutionKeepingConv2d(PatchConv2d):
     """A 2x2 stride-1 convolution that replaces a stride-2 downsampling and keeps resolution.
 
     NOTE: output pixel ``i`` sees input pixels ``i`` and ``i + dilation``, as the strided
@@ -54,7 +65,7 @@ class ResolutionKeepingConv2d(nn.Conv2d):
 def _downsample_conv(in_channels: int, out_channels: int, dilation: int) -> nn.Conv2d:
     """2x2 stride-2 patch merging, or its resolution-keeping twin when ``dilation > 0``."""
     if dilation == 0:
-        return nn.Conv2d(in_channels, out_channels, kernel_size=2, stride=2)
+        return PatchConv2d(in_channels, out_channels, kernel_size=2, stride=2)
     return ResolutionKeepingConv2d(in_channels, out_channels, kernel_size=2, dilation=dilation)
 
 
@@ -132,7 +143,7 @@ class ConvEncoder(_BottleneckMixin, nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.drop_path(self._bottleneck(depthwise(self.dwconv, x)))
+        return _add(x, self.drop_path(self._bottleneck(depthwise(self.dwconv, x))))
 
     @torch.no_grad()
     def fuse(self) -> None:
@@ -146,7 +157,7 @@ class PositionalEncodingFourier(nn.Module):
     """Fourier positional encoding (DETR-style sine/cosine of normalised coordinates).
 
     The sine/cosine grid depends only on the map size, so it is computed once per size, device
-    and dtype and cached; only the 1x1 projection runs on every call.
+    and dtype and cached; the 1x1 projection runs on every call, unless ``fuse()`` froze it.
 
     Args:
         dim (int): Output channels.
@@ -191,7 +202,7 @@ class PositionalEncodingFourier(nn.Module):
         return grid.contiguous(memory_format=torch.channels_last)
 
     def forward(self, batch: int, height: int, width: int) -> torch.Tensor:
-        pos = conv2d(self.token_projection, self.fourier_grid(height, width))
+        pos = constant_conv2d(self.token_projection, self.fourier_grid(height, width))
         return pos.expand(batch, -1, -1, -1)
 
 
@@ -229,6 +240,10 @@ class XCA(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Attend over the ``(B, C, H, W)`` map ``x``'s channels; returns the same shape."""
+        if not self.training and cpu_inference(x):
+            return cross_covariance_attention(
+                self.qkv, self.proj, self.temperature, self.num_heads, x
+            )
         b, c, h, w = x.shape
         qkv = pointwise(self.qkv, x).reshape(b, 3, self.num_heads, c // self.num_heads, h * w)
         q, k, v = qkv.unbind(1)  # each (B, heads, C/heads, N)
@@ -310,12 +325,12 @@ class SDTAEncoder(_BottleneckMixin, nn.Module):
         x = self._split_convs(x)
         if self.pos_embd is not None:
             b, _, h, w = x.shape
-            x = x + self.pos_embd(b, h, w)
+            x = _add(self.pos_embd(b, h, w), x)
         attn = self.xca(channel_norm(self.norm_xca, x))
         if self.gamma_xca is not None:
             attn = self.gamma_xca[:, None, None] * attn
-        x = x + self.drop_path(attn)
-        return shortcut + self.drop_path(self._bottleneck(x))
+        x = _add(self.drop_path(attn), x)
+        return _add(shortcut, self.drop_path(self._bottleneck(x)))
 
     @torch.no_grad()
     def fuse(self) -> None:
@@ -326,6 +341,12 @@ class SDTAEncoder(_BottleneckMixin, nn.Module):
         self.gamma_xca = _fold_scale(self.gamma_xca, self.xca.proj)
         self.gamma = _fold_scale(self.gamma, self.pwconv2)
         freeze_weights(self)
+
+
+def _add(x: torch.Tensor, fresh: torch.Tensor) -> torch.Tensor:
+    """``x + fresh``; in CPU inference, written into ``fresh``, a tensor the block made itself
+    (a warm buffer instead of a new one)."""
+    return fresh.add_(x) if cpu_inference(fresh) else x + fresh
 
 
 def _fold_norm_affine(norm: nn.LayerNorm, linear: nn.Linear) -> None:

@@ -8,17 +8,24 @@ formulation (up to float rounding), in fewer, faster kernels.
   behind ``nn.Linear`` (docs/benchmarks.md), and an exported graph has no NCHW <-> NHWC
   transposes;
 - in inference on CPU (no autograd, float32, not tracing), the expansion linear and its GELU
-  run as one oneDNN kernel (:func:`expand_gelu`) unless the block's ``cpu_fused_kernels`` is off.
+  run as one oneDNN kernel (:func:`expand_gelu`) unless the block's ``cpu_fused_kernels`` is off;
 - in inference on CPU, a dilated depth-wise convolution of a 9x9 kernel (the last stage below
   output stride 32) runs undilated over the phase grids of its input (:func:`depthwise`);
 - after ``fuse()`` the weights are inference constants, so CPU inference reorders each one into
-  oneDNN's blocked layout once per input shape instead of on every call (:func:`onednn_conv`).
+  oneDNN's blocked layout once per input shape instead of on every call (:func:`onednn_conv`),
+  the stem's and the downsamplings' included;
+- a LayerNorm whose affine ``fuse()`` folded away runs with an identity affine in CPU inference:
+  aten's kernel has no vectorised path without one, and ``x * 1 + 0`` is exact;
+- after ``fuse()``, the positional encoding's projection of its cached grid is kept too
+  (:func:`constant_conv2d`);
+- XCA in inference multiplies its small ``(C, C)`` matrices first and the token map fewer
+  times (:func:`cross_covariance_attention`).
 """
 
 from __future__ import annotations
 
 import weakref
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -29,14 +36,21 @@ _ONEDNN_FUSION = torch.backends.mkldnn.is_available() and hasattr(
 )
 # set by fuse() on modules whose weights became inference constants
 FROZEN = "frozen_weights"
-# frozen module -> ((weight pointer, version, input shape), weight in oneDNN's layout); not module
-# state: copies and pickles of a model carry none
+# frozen module -> ((weight state, weight shape, input shape), weight in oneDNN's layout); not
+# module state: copies and pickles of a model carry none
 _REORDERED: weakref.WeakKeyDictionary[nn.Module, Tuple[Tuple[Any, ...], torch.Tensor]] = (
     weakref.WeakKeyDictionary()
 )
 
+# frozen module -> {input key: (weights key, output)}: its convolutions of constant inputs
+_CONSTANT_OUTPUTS: weakref.WeakKeyDictionary[nn.Module, Dict[Tuple[Any, ...], Any]] = (
+    weakref.WeakKeyDictionary()
+)
+# (channels, dtype) -> (ones, zeros): the identity affine of a folded LayerNorm on CPU
+_IDENTITY_AFFINE: Dict[Tuple[int, torch.dtype], Tuple[torch.Tensor, torch.Tensor]] = {}
 
-def _cpu_inference(x: torch.Tensor) -> bool:
+
+def cpu_inference(x: torch.Tensor) -> bool:
     """Whether ``x`` is in CPU inference: no autograd, not traced, scripted or exported."""
     return (
         x.device.type == "cpu"
@@ -49,7 +63,7 @@ def _cpu_inference(x: torch.Tensor) -> bool:
 
 def _onednn_inference(x: torch.Tensor) -> bool:
     """Whether the fused oneDNN kernels may run on ``x`` (CPU float32 inference, not traced)."""
-    return _ONEDNN_FUSION and x.dtype == torch.float32 and _cpu_inference(x)
+    return _ONEDNN_FUSION and x.dtype == torch.float32 and cpu_inference(x)
 
 
 def channel_norm(norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
@@ -62,7 +76,13 @@ def channel_norm(norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
     Returns:
         torch.Tensor: ``(B, C, H, W)``, channels-last when ``x`` was.
     """
-    x = F.layer_norm(x.permute(0, 2, 3, 1), norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+    weight, bias = norm.weight, norm.bias
+    if weight is None and bias is None and cpu_inference(x):
+        key = (x.shape[1], x.dtype)
+        if key not in _IDENTITY_AFFINE:
+            _IDENTITY_AFFINE[key] = (x.new_ones(x.shape[1]), x.new_zeros(x.shape[1]))
+        weight, bias = _IDENTITY_AFFINE[key]
+    x = F.layer_norm(x.permute(0, 2, 3, 1), norm.normalized_shape, weight, bias, norm.eps)
     return x.permute(0, 3, 1, 2)
 
 
@@ -85,13 +105,54 @@ def pointwise(linear: nn.Linear, x: torch.Tensor) -> torch.Tensor:
 
 
 def conv2d(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    """``conv(x)``, by :func:`onednn_conv` when ``conv``'s weights are frozen (``fuse()``)."""
-    frozen = getattr(conv, FROZEN, False) and conv.stride == (1, 1)
+    """``conv``'s convolution of ``x``, by :func:`onednn_conv` when its weights are frozen
+    (``fuse()``)."""
+    frozen = getattr(conv, FROZEN, False) and isinstance(conv.padding, tuple)
     if frozen and conv.padding_mode == "zeros" and _onednn_inference(x):
         return onednn_conv(
-            conv, conv.weight, conv.bias, x, conv.padding, conv.dilation, conv.groups
+            conv,
+            conv.weight,
+            conv.bias,
+            x,
+            conv.padding,
+            conv.dilation,
+            conv.groups,
+            stride=conv.stride,
         )
-    return conv(x)
+    return conv._conv_forward(x, conv.weight, conv.bias)
+
+
+def _state(tensor: torch.Tensor) -> Tuple[int, int]:
+    """``tensor``'s storage and version: what a cache of a value computed from it follows.
+
+    Inference tensors (made under ``torch.inference_mode``) keep no version; they cannot be
+    written to outside that mode.
+    """
+    return tensor.data_ptr(), 0 if tensor.is_inference() else tensor._version
+
+
+def constant_conv2d(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """:func:`conv2d` of an input that never changes (a cached grid): once ``conv``'s weights
+    are frozen (``fuse()``), CPU inference computes it once per input and keeps it.
+
+    The kept output follows the weights' storage and version, as :func:`onednn_conv` does.
+
+    Args:
+        conv (nn.Conv2d): The convolution.
+        x (torch.Tensor): ``(B, in, H, W)``, never written to while it is used here.
+
+    Returns:
+        torch.Tensor: ``(B, out, H', W')``; do not write to it.
+    """
+    if not (getattr(conv, FROZEN, False) and cpu_inference(x)):
+        return conv2d(conv, x)
+    weights = tuple(_state(p) for p in (conv.weight, conv.bias) if p is not None)
+    outputs = _CONSTANT_OUTPUTS.setdefault(conv, {})
+    key = (x.data_ptr(), tuple(x.shape), x.dtype)
+    kept = outputs.get(key)
+    if kept is None or kept[0] != weights:
+        kept = outputs[key] = (weights, conv2d(conv, x))
+    return kept[1]
 
 
 def onednn_conv(
@@ -103,8 +164,9 @@ def onednn_conv(
     dilation: Tuple[int, int] = (1, 1),
     groups: int = 1,
     attr: str = "none",
+    stride: Tuple[int, int] = (1, 1),
 ) -> torch.Tensor:
-    """oneDNN's stride-1 convolution of ``x`` with the post-op ``attr`` (``'none'``, ``'gelu'``).
+    """oneDNN's convolution of ``x`` with the post-op ``attr`` (``'none'``, ``'gelu'``).
 
     A frozen module's weight (``fuse()``) is reordered into oneDNN's layout once per input
     shape and kept, instead of on every call (docs/benchmarks.md); the cache follows the weight's
@@ -120,13 +182,14 @@ def onednn_conv(
         dilation (tuple[int, int]): Defaults to 1.
         groups (int): Defaults to 1.
         attr (str): oneDNN post-op; ``'gelu'`` is the exact (erf) GELU. Defaults to ``'none'``.
+        stride (tuple[int, int]): Defaults to 1.
 
     Returns:
         torch.Tensor: ``(B, out, H, W)``, channels-last when ``x`` was.
     """
-    conv_args: List[Any] = [list(padding), [1, 1], list(dilation), groups]
+    conv_args: List[Any] = [list(padding), list(stride), list(dilation), groups]
     if getattr(module, FROZEN, False):
-        key = (weight.data_ptr(), weight._version, tuple(x.shape))
+        key = (_state(weight), tuple(weight.shape), tuple(x.shape))
         cached = _REORDERED.get(module)
         if cached is None or cached[0] != key:
             reorder = torch.ops.mkldnn._reorder_convolution_weight
@@ -192,7 +255,7 @@ def depthwise(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     Returns:
         torch.Tensor: ``conv(x)``, channels-last.
     """
-    if not (_phase_splittable(conv) and _cpu_inference(x)):
+    if not (_phase_splittable(conv) and cpu_inference(x)):
         return conv2d(conv, x)
     d, k = conv.dilation[0], conv.kernel_size[0]
     b, c, h, w = x.shape
@@ -210,3 +273,44 @@ def freeze_weights(block: nn.Module) -> None:
     for module in block.modules():
         if isinstance(module, (nn.Linear, nn.Conv2d)):
             setattr(module, FROZEN, True)
+
+
+def cross_covariance_attention(
+    qkv: nn.Linear, proj: nn.Linear, temperature: torch.Tensor, num_heads: int, x: torch.Tensor
+) -> torch.Tensor:
+    """XCA's output for the ``(B, C, H, W)`` map ``x``, in inference (no dropout).
+
+    Same result as the authors' formulation, with two products reassociated so the ``H*W``
+    tokens are read fewer times:
+
+    - per head, ``normalize(q) @ normalize(k).T`` is ``q @ k.T`` divided by the norms of its
+      rows and columns (a ``(d, d)`` scaling instead of two normalised copies of q and k);
+    - ``proj(blockdiag(attn) @ v)`` is ``v`` times the ``(C, C)`` matrix
+      ``W_proj @ blockdiag(attn)``: one product over the tokens instead of ``attn @ v``, its
+      layout copy and ``proj``.
+
+    Args:
+        qkv (nn.Linear): ``C -> 3C``, outputs ordered ``(q|k|v, head, channel)``.
+        proj (nn.Linear): ``C -> C``.
+        temperature (torch.Tensor): ``(heads, 1, 1)``.
+        num_heads (int): Heads; each has ``d = C / heads`` channels.
+        x (torch.Tensor): ``(B, C, H, W)``, channels-last for the token views to be free.
+
+    Returns:
+        torch.Tensor: ``(B, C, H, W)``, channels-last.
+    """
+    b, c, h, w = x.shape
+    d, n = c // num_heads, h * w
+    tokens = pointwise(qkv, x).permute(0, 2, 3, 1).reshape(b, n, 3, num_heads, d)
+    qk = tokens[:, :, :2].permute(0, 2, 3, 4, 1)  # (B, q|k, heads, d, N)
+    # the norms over the tokens; linalg.vector_norm is several times slower on this layout
+    norms = tokens[:, :, :2].square().sum(dim=1).sqrt_().clamp_min_(1e-12)  # F.normalize's eps
+    scale = temperature / (norms[:, 0, :, :, None] * norms[:, 1, :, None, :])
+    attn = torch.matmul(qk[:, 0], qk[:, 1].transpose(-2, -1))
+    attn = (attn * scale).softmax(dim=-1)  # (B, heads, d, d)
+    # (W_proj @ blockdiag(attn)).T, head by head: attn_h.T @ W_proj[:, head h].T
+    w_proj = proj.weight.view(c, num_heads, d).permute(1, 2, 0)  # (heads, d, C)
+    mix_t = torch.matmul(attn.transpose(-2, -1), w_proj).reshape(b, c, c)
+    v = tokens[:, :, 2].reshape(b, n, c)
+    out = torch.baddbmm(proj.bias.view(1, 1, c), v, mix_t)
+    return out.view(b, h, w, c).permute(0, 3, 1, 2)
