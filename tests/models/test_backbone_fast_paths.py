@@ -159,6 +159,27 @@ def test_training_gradients_equal_the_plain_computation(output_stride):
     assert got["stages.0.0.pwconv1.weight"].shape == (96, 24)
 
 
+@pytest.mark.parametrize("fuse", (False, True))
+def test_inference_never_writes_into_a_block_input(fuse):
+    model = _random_model()
+    if fuse:
+        model.fuse()
+    x = torch.randn(1, 3, 64, 96)
+    inputs = []
+    hooks = [
+        block.register_forward_pre_hook(lambda _, args: inputs.append((args[0], args[0].clone())))
+        for stage in model.stages
+        for block in stage
+    ]
+    with torch.no_grad():  # the residual adds go into the blocks' own outputs
+        model(x)
+    for hook in hooks:
+        hook.remove()
+    assert len(inputs) == sum(model.depths)
+    for given, before in inputs:
+        assert torch.equal(given, before)
+
+
 def test_fused_kernels_are_never_traced():
     model = _random_model()
     x = torch.randn(1, 3, 64, 64)
