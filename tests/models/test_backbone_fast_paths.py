@@ -180,6 +180,25 @@ def test_inference_never_writes_into_a_block_input(fuse):
         assert torch.equal(given, before)
 
 
+def test_inference_under_autocast_keeps_each_sums_promoted_dtype():
+    # no layer scales: pwconv2's bfloat16 output meets the residual as it is
+    model = _random_model(layer_scale_init_value=0.0)
+    block = ConvEncoder(24, layer_scale_init_value=0.0).eval()
+    x, features = torch.randn(1, 3, 64, 96), torch.randn(1, 24, 16, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.enable_grad():  # out-of-place adds
+            expected, expected_block = model(x), block(features)
+        with torch.no_grad():
+            got, got_block = model(x), block(features)
+    # a float32 input plus the bfloat16 bottleneck is float32, in place or not
+    assert got_block.dtype == expected_block.dtype == torch.float32
+    torch.testing.assert_close(got_block, expected_block.detach())
+    for a, b in zip(got, expected):
+        assert a.dtype == b.dtype
+        scale = float(b.detach().float().abs().max())
+        torch.testing.assert_close(a.float(), b.detach().float(), rtol=0.05, atol=0.05 * scale)
+
+
 def test_fused_kernels_are_never_traced():
     model = _random_model()
     x = torch.randn(1, 3, 64, 64)

@@ -345,8 +345,13 @@ class SDTAEncoder(_BottleneckMixin, nn.Module):
 
 def _add(x: torch.Tensor, fresh: torch.Tensor) -> torch.Tensor:
     """``x + fresh``; in CPU inference, written into ``fresh``, a tensor the block made itself
-    (a warm buffer instead of a new one)."""
-    return fresh.add_(x) if cpu_inference(fresh) else x + fresh
+    (a warm buffer instead of a new one), where it has the sum's shape and dtype (autocast)."""
+    in_place = (
+        cpu_inference(fresh)
+        and fresh.shape == x.shape
+        and torch.promote_types(x.dtype, fresh.dtype) == fresh.dtype
+    )
+    return fresh.add_(x) if in_place else x + fresh
 
 
 def _fold_norm_affine(norm: nn.LayerNorm, linear: nn.Linear) -> None:
