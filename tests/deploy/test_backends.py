@@ -17,6 +17,14 @@ from edgenext_dense.deploy.ort.infer import main as infer_main
 pytest.importorskip("openvino")
 
 
+def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """IoU of one ``(x1, y1, x2, y2)`` box with each of ``boxes``."""
+    lt, rb = np.maximum(box[:2], boxes[:, :2]), np.minimum(box[2:], boxes[:, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
+    area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
+    return inter / (area(box) + area(boxes) - inter)
+
+
 def _has_bf16() -> bool:
     import openvino as ov
 
@@ -166,6 +174,13 @@ def test_static_int8_export_calibrates_on_the_val_set_and_runs_on_both_backends(
     if _has_bf16():  # int8 with what the file leaves in float in bfloat16
         got_bf16 = OnnxModel(str(out), backend="openvino", precision="bf16").predict(img)
         assert len(got_bf16["scores"]) > 10
+        # the same detections as with that part in float32, and not float32 under another name
+        n = min(len(got_bf16["scores"]), len(got_ov["scores"]), 20)
+        assert not np.array_equal(got_bf16["scores"][:n], got_ov["scores"][:n])
+        np.testing.assert_allclose(got_bf16["scores"][:n], got_ov["scores"][:n], atol=0.05)
+        for box, label in zip(got_bf16["bboxes"][:5], got_bf16["labels"][:5]):
+            same_class = got_ov["bboxes"][got_ov["labels"] == label]
+            assert len(same_class) and _iou(box, same_class).max() > 0.8
 
     # a classifier has no validation set to calibrate on
     with pytest.raises(SystemExit):
