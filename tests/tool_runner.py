@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import List, Sequence
 
 import pytest
@@ -36,3 +38,12 @@ def run(args: Sequence[str], cwd: Path, expect_ok: bool = True) -> subprocess.Co
 def tool(name: str, *args: str) -> List[str]:
     """The command line of ``tools/<name>`` with ``args``."""
     return [sys.executable, str(REPO / "tools" / name), *args]
+
+
+def load_tool(script: str) -> ModuleType:
+    """The repository script ``script`` (a path from the repo root) as a module, to call its
+    ``main`` or helpers in-process (``tools/`` is not a package)."""
+    spec = importlib.util.spec_from_file_location(Path(script).stem, REPO / script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -6,7 +6,6 @@ the sanity of its numbers, never on timings.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -17,6 +16,7 @@ from unittest.mock import Mock
 import pytest
 import torch
 from text_tables import table_cells
+from tool_runner import load_tool
 
 from edgenext_dense.analysis.benchmark import (
     backbone_target,
@@ -38,12 +38,7 @@ HEADER += ["peak mem MB", "spread", "vs eager", "vs eager (min)"]
 
 def main(argv: list) -> int:
     """``tools/analysis/benchmark.py``'s ``main`` (``tools/`` is not a package)."""
-    spec = importlib.util.spec_from_file_location(
-        "benchmark_tool", REPO / "tools/analysis/benchmark.py"
-    )
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool.main(argv)
+    return load_tool("tools/analysis/benchmark.py").main(argv)
 
 
 def _check_sane(row: dict, batch_size: int = 1) -> None:

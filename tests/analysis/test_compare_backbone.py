@@ -4,11 +4,11 @@ how the table is made, never on timings."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 from text_tables import table_cells
+from tool_runner import load_tool
 
 from edgenext_dense.analysis.paired_timing import paired_ratio, time_paired
 
@@ -17,12 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def main(argv: list) -> int:
     """``tools/analysis/compare_backbone.py``'s ``main`` (``tools/`` is not a package)."""
-    spec = importlib.util.spec_from_file_location(
-        "compare_backbone", REPO / "tools/analysis/compare_backbone.py"
-    )
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool.main(argv)
+    return load_tool("tools/analysis/compare_backbone.py").main(argv)
 
 
 def test_each_function_runs_once_a_round_in_a_shuffled_order() -> None:

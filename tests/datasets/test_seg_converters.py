@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from scipy.io import savemat
+from tool_runner import load_tool
 
 from edgenext_dense.datasets.seg_converters import (
     COCO_TO_VOC,
@@ -279,11 +279,7 @@ def test_convert_coco_to_voc_bad_inputs(tmp_path):
 
 
 def _coco_tool():
-    path = REPO / "tools" / "dataset_converters" / "coco_to_voc_seg.py"
-    spec = importlib.util.spec_from_file_location("coco_to_voc_seg", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("tools/dataset_converters/coco_to_voc_seg.py")
 
 
 def test_coco_to_voc_seg_tool(tmp_path, capsys):

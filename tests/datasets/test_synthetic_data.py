@@ -5,7 +5,6 @@ The datasets are tiny (6 train / 3 val images of 64-96 px) and generated once pe
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from tool_runner import load_tool
 
 from edgenext_dense.datasets import (
     MANIFEST_NAME,
@@ -281,11 +281,7 @@ def test_mask_to_polygons_outlines_each_piece():
 
 
 def _cli():
-    path = REPO / "tools" / "dataset_converters" / "make_shapes_dataset.py"
-    spec = importlib.util.spec_from_file_location("make_shapes_dataset", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("tools/dataset_converters/make_shapes_dataset.py")
 
 
 @pytest.mark.parametrize("task", ["det", "seg"])

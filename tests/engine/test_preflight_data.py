@@ -3,18 +3,17 @@ the missing path and the exact command that writes it (voc_aug.py, coco_to_voc_s
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shlex
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Dict, List
 
 import pytest
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
+from tool_runner import load_tool
 
 import edgenext_dense  # noqa: F401  (first: registers modules, applies compat fixes)
 from edgenext_dense.engine.preflight import PreflightError, check_dataset_paths
@@ -85,13 +84,6 @@ def _command(message: str, script: str) -> List[str]:
     return shlex.split(lines[0])[2:]
 
 
-def _tool(script: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(Path(script).stem, REPO / script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_voc_root_without_sbd_masks_names_them_and_the_voc_aug_command(tmp_path) -> None:
     voc = _voc(tmp_path, with_aug=False)
     message = _preflight_message(_config(voc, _coco(tmp_path, converted=True)))
@@ -101,7 +93,7 @@ def test_voc_root_without_sbd_masks_names_them_and_the_voc_aug_command(tmp_path)
     assert f"python {VOC_AUG} {devkit} SBD_DIR\n" in message
     assert "benchmark.tgz" in message  # where SBD_DIR comes from
     # The command parses with the tool's own arguments: the devkit, then SBD.
-    args = _tool(VOC_AUG).parse_args(_command(message, VOC_AUG))
+    args = load_tool(VOC_AUG).parse_args(_command(message, VOC_AUG))
     assert Path(args.devkit_path) == devkit and args.aug_path == "SBD_DIR"
     assert COCO_TO_VOC not in message  # the COCO side is complete
 
@@ -121,7 +113,7 @@ def test_unconverted_coco_root_names_the_masks_and_the_converter_command(tmp_pat
     assert str(coco / "voc_seg/train2017.txt") in message
     assert str(coco / "voc_seg/train2017") in message
     assert f"python {COCO_TO_VOC} {coco} --split train2017\n" in message
-    args = _tool(COCO_TO_VOC).parse_args(_command(message, COCO_TO_VOC))
+    args = load_tool(COCO_TO_VOC).parse_args(_command(message, COCO_TO_VOC))
     assert Path(args.coco_root) == coco and args.split == "train2017"
     # COCO's layout, not VOC's: the converted COCO set is read by PascalVOCDataset.
     assert "instances_train2017.json" in message

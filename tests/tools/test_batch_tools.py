@@ -10,13 +10,11 @@ resizes keeping the ratio to 192 px, so a 4x3000 image has no valid network size
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Dict, Tuple
 
 import cv2
@@ -24,6 +22,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tool_runner import load_tool
 from trained_like import random_checkpoint
 
 from edgenext_dense.datasets.synthetic import SHAPE_CLASSES, make_voc_shapes, render_scene
@@ -36,14 +35,6 @@ SEG_CONFIG = REPO / "configs/seg/deeplabv3_edgenext-xxs_1xb8-1k_shapesvoc-192.py
 UNREADABLE = {"empty.jpg": "0 bytes", "corrupt.jpg": "not a readable image"}
 GOOD = ("pic.jpg", "pic.png")  # same stem: their outputs must not clash
 PEAK_RSS_LIMIT_MIB = 2048
-
-
-def _tool(script: str) -> ModuleType:
-    """A script of ``tools/`` as a module (``tools/`` is not a package), to call its ``main``."""
-    spec = importlib.util.spec_from_file_location(Path(script).stem, REPO / script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _image(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -115,7 +106,7 @@ def test_det_demo_processes_the_rest_of_an_odd_folder(
 ) -> None:
     out = tmp_path / "out"
     argv = [str(odd_folder), str(DET_CONFIG), "--weights", str(det_checkpoint)]
-    code = _tool("tools/demo/image_demo.py").main([*argv, "--out-dir", str(out)])
+    code = load_tool("tools/demo/image_demo.py").main([*argv, "--out-dir", str(out)])
     captured = capsys.readouterr()
     assert code == 0, captured.err[-3000:]
     assert set(_check_unreadable_reported(captured.err)) == set(UNREADABLE)
@@ -134,7 +125,7 @@ def test_seg_demo_processes_the_rest_of_an_odd_folder(
 ) -> None:
     out = tmp_path / "out"
     argv = [str(odd_folder), str(SEG_CONFIG), "--weights", str(seg_checkpoint)]
-    code = _tool("tools/demo/image_seg_demo.py").main([*argv, "--out-dir", str(out)])
+    code = load_tool("tools/demo/image_seg_demo.py").main([*argv, "--out-dir", str(out)])
     captured = capsys.readouterr()
     assert code == 0, captured.err[-3000:]
     skipped = _check_unreadable_reported(captured.err)
@@ -152,7 +143,7 @@ def test_onnx_infer_processes_the_rest_of_an_odd_folder(
 ) -> None:
     out = tmp_path / "out"
     model = det_onnx if task == "det" else seg_onnx
-    runtime = _tool("tools/deploy/onnx_infer.py").load_runtime()
+    runtime = load_tool("tools/deploy/onnx_infer.py").load_runtime()
     code = runtime.main([str(odd_folder), "--model", str(model), "--out-dir", str(out)])
     captured = capsys.readouterr()
     assert code == 0, captured.err[-3000:]
@@ -172,7 +163,7 @@ def test_onnx_infer_processes_the_rest_of_an_odd_folder(
 
 
 def test_onnx_infer_says_when_nothing_could_be_processed(seg_onnx, odd_folder, tmp_path, capsys):
-    runtime = _tool("tools/deploy/onnx_infer.py").load_runtime()
+    runtime = load_tool("tools/deploy/onnx_infer.py").load_runtime()
     code = runtime.main([str(odd_folder / "thin.png"), "--model", str(seg_onnx), "--out-dir", ""])
     err = capsys.readouterr().err
     assert code == 1
@@ -196,7 +187,7 @@ def odd_voc(tmp_path) -> Path:
 
 def test_onnx_eval_scores_the_images_it_can_predict(seg_onnx, odd_voc, tmp_path, capsys) -> None:
     names = sorted(p.name for p in (odd_voc / "JPEGImages").glob("val_*.jpg"))
-    main = _tool("tools/deploy/onnx_eval.py").main
+    main = load_tool("tools/deploy/onnx_eval.py").main
     options = ["--cfg-options", f"test_dataloader.dataset.data_root={odd_voc}"]
     out = tmp_path / "scores.json"
     code = main([str(SEG_CONFIG), str(seg_onnx), "--json", str(out), *options])
@@ -222,7 +213,7 @@ def test_onnx_eval_scores_the_images_it_can_predict(seg_onnx, odd_voc, tmp_path,
 def test_image_classify_explains_empty_and_corrupt_files_and_folders(
     synthetic_checkpoints, odd_folder, tmp_path, capsys
 ) -> None:
-    main = _tool("tools/demo/image_classify.py").main
+    main = load_tool("tools/demo/image_classify.py").main
     ckpt, _ = synthetic_checkpoints("xx_small", "official")
     assert main([str(odd_folder / "empty.jpg"), "--checkpoint", str(ckpt)]) == 1
     err = capsys.readouterr().err
