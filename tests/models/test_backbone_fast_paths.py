@@ -1,8 +1,8 @@
 """The fast EdgeNeXt computation against a plain one, as the authors wrote it, on random weights.
 
 The backbone runs the point-wise linears as 1x1 convolutions on channels-last maps and, in CPU
-inference, the expansion and GELU as one oneDNN kernel (``edgenext_blocks``). The reference
-here is the authors' formulation, written out: contiguous NCHW maps, ``F.linear`` on
+float32 inference, each encoder as one call on oneDNN kernels (``edgenext_inference``). The
+reference here is the authors' formulation, written out: contiguous NCHW maps, ``F.linear`` on
 ``(B, H, W, C)`` / ``(B, N, C)`` tokens, the explicit mean/variance channels-first LayerNorm.
 """
 
@@ -128,15 +128,66 @@ def test_inference_paths_equal_the_plain_computation(output_stride):
     with torch.no_grad():
         expected = plain_forward(model, x)
         fused_kernels = model(x)
-        assert "mkldnn::_convolution_pointwise" in _profiled_ops(model, x)
+        assert "mkldnn::_linear_pointwise" in _profiled_ops(model, x)
     _assert_outputs_close(fused_kernels, expected)
     with torch.enable_grad():  # autograd on: the plain 1x1 convolutions, no fused kernel
         _assert_outputs_close(model(x), expected)
     plain = _random_model(output_stride, cpu_fused_kernels=False)
     with torch.no_grad():
-        assert "mkldnn::_convolution_pointwise" not in _profiled_ops(plain, x)
+        assert not {"mkldnn::_linear_pointwise", "mkldnn::_convolution_pointwise"} & _profiled_ops(
+            plain, x
+        )
         _assert_outputs_close(plain(x), expected)
         _assert_outputs_close(model.fuse()(x), expected)  # folded constants + fused kernels
+
+
+def _random_block(block: nn.Module) -> nn.Module:
+    torch.manual_seed(1)
+    for p in block.parameters():
+        p.data.add_(0.2 * torch.randn_like(p))
+    return block.eval()
+
+
+@pytest.mark.parametrize("fuse", (False, True))
+@pytest.mark.parametrize("channels_last", (False, True))
+@pytest.mark.parametrize(
+    "make, plain",
+    [
+        (lambda: ConvEncoder(24, kernel_size=5), _conv_encoder),
+        (lambda: ConvEncoder(32, kernel_size=9, dilation=2), _conv_encoder),  # phase grids
+        (lambda: SDTAEncoder(48, num_heads=4, scales=3, use_pos_emb=True), _sdta_encoder),
+        (lambda: SDTAEncoder(24, num_heads=2, scales=1), _sdta_encoder),
+    ],
+    ids=("conv", "conv-dilated", "sdta-pos", "sdta-1-scale"),
+)
+def test_each_encoder_runs_one_inference_call_equal_to_the_plain_computation(
+    make, plain, channels_last, fuse
+):
+    block = _random_block(make())
+    expected_block = copy.deepcopy(block)
+    if fuse:
+        block.fuse()
+    x = torch.randn(2, block.norm.normalized_shape[0], 19, 22)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        expected = plain(expected_block, x.contiguous())
+        got = block(x)
+        ops = _profiled_ops(block, x)
+    scale = float(expected.abs().max())
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5 * scale)
+    assert "mkldnn::_linear_pointwise" in ops  # the block's inference call, not its modules
+    assert got.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_a_block_in_train_mode_runs_its_modules_even_without_autograd():
+    model = _random_model(drop_path_rate=0.5).train()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        ops = _profiled_ops(model, x)
+        first, second = model(x)[-1], model(x)[-1]
+    assert "mkldnn::_linear_pointwise" not in ops
+    assert not torch.equal(first, second)  # stochastic depth is on, as training wants
 
 
 @pytest.mark.parametrize("output_stride", (32, 16))
@@ -190,6 +241,10 @@ def test_inference_under_autocast_keeps_each_sums_promoted_dtype():
             expected, expected_block = model(x), block(features)
         with torch.no_grad():
             got, got_block = model(x), block(features)
+            # the float32 oneDNN kernels stand aside: autocast's bfloat16 is what was asked for
+            assert not {"mkldnn::_linear_pointwise", "mkldnn::_convolution_pointwise"} & (
+                _profiled_ops(model.fuse(), x)
+            )
     # a float32 input plus the bfloat16 bottleneck is float32, in place or not
     assert got_block.dtype == expected_block.dtype == torch.float32
     torch.testing.assert_close(got_block, expected_block.detach())
@@ -204,7 +259,8 @@ def test_fused_kernels_are_never_traced():
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         traced = torch.jit.trace(model, x, check_trace=False)
-    assert "_convolution_pointwise" not in str(traced.inlined_graph)
+    graph = str(traced.inlined_graph)
+    assert "_convolution_pointwise" not in graph and "_linear_pointwise" not in graph
     _assert_outputs_close(traced(x), plain_forward(model, x))
 
 
@@ -253,6 +309,9 @@ class _Depthwise(nn.Module):
         return depthwise(self.conv, x)
 
 
+_REORDERS = ("mkldnn::_reorder_convolution_weight", "mkldnn::_reorder_linear_weight")
+
+
 def test_a_fused_model_reorders_its_weights_once_and_follows_weight_updates(tmp_path):
     model = _random_model().fuse()
     reference = _random_model()
@@ -262,13 +321,14 @@ def test_a_fused_model_reorders_its_weights_once_and_follows_weight_updates(tmp_
             x = torch.randn(1, 3, h, w)
             _assert_outputs_close(model(x), plain_forward(reference, x))
         x = torch.randn(1, 3, 64, 96)
-        reorders = sum(k == "mkldnn::_reorder_convolution_weight" for k in _ops_of(model, x))
+        reorders = sum(k in _REORDERS for k in _ops_of(model, x))
         assert reorders == 0  # the same shape again: every weight already in oneDNN's layout
         before = model(x)[0]
         # an in-place update (as load_state_dict makes) is seen, not the cached layout
         model.stages[0][0].pwconv2.weight.mul_(2.0)
-        reorders = sum(k == "mkldnn::_reorder_convolution_weight" for k in _ops_of(model, x))
-        assert reorders == 1
+        assert [k for k in _ops_of(model, x) if k in _REORDERS] == [
+            "mkldnn::_reorder_linear_weight"
+        ]
         _assert_outputs_close(model(x), plain_forward(model, x))
         assert not torch.allclose(model(x)[0], before, rtol=1e-3)
         # so is one of the positional encoding's projection, whose output the model keeps

@@ -61,8 +61,9 @@ class EdgeNeXt(BaseModule):
         drop_path_rate (float): Stochastic depth rate, increased linearly over the blocks.
             Defaults to 0.
         layer_scale_init_value (float): Initial layer scale. Defaults to 1e-6.
-        cpu_fused_kernels (bool): In CPU inference, run each expansion linear and its GELU as
-            one oneDNN kernel (equal up to float rounding). Defaults to True.
+        cpu_fused_kernels (bool): In CPU float32 inference, run each encoder as one call on
+            oneDNN kernels (``edgenext_inference``; equal up to float rounding). Defaults to
+            True.
         init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=PATH)`` loads any public
             EdgeNeXt checkpoint strictly; None is the paper's initialisation. Defaults to None.
     """

@@ -12,13 +12,14 @@ the authors' formulation.
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from mmcv.cnn.bricks import DropPath
 from torch import nn
 
+from . import edgenext_inference
 from .edgenext_kernels import (
     channel_norm,
     constant_conv2d,
@@ -26,7 +27,6 @@ from .edgenext_kernels import (
     cpu_inference,
     cross_covariance_attention,
     depthwise,
-    expand_gelu,
     freeze_weights,
     pointwise,
 )
@@ -79,7 +79,8 @@ class _BottleneckMixin:
 
     Attribute names (``norm``, ``pwconv1``, ``pwconv2``, ``gamma``) are the authors'. The
     linears run per pixel on NCHW maps (:func:`pointwise`); ``cpu_fused_kernels`` (default
-    True) lets inference on CPU run ``pwconv1`` and GELU as one kernel (:func:`expand_gelu`).
+    True) lets CPU float32 inference run the whole block in oneDNN kernels
+    (:mod:`.edgenext_inference`).
     """
 
     def _build_bottleneck(
@@ -100,7 +101,7 @@ class _BottleneckMixin:
 
     def _bottleneck(self, x: torch.Tensor) -> torch.Tensor:
         """The scaled bottleneck output of the NCHW map ``x`` (before the residual)."""
-        x = expand_gelu(self.pwconv1, channel_norm(self.norm, x), self.cpu_fused_kernels)
+        x = F.gelu(pointwise(self.pwconv1, channel_norm(self.norm, x)))
         x = pointwise(self.pwconv2, x)
         return x if self.gamma is None else self.gamma[:, None, None] * x
 
@@ -115,8 +116,8 @@ class ConvEncoder(_BottleneckMixin, nn.Module):
         expan_ratio (int): Hidden width of the bottleneck over ``dim``. Defaults to 4.
         drop_path (float): Stochastic depth rate. Defaults to 0.
         layer_scale_init_value (float): Initial layer scale; 0 disables it. Defaults to 1e-6.
-        cpu_fused_kernels (bool): Let CPU inference run ``pwconv1`` and GELU as one kernel
-            (:func:`expand_gelu`). Defaults to True.
+        cpu_fused_kernels (bool): Let CPU float32 inference run the block in oneDNN kernels
+            (:mod:`.edgenext_inference`). Defaults to True.
     """
 
     def __init__(
@@ -143,6 +144,8 @@ class ConvEncoder(_BottleneckMixin, nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if edgenext_inference.runs_inference_kernels(self, x):
+            return edgenext_inference.conv_encoder(self, x)
         return _add(x, self.drop_path(self._bottleneck(depthwise(self.dwconv, x))))
 
     @torch.no_grad()
@@ -272,8 +275,8 @@ class SDTAEncoder(_BottleneckMixin, nn.Module):
         expan_ratio (int): Bottleneck width over ``dim``. Defaults to 4.
         drop_path (float): Stochastic depth rate. Defaults to 0.
         layer_scale_init_value (float): Initial layer scale; 0 disables it. Defaults to 1e-6.
-        cpu_fused_kernels (bool): Let CPU inference run ``pwconv1`` and GELU as one kernel
-            (:func:`expand_gelu`). Defaults to True.
+        cpu_fused_kernels (bool): Let CPU float32 inference run the block in oneDNN kernels
+            (:mod:`.edgenext_inference`). Defaults to True.
     """
 
     def __init__(
@@ -310,19 +313,23 @@ class SDTAEncoder(_BottleneckMixin, nn.Module):
             dim, expan_ratio, drop_path, layer_scale_init_value, cpu_fused_kernels
         )
 
-    def _split_convs(self, x: torch.Tensor) -> torch.Tensor:
+    def split_convs(self, x: torch.Tensor, convolve: Callable = conv2d) -> torch.Tensor:
+        """The cascade of depth-wise convolutions over the channel groups of ``x``, each run by
+        ``convolve(conv, input)``; returns a fresh ``(B, C, H, W)`` map."""
         splits = torch.split(x, self.width, dim=1)
         outs = []
         sp = splits[0]
         for i, conv in enumerate(self.convs):
-            sp = conv2d(conv, sp if i == 0 else sp + splits[i])
+            sp = convolve(conv, sp if i == 0 else sp + splits[i])
             outs.append(sp)
         outs.extend(splits[self.nums :])
         return torch.cat(outs, dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if edgenext_inference.runs_inference_kernels(self, x):
+            return edgenext_inference.sdta_encoder(self, x)
         shortcut = x
-        x = self._split_convs(x)
+        x = self.split_convs(x)
         if self.pos_embd is not None:
             b, _, h, w = x.shape
             x = _add(self.pos_embd(b, h, w), x)

@@ -3,36 +3,46 @@ formulation (up to float rounding), in fewer, faster kernels.
 
 - activations stay NCHW with channels-last memory, so the channel LayerNorms are views of an
   NHWC tensor and the depth-wise convolutions run natively;
-- the pointwise linears (``pwconv1``/``pwconv2``, XCA's ``qkv``/``proj``) run as 1x1
-  convolutions on those maps (:func:`pointwise`): oneDNN's convolution is faster than the GEMM
-  behind ``nn.Linear`` (docs/benchmarks.md), and an exported graph has no NCHW <-> NHWC
-  transposes;
-- in inference on CPU (no autograd, float32, not tracing), the expansion linear and its GELU
-  run as one oneDNN kernel (:func:`expand_gelu`) unless the block's ``cpu_fused_kernels`` is off;
+- with autograd, the point-wise linears (``pwconv1``/``pwconv2``, XCA's ``qkv``/``proj``) run as
+  1x1 convolutions on those maps (:func:`pointwise`): faster than the GEMM behind
+  ``nn.Linear`` (docs/benchmarks.md), and an exported graph has no NCHW <-> NHWC transposes;
+- in CPU float32 inference (:func:`onednn_inference`), the encoders run a block per call
+  (:mod:`.edgenext_inference`), the linears as oneDNN inner products on the token views
+  (:func:`onednn_linear`), the expansion with its GELU as one kernel;
 - in inference on CPU, a dilated depth-wise convolution of a 9x9 kernel (the last stage below
   output stride 32) runs undilated over the phase grids of its input (:func:`depthwise`);
 - after ``fuse()`` the weights are inference constants, so CPU inference reorders each one into
-  oneDNN's blocked layout once per input shape instead of on every call (:func:`onednn_conv`),
-  the stem's and the downsamplings' included;
-- a LayerNorm whose affine ``fuse()`` folded away runs with an identity affine in CPU inference:
-  aten's kernel has no vectorised path without one, and ``x * 1 + 0`` is exact;
+  oneDNN's blocked layout once per input shape instead of on every call (:func:`onednn_conv`,
+  :func:`onednn_linear`), the stem's and the downsamplings' included;
+- a LayerNorm whose affine ``fuse()`` folded away runs with an identity affine in CPU inference
+  (:func:`token_norm`);
 - after ``fuse()``, the positional encoding's projection of its cached grid is kept too
   (:func:`constant_conv2d`);
 - XCA in inference multiplies its small ``(C, C)`` matrices first and the token map fewer
-  times (:func:`cross_covariance_attention`).
+  times (:func:`attend`).
 """
 
 from __future__ import annotations
 
 import weakref
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-_ONEDNN_FUSION = torch.backends.mkldnn.is_available() and hasattr(
-    torch.ops.mkldnn, "_convolution_pointwise"
+_ONEDNN_OPS = (
+    "_convolution_pointwise",
+    "_reorder_convolution_weight",
+    "_linear_pointwise",
+    "_reorder_linear_weight",
+)
+_ONEDNN_FUSION = torch.backends.mkldnn.is_available() and all(
+    hasattr(torch.ops.mkldnn, op) for op in _ONEDNN_OPS
+)
+# the overloads themselves: a call skips the packet's overload resolution
+_CONV, _REORDER_CONV, _LINEAR, _REORDER_LINEAR = (
+    getattr(torch.ops.mkldnn, op).default if _ONEDNN_FUSION else None for op in _ONEDNN_OPS
 )
 # set by fuse() on modules whose weights became inference constants
 FROZEN = "frozen_weights"
@@ -51,19 +61,25 @@ _IDENTITY_AFFINE: Dict[Tuple[int, torch.dtype], Tuple[torch.Tensor, torch.Tensor
 
 
 def cpu_inference(x: torch.Tensor) -> bool:
-    """Whether ``x`` is in CPU inference: no autograd, not traced, scripted or exported."""
+    """Whether ``x`` is in CPU inference: no autograd, not traced, compiled or exported."""
     return (
-        x.device.type == "cpu"
+        x.is_cpu
         and not torch.is_grad_enabled()
         and not torch.jit.is_tracing()
-        and not torch.jit.is_scripting()
+        and not torch.compiler.is_compiling()
         and not torch.onnx.is_in_onnx_export()
     )
 
 
-def _onednn_inference(x: torch.Tensor) -> bool:
-    """Whether the fused oneDNN kernels may run on ``x`` (CPU float32 inference, not traced)."""
-    return _ONEDNN_FUSION and x.dtype == torch.float32 and cpu_inference(x)
+def onednn_inference(x: torch.Tensor) -> bool:
+    """Whether the oneDNN kernels may run on ``x``: CPU float32 inference (:func:`cpu_inference`)
+    outside CPU autocast, whose lower precision they would ignore."""
+    return (
+        _ONEDNN_FUSION
+        and x.dtype == torch.float32
+        and not torch.is_autocast_enabled("cpu")
+        and cpu_inference(x)
+    )
 
 
 def channel_norm(norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
@@ -76,14 +92,32 @@ def channel_norm(norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
     Returns:
         torch.Tensor: ``(B, C, H, W)``, channels-last when ``x`` was.
     """
-    weight, bias = norm.weight, norm.bias
-    if weight is None and bias is None and cpu_inference(x):
-        key = (x.shape[1], x.dtype)
-        if key not in _IDENTITY_AFFINE:
-            _IDENTITY_AFFINE[key] = (x.new_ones(x.shape[1]), x.new_zeros(x.shape[1]))
-        weight, bias = _IDENTITY_AFFINE[key]
-    x = F.layer_norm(x.permute(0, 2, 3, 1), norm.normalized_shape, weight, bias, norm.eps)
+    tokens = x.permute(0, 2, 3, 1)
+    if cpu_inference(x):
+        return token_norm(norm, tokens).permute(0, 3, 1, 2)
+    x = F.layer_norm(tokens, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
     return x.permute(0, 3, 1, 2)
+
+
+def token_norm(norm: nn.LayerNorm, tokens: torch.Tensor) -> torch.Tensor:
+    """``norm`` over the last axis of ``tokens``, in CPU inference: with an identity affine
+    when ``fuse()`` folded it away (aten's kernel has no vectorised path without one, and
+    ``x * 1 + 0`` is exact).
+
+    Args:
+        norm (nn.LayerNorm): A LayerNorm over ``C`` channels.
+        tokens (torch.Tensor): ``(..., C)``.
+
+    Returns:
+        torch.Tensor: ``(..., C)``.
+    """
+    weight, bias = norm.weight, norm.bias
+    if weight is None and bias is None:
+        key = (tokens.shape[-1], tokens.dtype)
+        if key not in _IDENTITY_AFFINE:
+            _IDENTITY_AFFINE[key] = (tokens.new_ones(key[0]), tokens.new_zeros(key[0]))
+        weight, bias = _IDENTITY_AFFINE[key]
+    return torch.layer_norm(tokens, norm.normalized_shape, weight, bias, norm.eps)
 
 
 def pointwise(linear: nn.Linear, x: torch.Tensor) -> torch.Tensor:
@@ -99,26 +133,57 @@ def pointwise(linear: nn.Linear, x: torch.Tensor) -> torch.Tensor:
     Returns:
         torch.Tensor: ``(B, out, H, W)``.
     """
-    if getattr(linear, FROZEN, False) and _onednn_inference(x):
-        return onednn_conv(linear, linear.weight[:, :, None, None], linear.bias, x)
     return F.conv2d(x, linear.weight[:, :, None, None], linear.bias)
 
 
+def onednn_linear(linear: nn.Linear, tokens: torch.Tensor, attr: str = "none") -> torch.Tensor:
+    """oneDNN's inner product of the ``(N, in)`` ``tokens`` with ``linear``, then ``attr``.
+
+    It has a third of the fixed cost of a 1x1 convolution (docs/benchmarks.md). A frozen
+    linear's weight (``fuse()``) is reordered into oneDNN's layout once per number of tokens and
+    kept, like :func:`onednn_conv`'s.
+
+    Args:
+        linear (nn.Linear): ``in`` -> ``out`` channels.
+        tokens (torch.Tensor): ``(N, in)``, CPU float32.
+        attr (str): Post-op, ``'none'`` or ``'gelu'`` (the exact, erf GELU). Defaults to
+            ``'none'``.
+
+    Returns:
+        torch.Tensor: ``(N, out)``, contiguous.
+    """
+    weight = linear.weight
+    if getattr(linear, FROZEN, False):
+        n = tokens.shape[0]
+        weight = _kept_layout(linear, weight, n, lambda: _REORDER_LINEAR(weight, n))
+    # NOTE: algorithm "none" with attr "gelu" is oneDNN's eltwise_gelu_erf post-op
+    return _LINEAR(tokens, weight, linear.bias, attr, [], "none" if attr == "gelu" else None)
+
+
+def _kept_layout(module: nn.Module, weight: torch.Tensor, shape: Any, reorder: Any) -> torch.Tensor:
+    """``reorder()``: ``weight`` in oneDNN's layout for inputs of ``shape``, kept for
+    ``module`` while the weight's storage, version and shape stay the same."""
+    key = (_state(weight), weight.shape, shape)
+    cached = _REORDERED.get(module)
+    if cached is None or cached[0] != key:
+        cached = _REORDERED[module] = (key, reorder())
+    return cached[1]
+
+
 def conv2d(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    """``conv``'s convolution of ``x``, by :func:`onednn_conv` when its weights are frozen
-    (``fuse()``)."""
-    frozen = getattr(conv, FROZEN, False) and isinstance(conv.padding, tuple)
-    if frozen and conv.padding_mode == "zeros" and _onednn_inference(x):
-        return onednn_conv(
-            conv,
-            conv.weight,
-            conv.bias,
-            x,
-            conv.padding,
-            conv.dilation,
-            conv.groups,
-            stride=conv.stride,
-        )
+    """``conv``'s convolution of ``x``; in oneDNN inference (:func:`onednn_inference`), by
+    :func:`inference_conv2d`."""
+    if onednn_inference(x):
+        return inference_conv2d(conv, x)
+    return conv._conv_forward(x, conv.weight, conv.bias)
+
+
+def inference_conv2d(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """``conv``'s convolution of ``x`` in CPU float32 inference: by :func:`onednn_conv` when
+    its weights are frozen (``fuse()``)."""
+    if getattr(conv, FROZEN, False) and conv.padding_mode == "zeros":
+        if isinstance(conv.padding, tuple):
+            return onednn_conv(conv, x)
     return conv._conv_forward(x, conv.weight, conv.bias)
 
 
@@ -155,66 +220,25 @@ def constant_conv2d(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     return kept[1]
 
 
-def onednn_conv(
-    module: nn.Module,
-    weight: torch.Tensor,
-    bias: Optional[torch.Tensor],
-    x: torch.Tensor,
-    padding: Tuple[int, int] = (0, 0),
-    dilation: Tuple[int, int] = (1, 1),
-    groups: int = 1,
-    attr: str = "none",
-    stride: Tuple[int, int] = (1, 1),
-) -> torch.Tensor:
-    """oneDNN's convolution of ``x`` with the post-op ``attr`` (``'none'``, ``'gelu'``).
+def onednn_conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """oneDNN's convolution of ``x`` by the frozen (``fuse()``) ``conv``, zero-padded.
 
-    A frozen module's weight (``fuse()``) is reordered into oneDNN's layout once per input
-    shape and kept, instead of on every call (docs/benchmarks.md); the cache follows the weight's
-    storage and version, so ``load_state_dict`` or an in-place update under ``no_grad`` is seen
-    (an update through ``.data`` is not: it bumps no version).
+    The weight is reordered into oneDNN's layout once per input shape and kept, instead of on
+    every call (docs/benchmarks.md); the cache follows the weight's storage and version, so
+    ``load_state_dict`` or an in-place update under ``no_grad`` is seen (an update through
+    ``.data`` is not: it bumps no version).
 
     Args:
-        module (nn.Module): The layer the weight belongs to (the cache's key).
-        weight (torch.Tensor): ``(out, in / groups, kh, kw)``.
-        bias (torch.Tensor, optional): ``(out,)``.
+        conv (nn.Conv2d): A convolution with a tuple ``padding``.
         x (torch.Tensor): ``(B, in, H, W)``, CPU float32.
-        padding (tuple[int, int]): Defaults to no padding.
-        dilation (tuple[int, int]): Defaults to 1.
-        groups (int): Defaults to 1.
-        attr (str): oneDNN post-op; ``'gelu'`` is the exact (erf) GELU. Defaults to ``'none'``.
-        stride (tuple[int, int]): Defaults to 1.
 
     Returns:
-        torch.Tensor: ``(B, out, H, W)``, channels-last when ``x`` was.
+        torch.Tensor: ``(B, out, H', W')``, channels-last when ``x`` was.
     """
-    conv_args: List[Any] = [list(padding), list(stride), list(dilation), groups]
-    if getattr(module, FROZEN, False):
-        key = (_state(weight), tuple(weight.shape), tuple(x.shape))
-        cached = _REORDERED.get(module)
-        if cached is None or cached[0] != key:
-            reorder = torch.ops.mkldnn._reorder_convolution_weight
-            cached = _REORDERED[module] = (key, reorder(weight, *conv_args, list(x.shape)))
-        weight = cached[1]
-    # NOTE: attr "gelu" with algorithm "none" is oneDNN's eltwise_gelu_erf post-op
-    return torch.ops.mkldnn._convolution_pointwise(x, weight, bias, *conv_args, attr, [], "none")
-
-
-def expand_gelu(linear: nn.Linear, x: torch.Tensor, fused: bool = True) -> torch.Tensor:
-    """``GELU(pointwise(linear, x))`` (exact erf GELU); one oneDNN kernel where it may run.
-
-    Args:
-        linear (nn.Linear): The expansion linear.
-        x (torch.Tensor): ``(B, in, H, W)``.
-        fused (bool): Allow the fused kernel (CPU float32 inference only: it has no
-            autograd). Defaults to True.
-
-    Returns:
-        torch.Tensor: ``(B, out, H, W)``.
-    """
-    if fused and _onednn_inference(x):
-        # F.gelu without writing and re-reading the 4x wider map
-        return onednn_conv(linear, linear.weight[:, :, None, None], linear.bias, x, attr="gelu")
-    return F.gelu(pointwise(linear, x))
+    conv_args: List[Any] = [list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups]
+    shape, weight = x.shape, conv.weight
+    weight = _kept_layout(conv, weight, shape, lambda: _REORDER_CONV(weight, *conv_args, shape))
+    return _CONV(x, weight, conv.bias, *conv_args, "none", [], None)
 
 
 # oneDNN's dilated depth-wise kernels are slow from 9x9 up (docs/benchmarks.md)
@@ -257,6 +281,18 @@ def depthwise(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     """
     if not (_phase_splittable(conv) and cpu_inference(x)):
         return conv2d(conv, x)
+    return _phase_split_conv(conv, x)
+
+
+def inference_depthwise(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """:func:`depthwise` in CPU float32 inference (:func:`onednn_inference`), not checked."""
+    if _phase_splittable(conv):
+        return _phase_split_conv(conv, x)
+    return inference_conv2d(conv, x)
+
+
+def _phase_split_conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """``conv(x)`` for a :func:`_phase_splittable` ``conv``, over the phase grids of ``x``."""
     d, k = conv.dilation[0], conv.kernel_size[0]
     b, c, h, w = x.shape
     hp, wp = -(-h // d), -(-w // d)  # phase grid size (the last rows/columns zero-padded)
@@ -278,16 +314,8 @@ def freeze_weights(block: nn.Module) -> None:
 def cross_covariance_attention(
     qkv: nn.Linear, proj: nn.Linear, temperature: torch.Tensor, num_heads: int, x: torch.Tensor
 ) -> torch.Tensor:
-    """XCA's output for the ``(B, C, H, W)`` map ``x``, in inference (no dropout).
-
-    Same result as the authors' formulation, with two products reassociated so the ``H*W``
-    tokens are read fewer times:
-
-    - per head, ``normalize(q) @ normalize(k).T`` is ``q @ k.T`` divided by the norms of its
-      rows and columns (a ``(d, d)`` scaling instead of two normalised copies of q and k);
-    - ``proj(blockdiag(attn) @ v)`` is ``v`` times the ``(C, C)`` matrix
-      ``W_proj @ blockdiag(attn)``: one product over the tokens instead of ``attn @ v``, its
-      layout copy and ``proj``.
+    """XCA's output for the ``(B, C, H, W)`` map ``x``, in inference (no dropout): ``qkv`` as a
+    1x1 convolution, then :func:`attend`.
 
     Args:
         qkv (nn.Linear): ``C -> 3C``, outputs ordered ``(q|k|v, head, channel)``.
@@ -300,8 +328,37 @@ def cross_covariance_attention(
         torch.Tensor: ``(B, C, H, W)``, channels-last.
     """
     b, c, h, w = x.shape
-    d, n = c // num_heads, h * w
-    tokens = pointwise(qkv, x).permute(0, 2, 3, 1).reshape(b, n, 3, num_heads, d)
+    tokens = pointwise(qkv, x).permute(0, 2, 3, 1).reshape(b, h * w, 3 * c)
+    return attend(tokens, proj, temperature, num_heads).view(b, h, w, c).permute(0, 3, 1, 2)
+
+
+def attend(
+    qkv_tokens: torch.Tensor, proj: nn.Linear, temperature: torch.Tensor, num_heads: int
+) -> torch.Tensor:
+    """XCA after its ``qkv`` projection, in inference (no dropout).
+
+    Same result as the authors' formulation, with two products reassociated so the ``N``
+    tokens are read fewer times:
+
+    - per head, ``normalize(q) @ normalize(k).T`` is ``q @ k.T`` divided by the norms of its
+      rows and columns (a ``(d, d)`` scaling instead of two normalised copies of q and k);
+    - ``proj(blockdiag(attn) @ v)`` is ``v`` times the ``(C, C)`` matrix
+      ``W_proj @ blockdiag(attn)``: one product over the tokens instead of ``attn @ v``, its
+      layout copy and ``proj``.
+
+    Args:
+        qkv_tokens (torch.Tensor): ``(B, N, 3C)``, channels ordered ``(q|k|v, head, channel)``.
+        proj (nn.Linear): ``C -> C``.
+        temperature (torch.Tensor): ``(heads, 1, 1)``.
+        num_heads (int): Heads; each has ``d = C / heads`` channels.
+
+    Returns:
+        torch.Tensor: ``(B, N, C)``, contiguous.
+    """
+    b, n, c3 = qkv_tokens.shape
+    c = c3 // 3
+    d = c // num_heads
+    tokens = qkv_tokens.reshape(b, n, 3, num_heads, d)
     qk = tokens[:, :, :2].permute(0, 2, 3, 4, 1)  # (B, q|k, heads, d, N)
     # the norms over the tokens; linalg.vector_norm is several times slower on this layout
     norms = tokens[:, :, :2].square().sum(dim=1).sqrt_().clamp_min_(1e-12)  # F.normalize's eps
@@ -312,5 +369,4 @@ def cross_covariance_attention(
     w_proj = proj.weight.view(c, num_heads, d).permute(1, 2, 0)  # (heads, d, C)
     mix_t = torch.matmul(attn.transpose(-2, -1), w_proj).reshape(b, c, c)
     v = tokens[:, :, 2].reshape(b, n, c)
-    out = torch.baddbmm(proj.bias.view(1, 1, c), v, mix_t)
-    return out.view(b, h, w, c).permute(0, 3, 1, 2)
+    return torch.baddbmm(proj.bias.view(1, 1, c), v, mix_t)
