@@ -180,6 +180,38 @@ def test_each_encoder_runs_one_inference_call_equal_to_the_plain_computation(
     assert got.is_contiguous(memory_format=torch.channels_last)
 
 
+def test_inference_calls_blocks_directly_unless_something_observes_them(monkeypatch):
+    model = _random_model()
+    x = torch.randn(1, 3, 64, 64)
+    seen = []
+    hook = model.stages[1][0].register_forward_hook(lambda m, i, o: seen.append(o))
+    with torch.no_grad():
+        expected = model(x)
+        hook.remove()
+        _assert_outputs_close(model(x), expected)
+    assert len(seen) == 1 and seen[0].shape == (1, 48, 8, 8)  # a block's hook runs
+
+    def module_forward(self, x):
+        raise AssertionError("called through nn.Module")
+
+    monkeypatch.setattr(ConvEncoder, "forward", module_forward)
+    with torch.no_grad():
+        _assert_outputs_close(model(x), expected)  # the blocks' inference calls, no forward
+        hook = model.stages[1][0].register_forward_hook(lambda m, i, o: None)
+        with pytest.raises(AssertionError, match="nn.Module"):
+            model(x)  # a hooked block is called as a module, so its hook runs
+        hook.remove()
+        hook = torch.nn.modules.module.register_module_forward_pre_hook(lambda m, i: None)
+        try:
+            with pytest.raises(AssertionError, match="nn.Module"):
+                model(x)  # so is every module under a global hook
+        finally:
+            hook.remove()
+        model.stages[0][0].train()
+        with pytest.raises(AssertionError, match="nn.Module"):
+            model(x)  # and a block in training mode
+
+
 def test_a_block_in_train_mode_runs_its_modules_even_without_autograd():
     model = _random_model(drop_path_rate=0.5).train()
     x = torch.randn(1, 3, 64, 64)

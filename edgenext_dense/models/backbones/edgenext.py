@@ -38,7 +38,8 @@ from .edgenext_blocks import (
     _downsample_conv,
 )
 from .edgenext_checkpoint import load_pretrained
-from .edgenext_kernels import freeze_weights
+from .edgenext_inference import call_unobserved
+from .edgenext_kernels import freeze_weights, onednn_inference
 
 
 @MODELS.register_module()
@@ -62,8 +63,9 @@ class EdgeNeXt(BaseModule):
             Defaults to 0.
         layer_scale_init_value (float): Initial layer scale. Defaults to 1e-6.
         cpu_fused_kernels (bool): In CPU float32 inference, run each encoder as one call on
-            oneDNN kernels (``edgenext_inference``; equal up to float rounding). Defaults to
-            True.
+            oneDNN kernels, and the layers and blocks no forward hook observes without
+            ``nn.Module``'s call (``edgenext_inference``; equal up to float rounding). Defaults
+            to True.
         init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=PATH)`` loads any public
             EdgeNeXt checkpoint strictly; None is the paper's initialisation. Defaults to None.
     """
@@ -190,9 +192,15 @@ class EdgeNeXt(BaseModule):
         # NOTE: channels-last activations: depth-wise and 1x1 convs run natively on them, and
         # the NHWC views the LayerNorms take need no copies (see edgenext_blocks).
         x = x.contiguous(memory_format=torch.channels_last)
+        # in CPU float32 inference, layers and blocks nothing observes skip nn.Module's calls
+        fast = self.cpu_fused_kernels and not self.training and onednn_inference(x)
         outs = []
         for i in range(self.out_indices[-1] + 1):
-            x = self.stages[i](self.downsample_layers[i](x))
+            if fast:
+                x = call_unobserved(self.downsample_layers[i], x)
+                x = call_unobserved(self.stages[i], x)
+            else:
+                x = self.stages[i](self.downsample_layers[i](x))
             if i in self.out_indices:
                 outs.append(x if self.out_norms is None else self.out_norms[len(outs)](x))
         return tuple(outs)

@@ -28,7 +28,9 @@ from .edgenext_kernels import (
     cross_covariance_attention,
     depthwise,
     freeze_weights,
+    inference_conv2d,
     pointwise,
+    token_norm,
 )
 
 LN_EPS = 1e-6
@@ -40,13 +42,25 @@ class LayerNorm2d(nn.LayerNorm):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return channel_norm(self, x)
 
+    def inference(self, x: torch.Tensor) -> torch.Tensor:
+        """``forward`` in CPU inference, unchecked (:func:`.edgenext_inference.call_unobserved`)."""
+        return token_norm(self, x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
 
 class PatchConv2d(nn.Conv2d):
     """The stem's and the downsamplings' ``nn.Conv2d``, run by :func:`.edgenext_kernels.conv2d`
     (oneDNN on weights reordered once, after ``fuse()``)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return conv2d(self, x)
+        return conv2d(self, self._pad(x))
+
+    def inference(self, x: torch.Tensor) -> torch.Tensor:
+        """``forward`` in CPU float32 inference, unchecked
+        (:func:`.edgenext_inference.call_unobserved`)."""
+        return inference_conv2d(self, self._pad(x))
+
+    def _pad(self, x: torch.Tensor) -> torch.Tensor:
+        return x
 
 
 class ResolutionKeepingConv2d(PatchConv2d):
@@ -57,9 +71,9 @@ class ResolutionKeepingConv2d(PatchConv2d):
     the dilation so the size is unchanged. Same weights as the strided layer it replaces.
     """
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _pad(self, x: torch.Tensor) -> torch.Tensor:
         pad = self.dilation[0] * (self.kernel_size[0] - 1)
-        return super().forward(F.pad(x, (0, pad, 0, pad)))
+        return F.pad(x, (0, pad, 0, pad))
 
 
 def _downsample_conv(in_channels: int, out_channels: int, dilation: int) -> nn.Conv2d:
@@ -145,8 +159,12 @@ class ConvEncoder(_BottleneckMixin, nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if edgenext_inference.runs_inference_kernels(self, x):
-            return edgenext_inference.conv_encoder(self, x)
+            return self.inference(x)
         return _add(x, self.drop_path(self._bottleneck(depthwise(self.dwconv, x))))
+
+    def inference(self, x: torch.Tensor) -> torch.Tensor:
+        """``forward`` in CPU float32 inference, unchecked (:mod:`.edgenext_inference`)."""
+        return edgenext_inference.conv_encoder(self, x)
 
     @torch.no_grad()
     def fuse(self) -> None:
@@ -325,9 +343,13 @@ class SDTAEncoder(_BottleneckMixin, nn.Module):
         outs.extend(splits[self.nums :])
         return torch.cat(outs, dim=1)
 
+    def inference(self, x: torch.Tensor) -> torch.Tensor:
+        """``forward`` in CPU float32 inference, unchecked (:mod:`.edgenext_inference`)."""
+        return edgenext_inference.sdta_encoder(self, x)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if edgenext_inference.runs_inference_kernels(self, x):
-            return edgenext_inference.sdta_encoder(self, x)
+            return self.inference(x)
         shortcut = x
         x = self.split_convs(x)
         if self.pos_embd is not None:

@@ -6,8 +6,10 @@ the same parameters and the same outputs up to float rounding, with one check pe
 of one per operation. The channels-last map is read as ``(B*H*W, C)`` tokens (views, no copies);
 the point-wise linears are oneDNN inner products (:func:`onednn_linear`: a lower fixed cost per
 call than a 1x1 convolution's), the expansion with its GELU as one kernel; the residual sums are
-written into the block's fresh outputs, never into its input. The modules' own forward stays
-the computation for training, tracing and export (docs/benchmarks.md has the measurements).
+written into the block's fresh outputs, never into its input. ``EdgeNeXt.forward`` also runs
+its layers and blocks without ``nn.Module``'s call where no forward hook observes them
+(:func:`call_unobserved`). The modules' own forward stays the computation for training, tracing
+and export (docs/benchmarks.md has the measurements).
 """
 
 from __future__ import annotations
@@ -28,6 +30,37 @@ from .edgenext_kernels import (
 def runs_inference_kernels(block: nn.Module, x: torch.Tensor) -> bool:
     """Whether ``block`` (with a ``cpu_fused_kernels`` flag) runs ``x`` through this module."""
     return block.cpu_fused_kernels and not block.training and onednn_inference(x)
+
+
+def call_unobserved(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``module(x)`` in CPU float32 inference (the caller checked), without ``nn.Module``'s call
+    machinery where nothing observes the call.
+
+    A module with forward hooks (its own or global ones) or in training mode is called as
+    usual; an ``nn.Sequential`` runs its children this way; a layer with an ``inference``
+    method (the blocks, the stem's and the downsamplings' layers) runs that, unchecked.
+
+    Args:
+        module (nn.Module): A layer, block or ``nn.Sequential`` of them.
+        x (torch.Tensor): Its input, CPU float32.
+
+    Returns:
+        torch.Tensor: ``module(x)``.
+    """
+    if module.training or module._forward_hooks or module._forward_pre_hooks or _global_hooks():
+        return module(x)
+    if isinstance(module, nn.Sequential):
+        for child in module:
+            x = call_unobserved(child, x)
+        return x
+    inference = getattr(type(module), "inference", None)
+    return module(x) if inference is None else inference(module, x)
+
+
+def _global_hooks() -> bool:
+    """Whether forward hooks are registered for every module (``register_module_forward_hook``)."""
+    hooks = torch.nn.modules.module
+    return bool(hooks._global_forward_hooks or hooks._global_forward_pre_hooks)
 
 
 def mlp(block: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
