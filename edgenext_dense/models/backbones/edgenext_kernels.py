@@ -3,9 +3,10 @@ formulation (up to float rounding), in fewer, faster kernels.
 
 - activations stay NCHW with channels-last memory, so the channel LayerNorms are views of an
   NHWC tensor and the depth-wise convolutions run natively;
-- with autograd, the point-wise linears (``pwconv1``/``pwconv2``, XCA's ``qkv``/``proj``) run as
-  1x1 convolutions on those maps (:func:`pointwise`): faster than the GEMM behind
-  ``nn.Linear`` (docs/benchmarks.md), and an exported graph has no NCHW <-> NHWC transposes;
+- outside CPU float32 inference (with autograd, say), the point-wise linears (``pwconv1``/
+  ``pwconv2``, XCA's ``qkv``/``proj``) run as 1x1 convolutions on those maps
+  (:func:`pointwise`): faster than the GEMM behind ``nn.Linear`` (docs/benchmarks.md), and an
+  exported graph has no NCHW <-> NHWC transposes;
 - in CPU float32 inference (:func:`onednn_inference`), the encoders run a block per call
   (:mod:`.edgenext_inference`), the linears as oneDNN inner products on the token views
   (:func:`onednn_linear`), the expansion with its GELU as one kernel;
@@ -46,8 +47,8 @@ _CONV, _REORDER_CONV, _LINEAR, _REORDER_LINEAR = (
 )
 # set by fuse() on modules whose weights became inference constants
 FROZEN = "frozen_weights"
-# frozen module -> ((weight state, weight shape, input shape), weight in oneDNN's layout); not
-# module state: copies and pickles of a model carry none
+# frozen module -> ((weight state, weight shape, input shape or token count), weight in oneDNN's
+# layout); not module state: copies and pickles of a model carry none
 _REORDERED: weakref.WeakKeyDictionary[nn.Module, Tuple[Tuple[Any, ...], torch.Tensor]] = (
     weakref.WeakKeyDictionary()
 )
@@ -181,9 +182,9 @@ def conv2d(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
 def inference_conv2d(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     """``conv``'s convolution of ``x`` in CPU float32 inference: by :func:`onednn_conv` when
     its weights are frozen (``fuse()``)."""
-    if getattr(conv, FROZEN, False) and conv.padding_mode == "zeros":
-        if isinstance(conv.padding, tuple):
-            return onednn_conv(conv, x)
+    frozen = getattr(conv, FROZEN, False) and isinstance(conv.padding, tuple)
+    if frozen and conv.padding_mode == "zeros":
+        return onednn_conv(conv, x)
     return conv._conv_forward(x, conv.weight, conv.bias)
 
 
