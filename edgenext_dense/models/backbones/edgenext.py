@@ -38,8 +38,8 @@ from .edgenext_blocks import (
     _downsample_conv,
 )
 from .edgenext_checkpoint import load_pretrained
-from .edgenext_inference import call_unobserved
-from .edgenext_kernels import freeze_weights, onednn_inference
+from .edgenext_inference import call_unobserved, global_forward_hooks, runs_inference_kernels
+from .edgenext_kernels import freeze_weights
 
 
 @MODELS.register_module()
@@ -193,7 +193,7 @@ class EdgeNeXt(BaseModule):
         # the NHWC views the LayerNorms take need no copies (see edgenext_blocks).
         x = x.contiguous(memory_format=torch.channels_last)
         # in CPU float32 inference, layers and blocks nothing observes skip nn.Module's calls
-        fast = self.cpu_fused_kernels and not self.training and onednn_inference(x)
+        fast = runs_inference_kernels(self, x) and not global_forward_hooks()
         outs = []
         for i in range(self.out_indices[-1] + 1):
             if fast:

@@ -32,13 +32,20 @@ def runs_inference_kernels(block: nn.Module, x: torch.Tensor) -> bool:
     return block.cpu_fused_kernels and not block.training and onednn_inference(x)
 
 
-def call_unobserved(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``module(x)`` in CPU float32 inference (the caller checked), without ``nn.Module``'s call
-    machinery where nothing observes the call.
+def global_forward_hooks() -> bool:
+    """Whether forward hooks are registered for every module (``register_module_forward_hook``):
+    then every module must be called as one."""
+    hooks = torch.nn.modules.module
+    return bool(hooks._global_forward_hooks or hooks._global_forward_pre_hooks)
 
-    A module with forward hooks (its own or global ones) or in training mode is called as
-    usual; an ``nn.Sequential`` runs its children this way; a layer with an ``inference``
-    method (the blocks, the stem's and the downsamplings' layers) runs that, unchecked.
+
+def call_unobserved(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``module(x)`` in CPU float32 inference without global forward hooks (the caller checked
+    both), without ``nn.Module``'s call machinery where nothing observes the call.
+
+    A module with forward hooks of its own or in training mode is called as usual; an
+    ``nn.Sequential`` runs its children this way; a layer with an ``inference`` method (the
+    blocks, the stem's and the downsamplings' layers) runs that, unchecked.
 
     Args:
         module (nn.Module): A layer, block or ``nn.Sequential`` of them.
@@ -47,7 +54,7 @@ def call_unobserved(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     Returns:
         torch.Tensor: ``module(x)``.
     """
-    if module.training or module._forward_hooks or module._forward_pre_hooks or _global_hooks():
+    if module.training or module._forward_hooks or module._forward_pre_hooks:
         return module(x)
     if isinstance(module, nn.Sequential):
         for child in module:
@@ -55,12 +62,6 @@ def call_unobserved(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return x
     inference = getattr(type(module), "inference", None)
     return module(x) if inference is None else inference(module, x)
-
-
-def _global_hooks() -> bool:
-    """Whether forward hooks are registered for every module (``register_module_forward_hook``)."""
-    hooks = torch.nn.modules.module
-    return bool(hooks._global_forward_hooks or hooks._global_forward_pre_hooks)
 
 
 def mlp(block: nn.Module, tokens: torch.Tensor) -> torch.Tensor:

@@ -26,7 +26,7 @@ formulation (up to float rounding), in fewer, faster kernels.
 from __future__ import annotations
 
 import weakref
-from typing import Any, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -161,7 +161,9 @@ def onednn_linear(linear: nn.Linear, tokens: torch.Tensor, attr: str = "none") -
     return _LINEAR(tokens, weight, linear.bias, attr, [], "none" if attr == "gelu" else None)
 
 
-def _kept_layout(module: nn.Module, weight: torch.Tensor, shape: Any, reorder: Any) -> torch.Tensor:
+def _kept_layout(
+    module: nn.Module, weight: torch.Tensor, shape: Any, reorder: Callable[[], torch.Tensor]
+) -> torch.Tensor:
     """``reorder()``: ``weight`` in oneDNN's layout for inputs of ``shape``, kept for
     ``module`` while the weight's storage, version and shape stay the same."""
     key = (_state(weight), weight.shape, shape)
